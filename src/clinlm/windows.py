@@ -1,0 +1,131 @@
+"""Subword encoding of whole documents and the overlapping windows that cover them.
+
+Everything here is derived from a text and a tokenizer: words (``clinlm.text``),
+their subwords, and windows of at most ``max_length`` tokens. Windows overlap
+by ``stride`` subwords and together cover every subword, so no word is ever
+dropped; each word is later read from the window where it has most context.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ConfigError
+from .text import Words, words
+
+
+@dataclass
+class Encoded:
+    """One document as subwords: ``word_ids[k]`` is the word of subword ``k``."""
+
+    words: Words
+    input_ids: np.ndarray  # int64 [n_subwords], no special tokens
+    word_ids: np.ndarray  # int64 [n_subwords]
+    first_subword: np.ndarray  # int64 [n_words], -1 for a word the tokenizer drops
+
+
+@dataclass(frozen=True)
+class Window:
+    """Subwords ``[start, end)`` of document ``doc`` (an index into a batch)."""
+
+    doc: int
+    start: int
+    end: int
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+def encode(tokenizer, texts: Sequence[str]) -> list[Encoded]:
+    """Pre-tokenize texts into words and align them to subwords in one batched call."""
+    ws = [words(t) for t in texts]
+    out: list[Encoded] = []
+    nonempty = [i for i, w in enumerate(ws) if len(w)]
+    batch = (
+        tokenizer(
+            [ws[i].strings() for i in nonempty],
+            is_split_into_words=True,
+            add_special_tokens=False,
+            truncation=False,
+            verbose=False,
+        )
+        if nonempty
+        else None
+    )
+    pos = {i: k for k, i in enumerate(nonempty)}
+    for i, w in enumerate(ws):
+        if i not in pos:
+            empty = np.zeros(0, dtype=np.int64)
+            out.append(Encoded(w, empty, empty, empty))
+            continue
+        k = pos[i]
+        ids = np.asarray(batch["input_ids"][k], dtype=np.int64)
+        wid = np.asarray([-1 if x is None else x for x in batch.word_ids(k)], dtype=np.int64)
+        first = np.full(len(w), -1, dtype=np.int64)
+        # reversed assignment leaves the smallest subword index per word
+        idx = np.arange(len(wid) - 1, -1, -1)
+        first[wid[idx]] = idx
+        out.append(Encoded(w, ids, wid, first))
+    return out
+
+
+def plan(n_subwords: int, content_length: int, stride: int) -> list[tuple[int, int]]:
+    """Window ranges over ``n_subwords``: each at most ``content_length`` long,
+    consecutive windows overlapping by ``stride``, the last one full-length."""
+    if content_length < 1:
+        raise ConfigError("max length leaves no room for text after the special tokens")
+    if not 0 <= stride < content_length:
+        raise ConfigError(f"stride must be between 0 and {content_length - 1} (the window's text length), got {stride}")
+    if n_subwords <= content_length:
+        return [(0, n_subwords)] if n_subwords else []
+    step = content_length - stride
+    spans = []
+    start = 0
+    while True:
+        end = start + content_length
+        if end >= n_subwords:
+            spans.append((n_subwords - content_length, n_subwords))
+            break
+        spans.append((start, end))
+        start += step
+    return spans
+
+
+def windows(docs: Sequence[Encoded], content_length: int, stride: int) -> list[Window]:
+    return [Window(d, s, e) for d, enc in enumerate(docs) for s, e in plan(len(enc.input_ids), content_length, stride)]
+
+
+def special_parts(tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Token ids a model expects before and after a sequence (``[CLS]``/``[SEP]``, ``<s>``/``</s>``)."""
+    plain = tokenizer("x", add_special_tokens=False)["input_ids"]
+    full = tokenizer("x", add_special_tokens=True)["input_ids"]
+    for i in range(len(full) - len(plain) + 1):
+        if full[i : i + len(plain)] == plain:
+            return tuple(full[:i]), tuple(full[i + len(plain) :])
+    return (), ()
+
+
+def content_length(tokenizer, max_length: int) -> int:
+    pre, post = special_parts(tokenizer)
+    return max_length - len(pre) - len(post)
+
+
+def context(window: Window, positions: np.ndarray) -> np.ndarray:
+    """How many subwords of context a position has inside its window (the nearer edge)."""
+    return np.minimum(positions - window.start, window.end - 1 - positions)
+
+
+def owners(enc: Encoded, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    """For each word, the window (index into ``spans``) where its first subword has most context; -1 if none."""
+    best = np.full(len(enc.first_subword), -1, dtype=np.int64)
+    best_ctx = np.full(len(enc.first_subword), -1, dtype=np.int64)
+    f = enc.first_subword
+    for j, (s, e) in enumerate(spans):
+        inside = (f >= s) & (f < e)
+        ctx = np.where(inside, np.minimum(f - s, e - 1 - f), -1)
+        better = ctx > best_ctx
+        best[better] = j
+        best_ctx[better] = ctx[better]
+    return best

@@ -1,0 +1,78 @@
+"""Tiny randomly initialised encoders built in the test session (no hub, no downloads)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+WORDS = (
+    "the patient denies chest pain and fever reports cough shortness of breath history "
+    "diabetes hypertension aspirin metformin mg daily left right lung heart kidney mother "
+    "father cancer pneumonia infection virus bacteria no with was is a an in on for to "
+    "blood pressure sugar cells study research hospital doctor nurse protein gene "
+    "covid influenza ecoli mouse rat pain chronic acute severe mild"
+).split()
+
+
+def make_vocab(path: Path, cased: bool = False, extra: int = 0) -> list[str]:
+    chars = [chr(c) for c in range(33, 127)]
+    if not cased:
+        chars = [c for c in chars if not c.isupper()]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars if c.isalnum()]
+    words = WORDS + ([w.capitalize() for w in WORDS] if cased else [])
+    vocab += sorted(set(words) - set(vocab))
+    vocab += [f"##x{i}" for i in range(extra)]
+    path.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    return vocab
+
+
+def build_tiny(path: Path, kind: str = "bert", cased: bool = False, tokenizer_config: bool = True) -> Path:
+    """A 2-layer, 32-wide encoder and its WordPiece tokenizer saved as a HF checkpoint."""
+    import torch
+    from transformers import BertConfig, MegatronBertConfig
+
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = make_vocab(path / "vocab.txt", cased=cased)
+    torch.manual_seed(0)
+    common = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                  max_position_embeddings=64)
+    if kind == "megatron-bert":
+        # GatorTron-like: embedding rows beyond the vocabulary, no tokenizer_config.json
+        from transformers import MegatronBertModel
+
+        config = MegatronBertConfig(vocab_size=len(vocab) + 75, **common)
+        model = MegatronBertModel(config)
+    else:
+        from transformers import BertModel
+
+        config = BertConfig(vocab_size=len(vocab), **common)
+        model = BertModel(config)
+    model.save_pretrained(path)
+    if tokenizer_config:
+        import json
+
+        from transformers import AutoTokenizer
+
+        cfg = {"tokenizer_class": "BertTokenizer", "do_lower_case": not cased, "model_max_length": 64}
+        (path / "tokenizer_config.json").write_text(json.dumps(cfg))
+        AutoTokenizer.from_pretrained(path).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return build_tiny(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_megatron(tmp_path_factory) -> Path:
+    return build_tiny(tmp_path_factory.mktemp("tiny-megatron"), kind="megatron-bert", cased=True, tokenizer_config=False)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data not found at {SHARED} (only developers' machines and CI have it)")
+    return SHARED

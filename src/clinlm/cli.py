@@ -98,8 +98,8 @@ def annotate(
     if format != "table" and format not in FORMATS:
         raise InputError(f"unknown output format {format!r}; use table or one of {', '.join(FORMATS)}")
     options = {k: v for k, v in {"max_length": max_length, "stride": stride}.items() if v is not None}
+    docs = list(_inputs(inputs))  # read (and validate) every input before loading or writing anything
     pipe = load(model, device=device, precision=precision, **options)
-    docs = list(_inputs(inputs))  # read (and validate) every input before writing anything
     with Progress(console=err, transient=True, disable=len(docs) < 2) as progress:
         bar = progress.add_task("annotating", total=len(docs))
 
@@ -267,7 +267,7 @@ def data_medmentions(
     for col in ("split", "documents", "mentions"):
         table.add_column(col, justify="left" if col == "split" else "right")
     for split, counts in summary["splits"].items():
-        table.add_row(split, str(counts["documents"]), str(counts["mentions"]))
+        table.add_row(split, str(counts["docs"]), str(counts["mentions"]))
     out.print(table)
 
 

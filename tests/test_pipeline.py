@@ -150,3 +150,13 @@ def test_missing_and_wrong_model_directories(tmp_path, tiny_bert):
         NerPipeline.from_pretrained(tmp_path)
     with pytest.raises(ModelError, match="not a token-classification"):
         NerPipeline.from_pretrained(tiny_bert)
+
+
+def test_a_one_megabyte_note_works(trained):
+    out, _ = trained
+    pipe = _pipe(out)
+    text = ((NOTE + "\r\n\t") * 12000)[: 1 << 20]
+    doc = pipe(text)
+    assert len(doc.text) == 1 << 20
+    assert all(text[e.start : e.end] == e.text for e in doc.entities)
+    assert doc.entities[-1].end > len(text) - 200

@@ -185,6 +185,8 @@ def evaluate_ner(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint (default: the shipped model)."),
     protocol: str = typer.Option("clinlm", help="clinlm (whole documents) or model-card (the seed card's set-up: truncated at 512 subwords, seqeval default mode)."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
+    record: Optional[str] = typer.Option(None, "--record", help="Also store the results in the model's clinlm.json under metrics.NAME (e.g. test)."),
+    data_name: Optional[str] = typer.Option(None, "--data-name", help="Name of the data set/protocol to store with --record (e.g. MM-ST21pv-r)."),
     max_length: Optional[int] = typer.Option(None),
     stride: Optional[int] = typer.Option(None),
     decode: Optional[str] = typer.Option(None, help="viterbi or argmax (default: the model's)."),
@@ -209,6 +211,15 @@ def evaluate_ner(
     result["protocol"] = protocol
     result["model"] = model or "default"
     result["data"] = str(data)
+    if record:
+        from . import manifest as manifest_io
+
+        if model is None and not os.access(pipe.manifest_dir, os.W_OK):
+            raise InputError("cannot --record into the installed default model (read-only)")
+        man = manifest_io.read(pipe.manifest_dir)
+        slim = dict(result, protocol=data_name or protocol, scoring=protocol)
+        man.setdefault("metrics", {})[record] = slim
+        manifest_io.write(pipe.manifest_dir, man)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:

@@ -49,6 +49,7 @@ class NerPipeline:
         self.model = model
         self.tokenizer = tokenizer
         self.manifest = dict(manifest or {})
+        self.manifest_dir: Path | None = None
         self.labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
         limit = getattr(model.config, "max_position_embeddings", 512)
         self.max_length = min(max_length or self.manifest.get("max_length") or 512, limit)
@@ -95,7 +96,9 @@ class NerPipeline:
         for key in ("max_length", "stride", "decode"):
             if key not in options and key in man:
                 options[key] = man[key]
-        return cls(model, tokenizer, device=device, manifest=man, **options)
+        pipe = cls(model, tokenizer, device=device, manifest=man, **options)
+        pipe.manifest_dir = Path(path)
+        return pipe
 
     def save_pretrained(self, path: str | Path) -> None:
         path = Path(path)
@@ -140,7 +143,7 @@ class NerPipeline:
         """Per document, ``[n_words, n_labels]`` label log-probabilities, each word read from
         the window where it has most context. Words the tokenizer drops get zeros (no preference)."""
         spans = [plan(len(e.input_ids), self.content_length, self.stride) for e in encs]
-        owner = [owners(e, s) for e, s in zip(encs, spans)]
+        owned = [_group(owners(e, s), len(s)) for e, s in zip(encs, spans)]
         result = [np.zeros((len(e.first_subword), len(self.labels)), dtype=np.float32) for e in encs]
         jobs = [(d, j, s, e) for d, sp in enumerate(spans) for j, (s, e) in enumerate(sp)]
         jobs.sort(key=lambda job: job[3] - job[2])
@@ -148,7 +151,7 @@ class NerPipeline:
         for batch in _pack(jobs, lambda job: job[3] - job[2] + n_special, self.batch_tokens):
             logp = self._forward([encs[d].input_ids[s:e] for d, _, s, e in batch])
             for row, (d, j, s, e) in enumerate(batch):
-                mine = np.nonzero(owner[d] == j)[0]
+                mine = owned[d][j]
                 pos = encs[d].first_subword[mine] - s + len(self._pre)
                 result[d][mine] = logp[row, pos]
         return result
@@ -174,6 +177,13 @@ class NerPipeline:
                 attention_mask=torch.from_numpy(mask).to(self.device),
             ).logits
             return torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+
+
+def _group(owner: np.ndarray, n_windows: int) -> list[np.ndarray]:
+    """Word indices owned by each window, in one pass."""
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(n_windows + 1))
+    return [order[bounds[j] : bounds[j + 1]] for j in range(n_windows)]
 
 
 def _pack(jobs: list, cost, budget: int) -> Iterator[list]:

@@ -71,6 +71,7 @@ def train(
 ) -> dict[str, Any]:
     """Fine-tune ``model`` on the task; save the best checkpoint (by dev ``task.selection_metric``)
     to ``output_dir``. Returns the training history and the selected dev metrics."""
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from transformers import get_linear_schedule_with_warmup
 
@@ -105,8 +106,11 @@ def train(
     step, tokens, t0 = 0, 0, time.perf_counter()
     running = None
 
+    eval_seconds = 0.0
+
     def evaluate_and_select() -> None:
-        nonlocal best_score, best_state, best_metrics
+        nonlocal best_score, best_state, best_metrics, eval_seconds
+        t_eval = time.perf_counter()
         entry: dict[str, Any] = {"step": step, "epoch": round(step / steps_per_epoch, 3), "loss": running}
         if dev_examples:
             m = task.evaluate(model, tokenizer, dev_examples)
@@ -115,9 +119,13 @@ def train(
             if score > best_score:
                 best_score, best_metrics = score, m
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+                # saved at once, so an interrupted run still leaves its best checkpoint
+                task.save(model, tokenizer, output_dir, dict(manifest or {}, training={"history": history + [entry], "dev": m}))
             log(f"step {step}  epoch {entry['epoch']:.2f}  loss {running:.4f}  dev {task.selection_metric} {score:.4f}")
         history.append(entry)
+        eval_seconds += time.perf_counter() - t_eval
 
+    console = Console(stderr=True)
     progress = Progress(
         TextColumn("[bold]train {task.fields[name]}"),
         BarColumn(),
@@ -126,7 +134,9 @@ def train(
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
+        console=console,
         transient=False,
+        disable=not console.is_terminal,
     )
     with progress:
         bar = progress.add_task("train", total=total_steps, name=task.name, loss="-")
@@ -147,6 +157,9 @@ def train(
                 value = loss.item() * args.grad_accum
                 running = value if running is None else 0.95 * running + 0.05 * value
                 progress.update(bar, advance=1, loss=f"{running:.4f}")
+                if not console.is_terminal and step % max(1, steps_per_epoch // 10) == 0:
+                    rate = tokens / (time.perf_counter() - t0 - eval_seconds)
+                    log(f"step {step}/{total_steps}  loss {running:.4f}  {rate:.0f} tokens/s")
                 if step % eval_every == 0 or step == total_steps:
                     evaluate_and_select()
                 if step >= total_steps:
@@ -160,7 +173,9 @@ def train(
         "train_examples": len(train_examples),
         "train_features": len(features),
         "seconds": round(elapsed, 1),
-        "tokens_per_second": round(tokens / elapsed, 1) if elapsed else None,
+        "train_seconds": round(elapsed - eval_seconds, 1),
+        "seconds_per_epoch": round((elapsed - eval_seconds) * steps_per_epoch / max(step, 1), 1),
+        "tokens_per_second": round(tokens / (elapsed - eval_seconds), 1) if elapsed > eval_seconds else None,
         "precision": str(dtype).replace("torch.", ""),
         "dev": best_metrics,
     }

@@ -118,14 +118,26 @@ def context(window: Window, positions: np.ndarray) -> np.ndarray:
 
 
 def owners(enc: Encoded, spans: Sequence[tuple[int, int]]) -> np.ndarray:
-    """For each word, the window (index into ``spans``) where its first subword has most context; -1 if none."""
-    best = np.full(len(enc.first_subword), -1, dtype=np.int64)
-    best_ctx = np.full(len(enc.first_subword), -1, dtype=np.int64)
+    """For each word, the window (index into ``spans``) where its first subword has most context; -1 if none.
+
+    Window starts and ends both increase, so the windows holding a position form a contiguous
+    run ``[first, last]``; runs are short (about length / (length - stride)), so this is O(words).
+    """
     f = enc.first_subword
-    for j, (s, e) in enumerate(spans):
-        inside = (f >= s) & (f < e)
-        ctx = np.where(inside, np.minimum(f - s, e - 1 - f), -1)
+    best = np.full(len(f), -1, dtype=np.int64)
+    if not spans or not len(f):
+        return best
+    starts = np.array([s for s, _ in spans], dtype=np.int64)
+    ends = np.array([e for _, e in spans], dtype=np.int64)
+    first = np.searchsorted(ends, f, side="right")  # first window ending after f
+    last = np.searchsorted(starts, f, side="right") - 1  # last window starting at or before f
+    best_ctx = np.full(len(f), -1, dtype=np.int64)
+    for k in range(int((last - first).max(initial=0)) + 1):
+        j = first + k
+        ok = (f >= 0) & (j <= last)
+        jj = np.where(ok, j, 0)
+        ctx = np.where(ok, np.minimum(f - starts[jj], ends[jj] - 1 - f), -1)
         better = ctx > best_ctx
-        best[better] = j
+        best[better] = jj[better]
         best_ctx[better] = ctx[better]
     return best

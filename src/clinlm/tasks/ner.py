@@ -49,6 +49,7 @@ class NerTask(Task):
             label2id={l: i for i, l in enumerate(labels)},
         )
         model = AutoModelForTokenClassification.from_pretrained(model_path, config=config, ignore_mismatched_sizes=True)
+        model.float()  # train in fp32 master weights even from an fp16/bf16 checkpoint
         check_vocab_fits(model, tokenizer, model_path)
         limit = getattr(model.config, "max_position_embeddings", self.max_length)
         self.max_length = min(self.max_length, limit)

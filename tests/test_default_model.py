@@ -1,0 +1,49 @@
+"""The model shipped inside the package: real entities on a fresh, offline machine."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import clinlm
+from clinlm.labels import ST21PV_TYPES
+from clinlm.pipeline import DEFAULT_MODEL_DIR
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "discharge_note.txt"
+
+pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "config.json").is_file(), reason="no default model shipped")
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return clinlm.load()
+
+
+def test_default_model_finds_clinical_concepts_in_the_example(pipe):
+    text = EXAMPLE.read_text(encoding="utf-8")
+    doc = pipe(text)
+    assert len(doc.entities) >= 20
+    assert {e.label for e in doc.entities} <= set(ST21PV_TYPES)
+    found = {e.text.lower() for e in doc.entities}
+    assert {"pneumonia", "hypertension", "metformin"} & found
+    for e in doc.entities:
+        assert text[e.start : e.end] == e.text and 0.0 < e.score <= 1.0
+
+
+def test_default_model_tags_a_5000_word_note_to_its_last_word(pipe):
+    paragraph = EXAMPLE.read_text(encoding="utf-8")
+    reps = 5000 // len(paragraph.split()) + 1
+    text = "\n\n".join([paragraph] * reps)
+    assert len(text.split()) >= 5000
+    doc = pipe(text)
+    per_copy = len(pipe(paragraph).entities)
+    period = len(paragraph) + 2
+    copies = {e.start // period for e in doc.entities}
+    assert copies == set(range(reps))  # no part of the note is left untagged
+    assert len(doc.entities) >= 0.9 * per_copy * reps
+    assert doc.entities[-1].end > len(text) - 300
+
+
+def test_manifest_records_the_test_metrics(pipe):
+    test = pipe.manifest.get("metrics", {}).get("test", {})
+    assert test.get("protocol") == "MM-ST21pv-r" and 0.3 < test["strict"]["f1"] < 1.0

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from .document import Document, Entity
 from .errors import ClinlmError
+from .pipeline import NerPipeline, load
 
 __version__ = "0.1.0"
 
-__all__ = ["Document", "Entity", "ClinlmError", "__version__"]
+__all__ = ["Document", "Entity", "ClinlmError", "NerPipeline", "load", "__version__"]

@@ -80,7 +80,8 @@ class NerTask(Task):
     def pipeline(self, model, tokenizer, **options):
         from ..pipeline import NerPipeline
 
-        kw = dict(max_length=self.max_length, stride=self.stride, decode=self.decode, device=model.device)
+        # context (assertion) does not change spans or labels, so scoring skips it
+        kw = dict(max_length=self.max_length, stride=self.stride, decode=self.decode, device=model.device, context=False)
         kw.update(options)
         return NerPipeline(model, tokenizer, **kw)
 

@@ -68,11 +68,16 @@ def _table(docs: Iterator[Document]) -> None:
 
     for doc in docs:
         table = Table(title=f"{doc.id}: {len(doc.entities)} entities", title_justify="left")
-        for col in ("start", "end", "type", "name", "text", "score"):
+        for col in ("start", "end", "type", "name", "text", "score", "section", "assertion"):
             table.add_column(col, justify="right" if col in ("start", "end", "score") else "left")
         for e in doc.entities:
             score = "" if e.score is None else f"{e.score:.2f}"
-            table.add_row(str(e.start), str(e.end), e.label, type_name(e.label), e.text.replace("\n", " "), score)
+            section = e.attributes.get("section") or ""
+            assertion = e.attributes.get("assertion") or ""
+            if e.attributes.get("historical") is True:
+                assertion = f"{assertion}, historical" if assertion else "historical"
+            table.add_row(str(e.start), str(e.end), e.label, type_name(e.label), e.text.replace("\n", " "), score,
+                          section, assertion)
         out.print(table)
 
 
@@ -80,8 +85,12 @@ def _table(docs: Iterator[Document]) -> None:
 def annotate(
     inputs: List[str] = typer.Argument(..., help="Text files, directories of .txt files, document files (.jsonl, .pubtator, .conll, .ann, .xml) or - for stdin."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model directory or hub id (default: the model shipped with clinlm)."),
-    format: str = typer.Option("table", "--format", "-f", help="table, jsonl, brat, pubtator, conll or bioc."),
+    format: str = typer.Option("table", "--format", "-f", help="table, jsonl, brat, pubtator, conll, bioc or html (a displaCy page)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout (a directory for brat)."),
+    context: bool = typer.Option(True, "--context/--no-context", help="Add assertion (negated, uncertain, historical, hypothetical, family, conditional), an i2b2 assertion label and the section to every concept."),
+    context_rules: Optional[Path] = typer.Option(None, "--context-rules", help="medspaCy ConText rules (JSON) to add to the defaults."),
+    section_rules: Optional[Path] = typer.Option(None, "--section-rules", help="medspaCy section rules (JSON) to add to the defaults."),
+    replace_rules: bool = typer.Option(False, "--replace-rules", help="The rule files given replace the default rules of their kind."),
     batch_size: int = typer.Option(32, help="Notes per batch."),
     max_length: Optional[int] = typer.Option(None, help="Window length in subwords (default: the model's)."),
     stride: Optional[int] = typer.Option(None, help="Overlap between windows in subwords."),
@@ -91,15 +100,18 @@ def annotate(
     """Tag clinical concepts in whole notes, with exact character offsets."""
     from rich.progress import Progress
 
-    from .formats import FORMATS, write_documents
-    from .pipeline import load
+    from .formats import WRITERS, write_documents
+    from .pipeline import load, make_context
 
     _quiet_transformers()
-    if format != "table" and format not in FORMATS:
-        raise InputError(f"unknown output format {format!r}; use table or one of {', '.join(FORMATS)}")
+    if format != "table" and format not in WRITERS:
+        raise InputError(f"unknown output format {format!r}; use table or one of {', '.join(WRITERS)}")
     options = {k: v for k, v in {"max_length": max_length, "stride": stride}.items() if v is not None}
+    annotator = make_context(context, context_rules, section_rules, replace_rules)  # checks the rule files
     docs = list(_inputs(inputs))  # read (and validate) every input before loading or writing anything
-    pipe = load(model, device=device, precision=precision, **options)
+    if annotator is not None and (context_rules or section_rules):
+        annotator.nlp  # noqa: B018  (built now, so a bad pattern in a rule file fails before the model loads)
+    pipe = load(model, device=device, precision=precision, context=annotator if annotator is not None else False, **options)
     with Progress(console=err, transient=True, disable=len(docs) < 2) as progress:
         bar = progress.add_task("annotating", total=len(docs))
 
@@ -202,7 +214,7 @@ def evaluate_ner(
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     options = {k: v for k, v in {"max_length": max_length, "stride": stride, "decode": decode}.items() if v is not None}
-    pipe = load(model, device=device, precision=precision, **options)
+    pipe = load(model, device=device, precision=precision, context=False, **options)  # scores need no assertion
     gold = NerTask().read(data)
     if protocol == "model-card":
         result = model_card_scores(pipe, gold)

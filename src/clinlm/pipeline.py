@@ -45,7 +45,16 @@ class NerPipeline:
         device: str | torch.device = "auto",
         precision: str = "auto",
         manifest: dict | None = None,
+        context=True,
+        context_rules: str | Path | None = None,
+        section_rules: str | Path | None = None,
+        replace_rules: bool = False,
     ):
+        """``context``: add assertion flags, an assertion label and the section to every entity
+        (:mod:`clinlm.context`); ``True`` (default rules, plus ``context_rules``/``section_rules``
+        files; ``replace_rules`` makes those replace the defaults), ``False``, or a
+        :class:`~clinlm.context.ContextAnnotator`."""
+        self.context = make_context(context, context_rules, section_rules, replace_rules)
         self.model = model
         self.tokenizer = tokenizer
         self.manifest = dict(manifest or {})
@@ -77,6 +86,9 @@ class NerPipeline:
             path = DEFAULT_MODEL_DIR
         path = str(path)
         check_model_location(path)
+        # rule files are checked before the model is loaded
+        options["context"] = make_context(options.pop("context", True), options.pop("context_rules", None),
+                                          options.pop("section_rules", None), options.pop("replace_rules", False))
         man = manifest_io.read(path) if Path(path).is_dir() else {}
         try:
             config = AutoConfig.from_pretrained(path)
@@ -137,6 +149,8 @@ class NerPipeline:
             tags = [self.labels[i] for i in path]
             probs = np.exp(logp[np.arange(len(path)), path]) if len(path) else np.zeros(0)
             out.append(doc.with_entities(tags_to_entities(enc.words, tags, probs.tolist())))
+        if self.context is not None:
+            out = list(self.context.pipe(out))
         return out
 
     def word_logprobs(self, encs: Sequence[Encoded]) -> list[np.ndarray]:
@@ -197,6 +211,22 @@ def _pack(jobs: list, cost, budget: int) -> Iterator[list]:
         batch.append(job)
     if batch:
         yield batch
+
+
+def make_context(context=True, rules=None, section_rules=None, replace=False):
+    """The :class:`~clinlm.context.ContextAnnotator` a pipeline uses, or ``None`` for ``context=False``."""
+    from .context import ContextAnnotator, default_annotator
+
+    extra = rules is not None or section_rules is not None or replace
+    if isinstance(context, ContextAnnotator):
+        if extra:
+            raise ConfigError("give rule files to the ContextAnnotator, not beside it")
+        return context
+    if not context:
+        if extra:
+            raise ConfigError("context rules were given but context is off (--no-context)")
+        return None
+    return ContextAnnotator(rules, section_rules, replace) if extra else default_annotator()
 
 
 def _raise_type(obj) -> bool:

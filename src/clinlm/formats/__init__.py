@@ -27,6 +27,7 @@ PathLike = str | os.PathLike
 
 __all__ = [
     "FORMATS",
+    "WRITERS",
     "read_documents",
     "write_documents",
     "guess_format",
@@ -137,7 +138,7 @@ def _umask() -> int:
 
 # --- the formats ---
 
-from . import bioc_xml, brat, conll, jsonl, pubtator  # noqa: E402  (they import the helpers above)
+from . import bioc_xml, brat, conll, html, jsonl, pubtator  # noqa: E402  (they import the helpers above)
 
 #: Format name -> module with ``read(path, **options)`` and ``write(docs, path)``.
 FORMATS: dict[str, Any] = {
@@ -147,6 +148,9 @@ FORMATS: dict[str, Any] = {
     "brat": brat,
     "bioc": bioc_xml,
 }
+
+#: Formats that can be written: all of the above, and ``html`` (a displaCy page; output only).
+WRITERS: dict[str, Any] = {**FORMATS, "html": html}
 
 _SUFFIXES = [
     (".jsonl", "jsonl"),
@@ -185,11 +189,11 @@ def guess_format(path: PathLike) -> str:
     )
 
 
-def _module(format: str | None, path: PathLike) -> Any:
+def _module(format: str | None, path: PathLike, formats: dict[str, Any] = FORMATS) -> Any:
     name = guess_format(path) if format is None else format
-    if name not in FORMATS:
-        raise ConfigError(f"unknown format {name!r}; choose one of: {', '.join(FORMATS)}")
-    return FORMATS[name]
+    if name not in formats:
+        raise ConfigError(f"unknown format {name!r}; choose one of: {', '.join(formats)}")
+    return formats[name]
 
 
 def read_documents(path: PathLike, format: str | None = None, **options: Any) -> list[Document]:
@@ -201,5 +205,6 @@ def read_documents(path: PathLike, format: str | None = None, **options: Any) ->
 
 
 def write_documents(docs: Iterable[Document], path: PathLike, format: str | None = None) -> None:
-    """Write ``docs`` to ``path`` atomically (brat: a directory of ``id.txt``/``id.ann`` pairs)."""
-    _module(format, path).write(docs, path)
+    """Write ``docs`` to ``path`` atomically (brat: a directory of ``id.txt``/``id.ann`` pairs;
+    ``format="html"``: a displaCy page)."""
+    _module(format, path, WRITERS).write(docs, path)

@@ -1,0 +1,385 @@
+"""Assertion and section context (clinlm.context), its wiring into NerPipeline and the CLI,
+and the outputs that carry it (JSONL, BRAT, HTML, OMOP NOTE_NLP values)."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clinlm.context import (ASSERTIONS, FLAGS, ContextAnnotator, assertion_of, context_attributes,
+                            default_annotator)
+from clinlm.document import Document, Entity
+from clinlm.errors import ConfigError, InputError
+
+from context_cases import CASES, HELDOUT, Case
+
+KEYS = set(FLAGS) | {"assertion", "section"}
+
+
+@pytest.fixture(scope="module")
+def annotator() -> ContextAnnotator:
+    return default_annotator()
+
+
+def _check(annotator: ContextAnnotator, case: Case) -> None:
+    e = annotator(case.document()).entities[0]
+    got = {f for f in FLAGS if e.attributes[f]}
+    assert (got, e.attributes["section"]) == (case.expected, case.section)
+    assert e.attributes["assertion"] == assertion_of(dict.fromkeys(case.expected, True))
+
+
+def _params(cases):
+    return [pytest.param(c, id=c.id, marks=pytest.mark.xfail(strict=True, reason=c.known) if c.known else ())
+            for c in cases]
+
+
+@pytest.mark.parametrize("case", _params(CASES))
+def test_assertion_cases(annotator, case):
+    _check(annotator, case)
+
+
+@pytest.mark.parametrize("case", _params(HELDOUT))
+def test_heldout_assertion_cases(annotator, case):
+    _check(annotator, case)
+
+
+def test_the_suite_is_large_and_covers_every_flag():
+    assert len(CASES) >= 60
+    for flag in FLAGS:
+        assert sum(flag in c.expected for c in CASES) >= 4, flag
+    assert sum(not c.expected for c in CASES) >= 10  # present, incl. pseudo-negation and scope ends
+
+
+# -- the label and its precedence ---------------------------------------------------------------
+@pytest.mark.parametrize("flags,label", [
+    ({}, "present"),
+    ({"historical": True}, "present"),
+    ({"negated": True}, "absent"),
+    ({"uncertain": True}, "possible"),
+    ({"negated": True, "uncertain": True}, "possible"),
+    ({"conditional": True, "uncertain": True}, "conditional"),
+    ({"hypothetical": True, "negated": True}, "hypothetical"),
+    ({"family": True, "negated": True, "hypothetical": True}, "associated_with_someone_else"),
+])
+def test_assertion_precedence(flags, label):
+    assert assertion_of(flags) == label and label in ASSERTIONS
+
+
+def test_section_flags_and_keys():
+    a = context_attributes(["FAMILY"], None)
+    assert set(a) == KEYS and a["family"] and a["assertion"] == "associated_with_someone_else"
+    assert context_attributes([], "past_medical_history")["historical"]
+    assert context_attributes([], "family_history")["family"]
+    assert context_attributes([], "patient_instructions")["assertion"] == "hypothetical"
+    assert context_attributes(["SOMETHING_ELSE"], "social_history") == {
+        **dict.fromkeys(FLAGS, False), "assertion": "present", "section": "social_history"}
+
+
+# -- the annotator on whole notes ----------------------------------------------------------------
+NOTE = ("Family History: Mother had breast cancer.\nPast Medical History: MI in 2015.\n"
+        "HPI: Denies fever but reports cough. No increase in swelling. Possible pneumonia.\nReturn if fever recurs.")
+
+
+def _doc(text: str, terms: list[str], label: str = "T033") -> Document:
+    d = Document("n", text)
+    pos = 0
+    for t in terms:
+        pos = text.index(t, pos)
+        d.add(pos, pos + len(t), label)
+        pos += len(t)
+    return d
+
+
+def test_a_note_with_sections(annotator):
+    d = _doc(NOTE, ["breast cancer", "MI", "fever", "cough", "swelling", "pneumonia", "fever"])
+    d.entities[0].attributes["cui"] = "C0006142"
+    out = annotator(d)
+    got = [(e.text, e.attributes["assertion"], e.attributes["section"], e.attributes["historical"]) for e in out.entities]
+    assert got == [
+        ("breast cancer", "associated_with_someone_else", "family_history", False),
+        ("MI", "present", "past_medical_history", True),
+        ("fever", "absent", "history_of_present_illness", False),
+        ("cough", "present", "history_of_present_illness", False),
+        ("swelling", "present", "history_of_present_illness", False),
+        ("pneumonia", "possible", "history_of_present_illness", False),
+        ("fever", "hypothetical", "history_of_present_illness", False),
+    ]
+    assert out.entities[0].attributes["cui"] == "C0006142"  # other attributes are kept
+    assert d.entities[1].attributes == {}  # the input is not changed
+    assert [e.key() for e in out.entities] == [e.key() for e in d.entities] and out.text == d.text
+
+
+def test_odd_entities_and_texts(annotator):
+    assert annotator(Document("e", "")).entities == []
+    assert annotator(Document("n", "no entities here")).entities == []
+    text = "No fever.\r\n  \r\nDenies cough and chills.\u2028Mother: diabetes."
+    d = Document("x", text, [
+        Entity(3, 8, "T033", "fever"),
+        Entity(3, 5, "T033", "fe"),            # inside a token, overlapping another entity
+        Entity(9, 11, "T033", "\r\n"),         # whitespace only: no token to hang it on
+        Entity(3, 27, "T033", text[3:27]),     # across a sentence boundary
+        Entity(len(text) - 9, len(text) - 1, "T033", "diabetes"),
+    ])
+    out = annotator(d)
+    assert [e.key() for e in out.entities] == [e.key() for e in d.entities]
+    by = {(e.start, e.end): e.attributes for e in out.entities}
+    assert all(set(a) == KEYS for a in by.values())
+    assert by[(3, 8)]["negated"] and by[(3, 5)]["negated"]
+    assert by[(9, 11)]["assertion"] == "present"
+    assert by[(len(text) - 9, len(text) - 1)]["family"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(st.sampled_from(list("ab \r\n\t.:;,no fever denies Mother if?\u00e9\u4e2d\u200b\U0001f600")), min_size=1,
+               max_size=120),
+       st.lists(st.tuples(st.integers(0, 119), st.integers(1, 8)), max_size=6))
+def test_any_text_and_spans_keep_offsets(annotator, text, raw):
+    ents = [Entity(s, min(s + n, len(text)), "T033", text[s:min(s + n, len(text))]) for s, n in raw if s < len(text)]
+    out = annotator(Document("h", text, ents))
+    assert sorted(e.key() for e in out.entities) == sorted(e.key() for e in ents)
+    for e in out.entities:
+        assert text[e.start:e.end] == e.text and set(e.attributes) == KEYS
+
+
+def test_long_notes_take_linear_time(annotator):
+    note = "The patient denies chest pain and fever. Mother had cancer. Blood pressure with aspirin daily.\r\n\t"
+    spans = [(19, 29, "T033"), (34, 39, "T033"), (52, 58, "T191"), (80, 87, "T103")]
+
+    def run(reps: int) -> float:
+        text = note * reps
+        d = Document("big", text, [Entity(s + k * len(note), e + k * len(note), lab, text[s + k * len(note):e + k * len(note)])
+                                   for k in range(reps) for s, e, lab in spans])
+        t = time.perf_counter()
+        out = annotator(d)
+        assert sum(e.attributes["negated"] for e in out.entities) == 2 * reps
+        assert sum(e.attributes["family"] for e in out.entities) == reps
+        return time.perf_counter() - t
+
+    small, large = run(25), run(100)  # ConText alone would compare all 8,000 modifier pairs: quadratic
+    assert large < 8 * small + 0.5
+
+
+def test_sentence_by_sentence_context_equals_medspacys(annotator):
+    """clinlm runs medspaCy's ConText per sentence; it must find the same edges as medspaCy's own pass."""
+    from medspacy.context import ConText
+
+    from clinlm._medspacy import SentenceContext
+
+    d = _doc(NOTE + " No evidence of pneumonia or effusion, but cough persists. Mother and father have no asthma.",
+             ["breast cancer", "MI", "fever", "cough", "swelling", "pneumonia", "fever", "pneumonia", "effusion",
+              "cough", "asthma"])
+    edges = []
+    for call in (SentenceContext.__call__, ConText.__call__):
+        sdoc = annotator.spacy_doc(d)
+        ctx = annotator.nlp.get_pipe("clinlm_context")
+        for span in sdoc.spans["clinlm"]:
+            span._.modifiers = ()
+        call(ctx, sdoc)
+        edges.append(sorted((t.start, t.end, m.modifier_span, m.category) for t, m in sdoc._.context_graph.edges))
+    assert edges[0] == edges[1] and len(edges[0]) >= 8
+
+
+def test_pyrush_sentences_equal_pyrushs_own_component(annotator):
+    import spacy
+    from medspacy.custom_tokenizer import create_medspacy_tokenizer
+
+    from clinlm._medspacy import RUSH_RULES
+
+    ref = spacy.blank("en")
+    ref.tokenizer = create_medspacy_tokenizer(ref)
+    ref.add_pipe("medspacy_pyrush", config={"rules_path": str(RUSH_RULES)})
+    for text in (NOTE, "Dr. Smith saw the pt. today. BP 120/80.  Plan: f/u 2 wks.\r\n\r\nMeds:\n- aspirin\n- metformin"):
+        ours = annotator.nlp.get_pipe("clinlm_pyrush")(annotator.nlp.make_doc(text))
+        assert [t.i for t in ours if t.is_sent_start] == [t.i for t in ref(text) if t.is_sent_start]
+
+
+def test_no_debug_chatter_and_warning_filters_kept(annotator, capfd):
+    import warnings
+
+    annotator(_doc(NOTE, ["fever"]))
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        warnings.warn("still visible", UserWarning)
+    assert any("still visible" in str(w.message) for w in caught)
+    assert ("ignore", None, Warning, None, 0) not in warnings.filters  # medspaCy's global "ignore" was undone
+
+
+# -- rule files ------------------------------------------------------------------------------------
+def _write(path, key, rules):
+    path.write_text(json.dumps({key: rules}), encoding="utf-8")
+    return path
+
+
+def test_user_rules_extend_or_replace_the_defaults(tmp_path):
+    rules = _write(tmp_path / "ctx.json", "context_rules", [
+        {"literal": "nil", "category": "NEGATED_EXISTENCE", "direction": "FORWARD"},
+        {"literal": "grandpa", "category": "FAMILY", "direction": "FORWARD"}])
+    sections = _write(tmp_path / "sec.json", "section_rules", [{"literal": "Genetics:", "category": "genetics"}])
+    text = "Nil fever. Denies cough. Grandpa had gout.\nGenetics: BRCA1 mutation."
+    terms = ["fever", "cough", "gout", "BRCA1 mutation"]
+    added = ContextAnnotator(rules, sections)(_doc(text, terms))
+    assert [e.attributes["assertion"] for e in added.entities] == [
+        "absent", "absent", "associated_with_someone_else", "present"]
+    assert added.entities[-1].attributes["section"] == "genetics"
+    replaced = ContextAnnotator(rules, replace=True)(_doc(text, terms))
+    assert [e.attributes["assertion"] for e in replaced.entities][:2] == ["absent", "present"]  # "denies" is gone
+    assert replaced.entities[-1].attributes["section"] is None  # no section file given: default headers only
+    assert ContextAnnotator(section_rules=sections, replace=True)(_doc("HPI: fever", ["fever"])).entities[0].attributes[
+        "section"] is None  # the default headers are gone
+
+
+@pytest.mark.parametrize("content,message", [
+    ("{not json", "invalid JSON"),
+    ('{"rules": []}', 'a "context_rules" list'),
+    ('{"context_rules": [{"literal": "x"}]}', "needs a non-empty string 'category'"),
+    ('{"context_rules": [{"literal": "x", "category": "NEGATED_EXISTENCE", "direction": "UP"}]}', "direction"),
+    ('{"context_rules": [{"literal": "x", "category": "WEIRD"}]}', "unknown category 'WEIRD'"),
+    ('{"context_rules": [{"literal": "x", "category": "FAMILY", "colour": 1}]}', "unknown key 'colour'"),
+    ('{"context_rules": [{"literal": "x", "category": "FAMILY", "max_scope": 0}]}', "positive integer"),
+])
+def test_bad_rule_files_are_one_line_errors(tmp_path, content, message):
+    p = tmp_path / "rules.json"
+    p.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=message) as info:
+        ContextAnnotator(p)
+    assert str(p) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_bad_patterns_and_files(tmp_path):
+    p = _write(tmp_path / "r.json", "context_rules", [{"literal": "x", "category": "FAMILY", "pattern": [{"LOWR": "x"}]}])
+    a = ContextAnnotator(p)  # checked structurally now; the pattern itself when the pipeline is built
+    with pytest.raises(InputError, match=r"context rule 0 \('x'\) cannot be used") as info:
+        a(_doc("x fever", ["fever"]))
+    assert str(p) in str(info.value) and "\n" not in str(info.value)
+    s = _write(tmp_path / "s.json", "section_rules", [{"literal": "A B:", "category": "two words"}])
+    with pytest.raises(InputError, match="one word"):
+        ContextAnnotator(section_rules=s)
+    with pytest.raises(InputError, match="not found"):
+        ContextAnnotator(tmp_path / "missing.json")
+    with pytest.raises(InputError, match="directory"):
+        ContextAnnotator(tmp_path)
+    with pytest.raises(ConfigError, match="replace"):
+        ContextAnnotator(replace=True)
+
+
+# -- NerPipeline and the CLI ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tagger_dir(tiny_bert, tmp_path_factory):
+    """A tiny token classifier whose bias makes every word B-T033: entities, whatever its weights."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    labels = ["O", "B-T033", "I-T033"]
+    model = AutoModelForTokenClassification.from_pretrained(
+        tiny_bert, num_labels=3, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
+    out = tmp_path_factory.mktemp("tagger")
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(out)
+    return out
+
+
+def test_pipeline_attaches_context(tagger_dir, tmp_path):
+    from clinlm.pipeline import NerPipeline
+
+    pipe = NerPipeline.from_pretrained(tagger_dir)
+    doc = pipe("The patient denies fever.")
+    assert doc.entities and all(set(e.attributes) == KEYS for e in doc.entities)
+    assert {e.text: e.attributes["negated"] for e in doc.entities}["fever"] is True
+    assert pipe.context is default_annotator() and pipe.context._nlp is not None  # built once, shared
+    bare = NerPipeline.from_pretrained(tagger_dir, context=False)
+    assert bare.context is None and all(e.attributes == {} for e in bare("denies fever").entities)
+    rules = _write(tmp_path / "r.json", "context_rules", [{"literal": "nil", "category": "NEGATED_EXISTENCE",
+                                                           "direction": "FORWARD"}])
+    custom = NerPipeline.from_pretrained(tagger_dir, context_rules=rules)
+    assert {e.text: e.attributes["negated"] for e in custom("nil cough").entities}["cough"] is True
+    with pytest.raises(InputError, match="not found"):
+        NerPipeline.from_pretrained(tagger_dir, context_rules=tmp_path / "missing.json")
+    with pytest.raises(ConfigError, match="context is off"):
+        NerPipeline.from_pretrained(tagger_dir, context=False, context_rules=rules)
+
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from clinlm.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True)
+
+
+def test_cli_table_html_and_rule_options(tagger_dir, tmp_path, monkeypatch):
+    from clinlm import cli
+
+    monkeypatch.setattr(cli.out, "width", 240)  # the table's columns, untruncated
+    note = tmp_path / "note.txt"
+    note.write_text("Family History: mother had cancer.\nHPI: The patient denies fever.", encoding="utf-8")
+    r = _cli("annotate", note, "--model", tagger_dir)
+    assert r.exit_code == 0, r.output
+    assert "assertion" in r.output and "section" in r.output and "absent" in r.output
+    page = tmp_path / "page.html"
+    r = _cli("annotate", note, "--model", tagger_dir, "--format", "html", "--output", page)
+    assert r.exit_code == 0, r.output
+    html = page.read_text(encoding="utf-8")
+    assert "Finding NEG" in html and "line-through" in html and "Finding FAM" in html
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+    r = _cli("annotate", note, "--model", tagger_dir, "--no-context", "--format", "jsonl")
+    assert r.exit_code == 0 and '"attributes"' not in r.output
+    r = _cli("annotate", note, "--model", tagger_dir, "--no-context", "--context-rules", note)
+    assert isinstance(r.exception, ConfigError)
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]", encoding="utf-8")
+    r = _cli("annotate", note, "--model", tagger_dir, "--context-rules", bad)
+    assert isinstance(r.exception, InputError) and str(bad) in str(r.exception)
+
+
+# -- outputs -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def annotated(annotator) -> Document:
+    return annotator(_doc(NOTE, ["breast cancer", "MI", "fever", "cough", "pneumonia"]))
+
+
+def test_jsonl_and_brat_carry_the_attributes(annotated, tmp_path):
+    from clinlm.formats import brat, jsonl
+
+    assert jsonl.loads(jsonl.dumps([annotated]))[0] == annotated
+    ann = brat.dumps_ann(annotated)
+    lines = ann.splitlines()
+    assert "A1\tfamily T1" in lines and "A2\tassertion T1 associated_with_someone_else" in lines
+    assert "A3\tsection T1 family_history" in lines and "negated T3" in ann and "historical T2" in ann
+    assert not any(" False" in ln or " None" in ln for ln in lines)
+    back = brat.loads(annotated.text, ann, "n")
+    for a, b in zip(annotated.entities, back.entities):
+        assert b.attributes == {k: v for k, v in a.attributes.items() if v not in (False, None)}
+
+
+def test_html_page(annotated, tmp_path):
+    from clinlm.formats import write_documents
+
+    evil = Document("<b>id</b>", "x <script> fever", [Entity(11, 16, "<i>", "fever", None, {"negated": True})])
+    page = tmp_path / "p.html"
+    write_documents([annotated, evil], page, "html")
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and html.count("<figure") == 2
+    for label in ("Finding FAM", "Finding NEG", "Finding POSS", "Finding HIST"):
+        assert label in html
+    assert "<script>" not in html and "<b>id</b>" not in html and "&lt;i&gt; NEG" in html
+
+
+def test_omop_values(annotated):
+    from clinlm.omop import note_nlp_values, term_modifiers
+
+    rows = [note_nlp_values(e) for e in annotated.entities]
+    assert [r["term_exists"] for r in rows] == ["N", "Y", "N", "Y", "Y"]
+    assert [r["term_temporal"] for r in rows] == ["present", "past", "present", "present", "present"]
+    assert rows[0]["term_modifiers"] == "family=true,section=family_history"
+    assert rows[2]["term_modifiers"] == "negated=true,section=history_of_present_illness"
+    assert rows[1]["offset"] == f"{annotated.entities[1].start}-{annotated.entities[1].end}"
+    assert term_modifiers({"negated": True, "family": True, "section": "family_history"}) == \
+        "negated=true,family=true,section=family_history"

@@ -64,10 +64,13 @@ def hf_recipe(base: str, train_docs, test_docs, labels, args) -> dict:
     model = AutoModelForTokenClassification.from_pretrained(
         base, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id)
     bf16 = resolve_dtype("auto", torch.device("cpu")) == torch.bfloat16
+    import math
+
+    total_steps = math.ceil(len(train_feats) / args.batch_size * args.epochs)
     with tempfile.TemporaryDirectory() as tmp:
         targs = TrainingArguments(
             output_dir=tmp, num_train_epochs=args.epochs, learning_rate=args.lr,
-            per_device_train_batch_size=args.batch_size, warmup_ratio=args.warmup, weight_decay=0.01,
+            per_device_train_batch_size=args.batch_size, warmup_steps=int(args.warmup * total_steps), weight_decay=0.01,
             lr_scheduler_type="linear", save_strategy="no", eval_strategy="no", report_to=[], seed=args.seed,
             logging_steps=50, bf16=bf16, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0)
         strip = [{k: v for k, v in f.items() if k != "word_ids"} for f in train_feats]
@@ -122,7 +125,7 @@ def shipped(test_docs) -> dict:
     import clinlm
     from clinlm.tasks.ner import model_card_scores, ner_scores
 
-    pipe = clinlm.load()
+    pipe = clinlm.load(context=False)
     scores = ner_scores(test_docs, list(pipe.pipe(test_docs)))
     scores["model_card"] = model_card_scores(pipe, test_docs)["default"]
     scores["seconds_per_epoch"] = pipe.manifest.get("training", {}).get("seconds_per_epoch")
@@ -156,11 +159,17 @@ def main() -> None:
     dev_docs = read_documents(args.data / "dev.jsonl")
     test_docs = read_documents(args.data / "test.jsonl")[: args.test_limit]
     labels = bio_labels(ST21PV_TYPES)
-    results = {"shipped clinlm model": shipped(test_docs)}
+    def row(name: str, r: dict) -> None:  # printed as soon as measured, so a long run shows progress
+        results[name] = r
+        print(f"{name}: strict F1 {r['strict']['f1']:.4f}, default F1 {r['default']['f1']:.4f}, "
+              f"model-card F1 {r['model_card']['f1']:.4f}, s/epoch {r['seconds_per_epoch']}", flush=True)
+
+    results: dict = {}
+    row("shipped clinlm model", shipped(test_docs))
     with tempfile.TemporaryDirectory() as tmp:
-        results[f"clinlm trainer, {args.epochs:g} epochs"] = clinlm_recipe(
-            base, train_docs, dev_docs, test_docs, labels, args, Path(tmp))
-    results[f"HF recipe, {args.epochs:g} epochs"] = hf_recipe(base, train_docs, test_docs, labels, args)
+        row(f"clinlm trainer, {args.epochs:g} epochs",
+            clinlm_recipe(base, train_docs, dev_docs, test_docs, labels, args, Path(tmp)))
+    row(f"HF recipe, {args.epochs:g} epochs", hf_recipe(base, train_docs, test_docs, labels, args))
 
     table = Table(title=f"MM-ST21pv-r test ({len(test_docs)} documents), micro F1", title_justify="left")
     for col in ("system", "strict F1", "default F1", "char exact F1", "model-card protocol F1", "s/epoch"):

@@ -26,18 +26,6 @@ class Encoded:
     first_subword: np.ndarray  # int64 [n_words], -1 for a word the tokenizer drops
 
 
-@dataclass(frozen=True)
-class Window:
-    """Subwords ``[start, end)`` of document ``doc`` (an index into a batch)."""
-
-    doc: int
-    start: int
-    end: int
-
-    def __len__(self) -> int:
-        return self.end - self.start
-
-
 def encode(tokenizer, texts: Sequence[str]) -> list[Encoded]:
     """Pre-tokenize texts into words and align them to subwords in one batched call."""
     ws = [words(t) for t in texts]
@@ -93,10 +81,6 @@ def plan(n_subwords: int, content_length: int, stride: int) -> list[tuple[int, i
     return spans
 
 
-def windows(docs: Sequence[Encoded], content_length: int, stride: int) -> list[Window]:
-    return [Window(d, s, e) for d, enc in enumerate(docs) for s, e in plan(len(enc.input_ids), content_length, stride)]
-
-
 def special_parts(tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Token ids a model expects before and after a sequence (``[CLS]``/``[SEP]``, ``<s>``/``</s>``)."""
     plain = tokenizer("x", add_special_tokens=False)["input_ids"]
@@ -110,11 +94,6 @@ def special_parts(tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
 def content_length(tokenizer, max_length: int) -> int:
     pre, post = special_parts(tokenizer)
     return max_length - len(pre) - len(post)
-
-
-def context(window: Window, positions: np.ndarray) -> np.ndarray:
-    """How many subwords of context a position has inside its window (the nearer edge)."""
-    return np.minimum(positions - window.start, window.end - 1 - positions)
 
 
 def owners(enc: Encoded, spans: Sequence[tuple[int, int]]) -> np.ndarray:

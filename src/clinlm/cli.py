@@ -155,6 +155,8 @@ def train_ner(
     label_smoothing: float = typer.Option(0.0),
     max_length: int = typer.Option(512, help="Window length in subwords."),
     stride: int = typer.Option(128, help="Overlap between windows in subwords."),
+    train_max_length: Optional[int] = typer.Option(None, help="Training window length in subwords (default: --max-length). Shorter windows mean more updates per epoch."),
+    train_stride: Optional[int] = typer.Option(None, help="Overlap between training windows (default: --stride, at most half a window)."),
     decode: str = typer.Option("viterbi", help="viterbi (valid BIO) or argmax."),
     labels: Optional[str] = typer.Option(None, help="st21pv for the 21 MedMentions types; default: types found in --train."),
     cased: Optional[bool] = typer.Option(None, "--cased/--uncased", help="Override case detection of the tokenizer."),
@@ -172,7 +174,8 @@ def train_ner(
     from .training import train as run_training
 
     _quiet_transformers()
-    task = NerTask(max_length=max_length, stride=stride, decode=decode, cased=cased)
+    task = NerTask(max_length=max_length, stride=stride, decode=decode, cased=cased,
+                   train_max_length=train_max_length, train_stride=train_stride)
     train_docs = task.read(train)
     dev_docs = task.read(dev) if dev else None
     label_list = bio_labels(ST21PV_TYPES) if labels == "st21pv" else None

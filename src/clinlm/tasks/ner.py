@@ -22,11 +22,23 @@ class NerTask(Task):
     name = "ner"
     selection_metric = "strict.f1"
 
-    def __init__(self, max_length: int = 512, stride: int = 128, decode: str = "viterbi", cased: bool | None = None):
+    def __init__(
+        self,
+        max_length: int = 512,
+        stride: int = 128,
+        decode: str = "viterbi",
+        cased: bool | None = None,
+        train_max_length: int | None = None,
+        train_stride: int | None = None,
+    ):
         self.max_length = max_length
         self.stride = stride
         self.decode = decode
         self.cased = cased
+        # Shorter training windows give more optimiser steps per epoch (and cost less attention);
+        # inference still reads each word from the widest window (max_length).
+        self.train_max_length = train_max_length
+        self.train_stride = train_stride
 
     # -- data ---------------------------------------------------------------------
     def read(self, path: str | Path) -> list[Document]:
@@ -53,12 +65,16 @@ class NerTask(Task):
         check_vocab_fits(model, tokenizer, model_path)
         limit = getattr(model.config, "max_position_embeddings", self.max_length)
         self.max_length = min(self.max_length, limit)
+        if self.train_max_length:
+            self.train_max_length = min(self.train_max_length, limit)
         return model, tokenizer
 
     def features(self, examples: Sequence[Document], model, tokenizer) -> list[dict[str, list[int]]]:
         label2id = model.config.label2id
         pre, post = special_parts(tokenizer)
-        clen = content_length(tokenizer, self.max_length)
+        clen = content_length(tokenizer, self.train_max_length or self.max_length)
+        stride = self.stride if self.train_stride is None else self.train_stride
+        stride = min(stride, clen // 2)
         feats = []
         for doc, enc in zip(examples, encode(tokenizer, [d.text for d in examples])):
             tags = entity_tags(enc.words, doc.entities)
@@ -67,7 +83,7 @@ class NerTask(Task):
             valid = enc.first_subword[enc.first_subword >= 0]
             is_first[valid] = True
             sub_labels = np.where(is_first, word_label[enc.word_ids] if len(tags) else -100, -100)
-            for s, e in plan(len(enc.input_ids), clen, self.stride):
+            for s, e in plan(len(enc.input_ids), clen, stride):
                 feats.append(
                     {
                         "input_ids": list(pre) + enc.input_ids[s:e].tolist() + list(post),
@@ -101,6 +117,8 @@ class NerTask(Task):
         model.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
         man = dict(manifest, task="ner", max_length=self.max_length, stride=self.stride, decode=self.decode)
+        if self.train_max_length:
+            man["train_window"] = {"max_length": self.train_max_length, "stride": self.train_stride}
         man["labels"] = [model.config.id2label[i] for i in range(len(model.config.id2label))]
         man["cased"] = not lowercases(tokenizer)
         manifest_io.write(output_dir, man)

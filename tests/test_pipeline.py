@@ -160,3 +160,25 @@ def test_a_one_megabyte_note_works(trained):
     assert len(doc.text) == 1 << 20
     assert all(text[e.start : e.end] == e.text for e in doc.entities)
     assert doc.entities[-1].end > len(text) - 200
+
+
+def test_short_training_windows_cover_every_word_and_inference_keeps_wide_windows(tiny_bert, tmp_path):
+    """--train-max-length cuts training windows only: each fits, every word is labelled in some
+    window, and the saved model still annotates with its full window length."""
+    docs = gold_docs(2)
+    task = NerTask(max_length=48, stride=8, train_max_length=12, train_stride=4)
+    model, tok = task.build(str(tiny_bert), docs)
+    feats = task.features(docs, model, tok)
+    wide = NerTask(max_length=48, stride=8).features(docs, model, tok)
+    assert len(feats) > len(wide)
+    assert max(len(f["input_ids"]) for f in feats) <= 12
+    from collections import Counter
+
+    def labelled(fs):  # (token, label) pairs that carry a label, with multiplicity
+        return Counter((t, l) for f in fs for t, l in zip(f["input_ids"], f["labels"]) if l != -100)
+
+    # overlapping short windows repeat some words but drop none
+    assert not labelled(wide) - labelled(feats)
+    train(task, model, tok, docs, None, TrainArgs(epochs=1, batch_size=4), tmp_path / "m")
+    pipe = NerPipeline.from_pretrained(tmp_path / "m")
+    assert pipe.max_length == 48

@@ -28,8 +28,8 @@ class NerTask(Task):
         stride: int = 128,
         decode: str = "viterbi",
         cased: bool | None = None,
-        train_max_length: int | None = None,
-        train_stride: int | None = None,
+        train_max_length: int | None = 128,
+        train_stride: int | None = 32,
     ):
         self.max_length = max_length
         self.stride = stride
@@ -72,7 +72,7 @@ class NerTask(Task):
     def features(self, examples: Sequence[Document], model, tokenizer) -> list[dict[str, list[int]]]:
         label2id = model.config.label2id
         pre, post = special_parts(tokenizer)
-        clen = content_length(tokenizer, self.train_max_length or self.max_length)
+        clen = content_length(tokenizer, min(self.train_max_length or self.max_length, self.max_length))
         stride = self.stride if self.train_stride is None else self.train_stride
         stride = min(stride, clen // 2)
         feats = []

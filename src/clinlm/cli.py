@@ -18,9 +18,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Clinical language models: fine-tune, evaluate and annotate whole clinical notes.")
 train_app = typer.Typer(no_args_is_help=True, help="Fine-tune an encoder on a task.")
 evaluate_app = typer.Typer(no_args_is_help=True, help="Score a fine-tuned model on gold data.")
+predict_app = typer.Typer(no_args_is_help=True, help="Run a fine-tuned model on new data (NER: see `annotate`).")
 data_app = typer.Typer(no_args_is_help=True, help="Build ready-to-train data sets.")
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(predict_app, name="predict")
 app.add_typer(data_app, name="data")
 
 out = Console()
@@ -295,6 +297,10 @@ def data_medmentions(
     for split, counts in summary["splits"].items():
         table.add_row(split, str(counts["docs"]), str(counts["mentions"]))
     out.print(table)
+
+
+# The other tasks' commands live in their own modules and register on the apps above.
+from . import commands_pair, commands_relation  # noqa: E402,F401
 
 
 def main() -> None:

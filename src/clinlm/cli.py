@@ -20,10 +20,12 @@ train_app = typer.Typer(no_args_is_help=True, help="Fine-tune an encoder on a ta
 evaluate_app = typer.Typer(no_args_is_help=True, help="Score a fine-tuned model on gold data.")
 predict_app = typer.Typer(no_args_is_help=True, help="Run a fine-tuned model on new data (NER: see `annotate`).")
 data_app = typer.Typer(no_args_is_help=True, help="Build ready-to-train data sets.")
+export_app = typer.Typer(no_args_is_help=True, help="Export a model for another runtime.")
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(predict_app, name="predict")
 app.add_typer(data_app, name="data")
+app.add_typer(export_app, name="export")
 
 out = Console()
 err = Console(stderr=True)
@@ -266,6 +268,22 @@ def _metrics_table(result: dict, title: str) -> None:
         out.print(t2)
     if "words_dropped_by_truncation" in result:
         out.print(f"words dropped by truncation (gold and prediction): {result['words_dropped_by_truncation']}")
+
+
+# -- export -----------------------------------------------------------------------------
+@export_app.command("onnx")
+def export_onnx(
+    output: Path = typer.Option(..., "--output", "-o", help="Directory to write (model.onnx, config, tokenizer, clinlm.json)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="NER checkpoint (default: the shipped model)."),
+    int8: bool = typer.Option(False, "--int8", help="Quantize weights to int8 (faster on CPU; changes some predictions)."),
+    optimize: bool = typer.Option(True, "--optimize/--no-optimize", help="Fuse attention, LayerNorm and GELU with onnxruntime's transformer optimizer."),
+) -> None:
+    """Export an NER model to ONNX; `clinlm annotate --model DIR` then runs it with ONNX Runtime."""
+    from .onnx_backend import export
+
+    _quiet_transformers()
+    export(model, output, int8=int8, optimize=optimize)
+    err.print(f"wrote {output / 'model.onnx'} ({'int8' if int8 else 'fp32'})")
 
 
 # -- data -------------------------------------------------------------------------------

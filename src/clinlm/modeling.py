@@ -86,15 +86,30 @@ def check_vocab_fits(model, tokenizer, where: str) -> None:
         )
 
 
-def cpu_supports_bf16() -> bool:
-    """True when this CPU has native bf16 matrix instructions (avx512_bf16 or AMX)."""
-    if platform.system() == "Linux":
-        try:
-            flags = Path("/proc/cpuinfo").read_text()
-            return "avx512_bf16" in flags or "amx_bf16" in flags
-        except OSError:
-            return False
-    return platform.machine() in ("arm64", "aarch64") and platform.system() == "Darwin"
+def cpu_flags() -> set[str]:
+    """The CPU feature flags Linux reports (empty elsewhere or when unreadable)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def cpu_supports_bf16(flags: set[str] | None = None) -> bool:
+    """True when this CPU has native bf16 matrix instructions (avx512_bf16 or AMX) and torch's
+    oneDNN can use them. Without them bf16 is emulated and several times slower than fp32."""
+    if platform.system() == "Darwin":
+        return platform.machine() == "arm64"
+    flags = cpu_flags() if flags is None else flags
+    if not flags & {"avx512_bf16", "amx_bf16"}:
+        return False
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -110,7 +125,8 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """``auto`` picks bf16 where the hardware computes it natively, else fp32."""
+    """``auto`` picks bf16 where the hardware computes it natively (CUDA with bf16, CPUs with
+    avx512_bf16/AMX), fp16 on older GPUs, else fp32; ``fp32``/``bf16``/``fp16`` force one."""
     if precision == "fp32":
         return torch.float32
     if precision == "bf16":

@@ -18,7 +18,9 @@ from .decoding import allowed_transitions, viterbi
 from .document import Document
 from .errors import ConfigError, ModelError
 from .modeling import check_model_location, check_vocab_fits, load_tokenizer, resolve_device, resolve_dtype
+from .onnx_backend import OrtModel, is_onnx_dir
 from .text import tags_to_entities
+from .threads import configure_torch_threads, inference_threads
 from .windows import Encoded, content_length, encode, owners, plan, special_parts
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "default"
@@ -70,7 +72,7 @@ class NerPipeline:
         self.decode = decode
         self.batch_tokens = batch_tokens
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
-        self.dtype = resolve_dtype(precision, self.device)
+        self.dtype = torch.float32 if isinstance(model, OrtModel) else resolve_dtype(precision, self.device)
         self._pre, self._post = special_parts(tokenizer)
         self._start, self._trans = allowed_transitions(self.labels)
 
@@ -78,7 +80,7 @@ class NerPipeline:
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, *, cased: bool | None = None, **options) -> "NerPipeline":
         """Load a token-classification checkpoint (local directory or hub id); ``None`` is the shipped default."""
-        from transformers import AutoConfig, AutoModelForTokenClassification
+        from transformers import AutoConfig
 
         if path is None:
             if not (DEFAULT_MODEL_DIR / "config.json").is_file():
@@ -101,10 +103,7 @@ class NerPipeline:
             cased = man["cased"]
         tokenizer = load_tokenizer(path, cased=cased)
         device = resolve_device(options.pop("device", "auto"))
-        dtype = resolve_dtype(options.get("precision", "auto"), device)
-        model = AutoModelForTokenClassification.from_pretrained(path)
-        check_vocab_fits(model, tokenizer, path)
-        model.to(device=device, dtype=dtype).eval()
+        model = _load_weights(path, tokenizer, device, options.get("precision", "auto"))
         for key in ("max_length", "stride", "decode"):
             if key not in options and key in man:
                 options[key] = man[key]
@@ -179,18 +178,42 @@ class NerPipeline:
             row = np.concatenate([self._pre, c, self._post]).astype(np.int64)
             ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
+        if isinstance(self.model, OrtModel):
+            return self.model.logprobs(ids, mask)
         param_dtype = next(self.model.parameters()).dtype
         autocast = (
             torch.autocast(self.device.type, dtype=self.dtype)
             if self.dtype != torch.float32 and param_dtype == torch.float32
             else contextlib.nullcontext()
         )
+        cuda = self.device.type == "cuda"
         with torch.inference_mode(), autocast:
             logits = self.model(
-                input_ids=torch.from_numpy(ids).to(self.device),
-                attention_mask=torch.from_numpy(mask).to(self.device),
+                input_ids=torch.from_numpy(ids).to(self.device, non_blocking=cuda),
+                attention_mask=torch.from_numpy(mask).to(self.device, non_blocking=cuda),
             ).logits
             return torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+
+
+def _load_weights(path: str, tokenizer, device: torch.device, precision: str):
+    """The model to run: ONNX Runtime for a directory holding ``model.onnx``, else torch.
+
+    On CPU torch weights stay fp32 and bf16 runs under autocast (LayerNorm and softmax keep
+    fp32, so predictions stay closest to fp32); on CUDA weights are cast to the half type.
+    """
+    from transformers import AutoModelForTokenClassification
+
+    if is_onnx_dir(path):
+        if precision not in ("auto", "fp32"):
+            raise ConfigError(f"{path} is an ONNX export: its precision was fixed at export (fp32, or --int8); "
+                              "leave --precision at auto")
+        return OrtModel(path, threads=inference_threads(), cuda=device.type == "cuda")
+    dtype = resolve_dtype(precision, device)
+    if device.type == "cpu":
+        configure_torch_threads()
+    model = AutoModelForTokenClassification.from_pretrained(path)
+    check_vocab_fits(model, tokenizer, path)
+    return model.to(device=device, dtype=dtype if device.type == "cuda" else torch.float32).eval()
 
 
 def _group(owner: np.ndarray, n_windows: int) -> list[np.ndarray]:

@@ -85,10 +85,11 @@ def export(model_dir: str | Path | None, output: str | Path, *, int8: bool = Fal
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             q = Path(tmp) / "int8.onnx"
-            # fused ops (Attention, BiasGelu) are com.microsoft ops shape inference cannot type
+            # per-channel scales keep far more entities than per-tensor (83% vs 63% identical to
+            # fp32 on MM dev abstracts); fused ops (Attention, BiasGelu) are com.microsoft ops shape inference cannot type
             logging.disable(logging.WARNING)  # its advice to pre-process is for static quantization
             try:
-                quantize_dynamic(str(current), str(q), weight_type=QuantType.QInt8,
+                quantize_dynamic(str(current), str(q), weight_type=QuantType.QInt8, per_channel=True,
                                  extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
             finally:
                 logging.disable(logging.NOTSET)

@@ -23,7 +23,7 @@ from typing import Any
 #: full-row budgets, sized for about 6 minutes each on a quiet 2-core CPU (MiniLM-L6)
 BUDGETS: dict[str, dict[str, Any]] = {
     "chemprot": {"train": 2400, "dev": 600, "epochs": 1.0, "max_length": 128, "batch_size": 16, "lr": 5e-5},
-    "ddi": {"train_pos": 1500, "negatives_per_positive": 2.0, "dev": 700, "epochs": 1.0, "max_length": 128,
+    "ddi": {"train_pos": 1000, "negatives_per_positive": 2.0, "dev": 400, "epochs": 1.0, "max_length": 128,
             "batch_size": 16, "lr": 5e-5},
 }
 QUICK: dict[str, dict[str, Any]] = {
@@ -127,21 +127,24 @@ def run_ddi(ctx) -> dict[str, Any]:
 BENCHMARKS = {"chemprot": run_chemprot, "ddi": run_ddi}
 
 
-def compare_markers(ctx, n_train: int = 1200, n_dev: int = 600) -> list[dict[str, Any]]:
+def compare_markers(ctx, n_train: int = 1200, n_dev: int = 300, lr: float = 1e-4, max_length: int = 64,
+                    ddi_plain: bool = True) -> list[dict[str, Any]]:
     """Dev micro-F1 of marker styles and poolings at one small budget: ChemProt (pooling; its markers
     carry no entity types, so typed and plain coincide there) and DDI (typed vs plain markers)."""
     rows = []
-    budget = dict(BUDGETS["chemprot"], train=n_train, dev=n_dev)
+    budget = dict(BUDGETS["chemprot"], train=n_train, dev=n_dev, lr=lr, max_length=max_length)
     train, dev, _ = chemprot_data(ctx, budget)
     for pooling in ("markers", "cls"):
         res = _fit(ctx, f"cmp-chemprot-{pooling}", train, dev, dev[:1], budget, markers="typed", pooling=pooling)
         rows.append({"data": "ChemProt dev", "markers": "typed", "pooling": pooling, **_dev(res)})
-    ddi_budget = dict(BUDGETS["ddi"], train_pos=n_train // 3, dev=n_dev)
+        print(rows[-1], flush=True)
+    ddi_budget = dict(BUDGETS["ddi"], train_pos=n_train // 3, dev=n_dev, lr=lr, max_length=max_length)
     train, dev, _ = ddi_data(ctx, ddi_budget)
-    for markers in ("typed", "plain"):
+    for markers in ("typed", "plain") if ddi_plain else ("typed",):
         res = _fit(ctx, f"cmp-ddi-{markers}", train, dev, dev[:1], ddi_budget, markers=markers, pooling="markers",
                    negatives_per_positive=ddi_budget["negatives_per_positive"])
         rows.append({"data": "DDI dev", "markers": markers, "pooling": "markers", **_dev(res)})
+        print(rows[-1], flush=True)
     return rows
 
 
@@ -160,7 +163,11 @@ if __name__ == "__main__":
     ap.add_argument("--work", type=Path, default=Path("runs/bench_relation"))
     ap.add_argument("--compare-markers", action="store_true", required=True)
     ap.add_argument("--train", type=int, default=1200)
-    ap.add_argument("--dev", type=int, default=600)
+    ap.add_argument("--dev", type=int, default=300)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--max-length", type=int, default=64)
+    ap.add_argument("--no-ddi-plain", action="store_true")
     a = ap.parse_args()
-    for row in compare_markers(Context(a.shared, minilm_dir(), a.work, False), a.train, a.dev):
-        print(json.dumps(row))
+    rows = compare_markers(Context(a.shared, minilm_dir(), a.work, False), a.train, a.dev, a.lr, a.max_length,
+                           not a.no_ddi_plain)
+    print(json.dumps(rows, indent=2))

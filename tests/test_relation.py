@@ -234,12 +234,18 @@ N2C2 = (
 
 
 def test_brat_n2c2_relations_read_and_write(tmp_path):
+    from clinlm.tasks.relation import read_relation_documents
+
     (tmp_path / "n.txt").write_text("lisinopril 20 mg daily for HTN")
     (tmp_path / "n.ann").write_text(N2C2)
     (doc,) = brat.read(tmp_path)
     assert [(r.label, r.head.text, r.tail.text) for r in doc.relations] == [
         ("Strength-Drug", "20 mg", "lisinopril"), ("Frequency-Drug", "daily", "lisinopril"), ("Reason-Drug", "HTN", "lisinopril")]
     assert brat.dumps_ann(doc) == N2C2
+    # n2c2 has discontinuous mentions: relation data reads them as their covering span
+    (tmp_path / "n.ann").write_text(N2C2.replace("Frequency 17 22\tdaily", "Frequency 11 13;17 22\t20 daily"))
+    (doc,) = read_relation_documents(tmp_path)
+    assert [e.text for e in doc.entities if e.label == "Frequency"] == ["20 mg daily"] and len(doc.relations) == 3
 
 
 words = st.sampled_from(["aspirin", "81", "mg", "daily", "pain", "no", "\n", "é"])
@@ -296,6 +302,39 @@ def test_tiny_model_learns_a_separable_relation(tiny_bert, tmp_path, markers, po
     assert all(r.head is f.entities[0] and 0.5 < r.score <= 1 for f in found for r in f.relations)
 
 
+def test_megatron_bert_keeps_its_spare_embedding_rows(tiny_megatron, tmp_path):
+    """GatorTron-like encoder: markers fit in the spare rows (no resize), cased tokenizer, save and load."""
+    import clinlm
+    from clinlm.tasks.relation import RelationTask
+    from clinlm.training import TrainArgs, train
+
+    docs = [note(k, k % 2 == 0, "Aspirin") for k in range(8)]
+    task = RelationTask(max_length=32)
+    model, tok = task.build(str(tiny_megatron), docs)
+    rows = model.encoder.get_input_embeddings().weight.shape[0]
+    assert model.encoder.config.model_type == "megatron-bert" and len(tok) <= rows == model.encoder.config.vocab_size
+    train(task, model, tok, docs, docs[:2], TrainArgs(epochs=1, batch_size=8), tmp_path / "m")
+    pipe = clinlm.load_relations(tmp_path / "m")
+    assert pipe.model.encoder.get_input_embeddings().weight.shape[0] == rows
+    assert "Aspirin" in pipe.tokenizer.tokenize("Aspirin") and len(pipe.pipe([docs[0]]).__next__().entities) == 2
+
+
+def two_lines(n: int, seed: int) -> list[Document]:
+    """Notes of two lines like note(); only pairs within a line are related."""
+    rng = random.Random(seed)
+    docs = []
+    for k in range(n):
+        a, b = note(2 * k, rng.random() < 0.5, rng.choice(["aspirin", "metformin"])), note(2 * k + 1, rng.random() < 0.5, "metformin")
+        d = Document(f"t{k}", a.text + ".\n" + b.text)
+        shift = len(a.text) + 2
+        ents = [d.add(e.start, e.end, e.label) for e in a.entities] + [d.add(e.start + shift, e.end + shift, e.label) for e in b.entities]
+        for src, (h, t) in ((a, ents[:2]), (b, ents[2:])):
+            if src.relations:
+                d.relate("treats", h, t)
+        docs.append(d)
+    return docs
+
+
 def test_end_to_end_text_through_ner_to_relations(tiny_bert, tmp_path):
     """A text with no entities goes through the NER pipeline first; relations point at its entities."""
     import clinlm
@@ -303,8 +342,9 @@ def test_end_to_end_text_through_ner_to_relations(tiny_bert, tmp_path):
     from clinlm.training import TrainArgs, train
 
     task = RelationTask(max_length=32, window_sentences=0)
-    model, tok = task.build(str(tiny_bert), corpus(32, 1))
-    train(task, model, tok, corpus(32, 1), corpus(8, 2), TrainArgs(epochs=8, learning_rate=3e-3, batch_size=8, seed=0), tmp_path / "m")
+    model, tok = task.build(str(tiny_bert), two_lines(32, 1))
+    train(task, model, tok, two_lines(32, 1), two_lines(8, 2), TrainArgs(epochs=10, learning_rate=3e-3, batch_size=8, seed=0),
+          tmp_path / "m")
 
     def fake_ner(doc: Document) -> Document:
         return doc.with_entities([Entity(m.start(), m.end(), "Symptom" if m.group() == "pain" else "Drug", m.group())
@@ -314,6 +354,7 @@ def test_end_to_end_text_through_ner_to_relations(tiny_bert, tmp_path):
     doc = pipe("the patient with aspirin daily for pain.\nthe patient no metformin daily for pain")
     assert [(r.label, r.head.text, r.tail.text, r.tail.start) for r in doc.relations] == [("treats", "aspirin", "pain", 35)]
     assert pipe.window_sentences == 0  # the second line's pain is never paired with aspirin
+    assert len(pipe.candidates(doc)) == 2
 
 
 # -- command line ---------------------------------------------------------------------------------

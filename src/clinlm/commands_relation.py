@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Annotated, Iterator, List, Optional
 
 import typer
 from rich.table import Table
@@ -14,6 +14,12 @@ from .document import Document
 from .errors import InputError
 
 FORMAT_HELP = "chemprot, ddi, jsonl, brat or bioc (default: guessed from the path)."
+# options that evaluate and predict share
+WindowChars = Annotated[Optional[int], typer.Option(help="Override the model's candidate window (characters).")]
+WindowSentences = Annotated[Optional[int], typer.Option(help="Override the model's candidate window (sentences).")]
+PairBatch = Annotated[int, typer.Option(help="Pairs per forward pass.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")]
+Precision = Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), bf16, fp16 or fp32.")]
 
 
 @train_app.command("re")
@@ -84,21 +90,19 @@ def evaluate_re(
     format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     cpr_groups: bool = typer.Option(False, "--cpr-groups", help="ChemProt: map fine labels to CPR groups (as the model was trained)."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
-    window_chars: Optional[int] = typer.Option(None, help="Override the model's candidate window (characters)."),
-    window_sentences: Optional[int] = typer.Option(None, help="Override the model's candidate window (sentences)."),
-    batch_size: int = typer.Option(64, help="Pairs per forward pass."),
-    device: str = typer.Option("auto"),
-    precision: str = typer.Option("auto"),
+    window_chars: WindowChars = None,
+    window_sentences: WindowSentences = None,
+    batch_size: PairBatch = 64,
+    device: Device = "auto",
+    precision: Precision = "auto",
 ) -> None:
     """Micro P/R/F1 over relation types (no-relation pairs excluded) and per type, on gold entities."""
     from .metrics import relation_scores
-    from .relation_pipeline import load_relations
     from .tasks.relation import read_relation_documents
 
     _quiet_transformers()
     gold = read_relation_documents(data, format, cpr_groups)  # read and validated before the model loads
-    options = {k: v for k, v in {"window_chars": window_chars, "window_sentences": window_sentences}.items() if v is not None}
-    pipe = load_relations(model, device=device, precision=precision, batch_size=batch_size, **options)
+    pipe = _load(model, window_chars, window_sentences, batch_size, device, precision)
     predictions = list(pipe.pipe((d.with_relations([]) for d in gold), batch_size=256))
     result = relation_scores(gold, predictions)
     result.update(model=model, data=str(data))
@@ -106,6 +110,14 @@ def evaluate_re(
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:
         _scores_table(result, f"{data} ({len(gold)} documents)")
+
+
+def _load(model: str, window_chars: int | None, window_sentences: int | None, batch_size: int, device: str, precision: str):
+    """The relation pipeline of a checkpoint, with the window overrides given on the command line."""
+    from .relation_pipeline import load_relations
+
+    options = {k: v for k, v in {"window_chars": window_chars, "window_sentences": window_sentences}.items() if v is not None}
+    return load_relations(model, device=device, precision=precision, batch_size=batch_size, **options)
 
 
 def _scores_table(result: dict, title: str) -> None:
@@ -151,16 +163,15 @@ def predict_re(
     ner_model: Optional[str] = typer.Option(None, "--ner-model", help="NER model that finds the entities of texts (default: the model shipped with clinlm)."),
     format: str = typer.Option("table", "--format", "-f", help="table, jsonl or brat (T and R lines)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout (a directory for brat)."),
-    window_chars: Optional[int] = typer.Option(None, help="Override the model's candidate window (characters)."),
-    window_sentences: Optional[int] = typer.Option(None, help="Override the model's candidate window (sentences)."),
-    batch_size: int = typer.Option(64, help="Pairs per forward pass."),
-    device: str = typer.Option("auto"),
-    precision: str = typer.Option("auto"),
+    window_chars: WindowChars = None,
+    window_sentences: WindowSentences = None,
+    batch_size: PairBatch = 64,
+    device: Device = "auto",
+    precision: Precision = "auto",
 ) -> None:
     """Find relations between the entities of notes: NER first where a text has no entities, then every candidate pair."""
     from .formats import write_documents
     from .pipeline import load
-    from .relation_pipeline import load_relations
 
     _quiet_transformers()
     if format not in ("table", "jsonl", "brat"):
@@ -168,8 +179,7 @@ def predict_re(
     if format == "brat" and output is None:
         raise InputError("brat output needs --output DIR")
     docs = list(_documents(inputs))  # every input read (and validated) before any model loads
-    options = {k: v for k, v in {"window_chars": window_chars, "window_sentences": window_sentences}.items() if v is not None}
-    pipe = load_relations(model, device=device, precision=precision, batch_size=batch_size, **options)
+    pipe = _load(model, window_chars, window_sentences, batch_size, device, precision)
     if any(not d.entities for d in docs):
         pipe.ner = load(ner_model, device=device, precision=precision, context=False)
     found = list(pipe.pipe(docs))

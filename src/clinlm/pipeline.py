@@ -5,7 +5,6 @@ this one object, so there is a single inference path.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -17,7 +16,14 @@ from . import manifest as manifest_io
 from .decoding import allowed_transitions, viterbi
 from .document import Document
 from .errors import ConfigError, ModelError
-from .modeling import check_model_location, check_vocab_fits, load_tokenizer, resolve_device, resolve_dtype
+from .modeling import (
+    check_model_location,
+    check_vocab_fits,
+    inference_autocast,
+    load_tokenizer,
+    resolve_device,
+    resolve_dtype,
+)
 from .text import tags_to_entities
 from .windows import Encoded, content_length, encode, owners, plan, special_parts
 
@@ -179,13 +185,7 @@ class NerPipeline:
             row = np.concatenate([self._pre, c, self._post]).astype(np.int64)
             ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
-        param_dtype = next(self.model.parameters()).dtype
-        autocast = (
-            torch.autocast(self.device.type, dtype=self.dtype)
-            if self.dtype != torch.float32 and param_dtype == torch.float32
-            else contextlib.nullcontext()
-        )
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), inference_autocast(self.model, self.device, self.dtype):
             logits = self.model(
                 input_ids=torch.from_numpy(ids).to(self.device),
                 attention_mask=torch.from_numpy(mask).to(self.device),

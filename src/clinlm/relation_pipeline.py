@@ -6,7 +6,6 @@ and the trainer's dev scoring all run this one object.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -17,7 +16,14 @@ from . import manifest as manifest_io
 from .candidates import candidate_pairs, orient
 from .document import Document, Relation
 from .errors import ConfigError, ModelError
-from .modeling import check_model_location, check_vocab_fits, load_tokenizer, resolve_device, resolve_dtype
+from .modeling import (
+    check_model_location,
+    check_vocab_fits,
+    inference_autocast,
+    load_tokenizer,
+    resolve_device,
+    resolve_dtype,
+)
 from .relation_model import RelationModel, encode_pairs
 from .windows import special_parts
 
@@ -98,14 +104,10 @@ class RelationPipeline:
 
     def pipe(self, docs: Iterable[str | Document], batch_size: int = 16) -> Iterator[Document]:
         """Documents with predicted relations (their entities untouched), ``batch_size`` notes at a time."""
-        it = iter(docs)
         counter = itertools.count()
-        while True:
-            chunk = list(itertools.islice(it, batch_size))
-            if not chunk:
-                return
-            prepared = [self._entities(d, counter) for d in chunk]
-            yield from self._relate(prepared)
+        prepared = iter(self._entities(d, counter) for d in docs)
+        for chunk in iter(lambda: list(itertools.islice(prepared, batch_size)), []):
+            yield from self._relate(chunk)
 
     def _entities(self, d: str | Document, counter) -> Document:
         if isinstance(d, str):
@@ -138,13 +140,7 @@ class RelationPipeline:
         """Label probabilities ``[len(pairs), n_labels]`` of candidate pairs."""
         feats = encode_pairs(self.tokenizer, pairs, self.markers, self.max_length, self._special, self.entity_types)
         batch = collate_pairs(feats, self.tokenizer.pad_token_id or 0)
-        param_dtype = next(self.model.parameters()).dtype
-        autocast = (
-            torch.autocast(self.device.type, dtype=self.dtype)
-            if self.dtype != torch.float32 and param_dtype == torch.float32
-            else contextlib.nullcontext()
-        )
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), inference_autocast(self.model, self.device, self.dtype):
             logits = self.model(**{k: v.to(self.device) for k, v in batch.items()})
             return torch.softmax(logits.float(), dim=-1).cpu()
 

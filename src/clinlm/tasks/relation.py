@@ -33,7 +33,7 @@ FORMATS = ("chemprot", "ddi", "jsonl", "brat", "bioc")
 def read_relation_documents(path: str | Path, format: str | None = None, cpr_groups: bool = False) -> list[Document]:
     """Gold documents of a relation corpus: ChemProt JSONL (marked pairs), DDI 2013 XML (a file or
     folder), clinlm JSONL, brat (n2c2 2018: ``T`` and ``R`` lines) or BioC; guessed when not given."""
-    from ..formats import chemprot, ddi_xml, read_documents, read_text_file, split_lines
+    from ..formats import chemprot, ddi_xml, guess_format, read_documents, read_text_file, split_lines
 
     p = Path(path)
     if format is None:
@@ -48,7 +48,9 @@ def read_relation_documents(path: str | Path, format: str | None = None, cpr_gro
         return chemprot.read(p, groups=cpr_groups)
     if format == "ddi":
         return ddi_xml.read(p)
-    return read_documents(p, format)
+    format = format or guess_format(p)
+    # n2c2 2018 has discontinuous mentions: relation arguments take their covering span
+    return read_documents(p, format, **({"discontinuous": "merge"} if format in ("brat", "bioc") else {}))
 
 
 class RelationTask(Task):
@@ -99,6 +101,7 @@ class RelationTask(Task):
         from transformers import AutoModel
 
         check_model_location(model_path)
+        torch.manual_seed(self.seed)  # new marker embeddings and the head start the same on every run
         man = manifest_io.read(model_path) if Path(model_path).is_dir() else {}
         if (Path(model_path) / HEAD_FILE).is_file():
             if man.get("task") != "re":

@@ -15,6 +15,7 @@ dev only and score test once: micro-F1 over the positive relation types (no-rela
 """
 from __future__ import annotations
 
+import json
 import random
 import time
 from pathlib import Path
@@ -22,17 +23,17 @@ from typing import Any
 
 #: full-row budgets, sized for about 6 minutes each on a quiet 2-core CPU (MiniLM-L6)
 BUDGETS: dict[str, dict[str, Any]] = {
-    "chemprot": {"train": 2400, "dev": 600, "epochs": 1.0, "max_length": 128, "batch_size": 16, "lr": 5e-5},
+    "chemprot": {"train": 2400, "dev": 600, "epochs": 1.0, "max_length": 128, "batch_size": 16, "lr": 1e-4},
     "ddi": {"train_pos": 1000, "negatives_per_positive": 2.0, "dev": 400, "epochs": 1.0, "max_length": 128,
-            "batch_size": 16, "lr": 5e-5},
+            "batch_size": 16, "lr": 1e-4},
 }
 QUICK: dict[str, dict[str, Any]] = {
-    "chemprot": {"train": 48, "dev": 24, "test": 40, "epochs": 1.0, "max_length": 64, "batch_size": 16, "lr": 5e-5},
+    "chemprot": {"train": 48, "dev": 24, "test": 40, "epochs": 1.0, "max_length": 64, "batch_size": 16, "lr": 1e-4},
     "ddi": {"train_pos": 24, "negatives_per_positive": 2.0, "dev": 40, "test": 60, "epochs": 1.0, "max_length": 64,
-            "batch_size": 16, "lr": 5e-5},
+            "batch_size": 16, "lr": 1e-4},
 }
 #: what the marker study on ChemProt dev chose (see README: relation extraction)
-MARKERS, POOLING = "typed", "markers"
+MARKERS, POOLING = "typed", "cls"
 
 
 def _sample(items: list, n: int | None, seed: int) -> list:
@@ -127,24 +128,28 @@ def run_ddi(ctx) -> dict[str, Any]:
 BENCHMARKS = {"chemprot": run_chemprot, "ddi": run_ddi}
 
 
-def compare_markers(ctx, n_train: int = 1200, n_dev: int = 300, lr: float = 1e-4, max_length: int = 64,
-                    ddi_plain: bool = True) -> list[dict[str, Any]]:
-    """Dev micro-F1 of marker styles and poolings at one small budget: ChemProt (pooling; its markers
-    carry no entity types, so typed and plain coincide there) and DDI (typed vs plain markers)."""
+#: (data, markers, pooling) of the marker study
+STUDY = [("chemprot", "typed", "markers"), ("chemprot", "typed", "cls"),
+         ("ddi", "typed", "markers"), ("ddi", "typed", "cls"), ("ddi", "plain", "cls")]
+
+
+def compare_markers(ctx, n_train: int = 2400, n_dev: int = 600, lr: float = 1e-4, max_length: int = 128,
+                    study: list[tuple[str, str, str]] = STUDY) -> list[dict[str, Any]]:
+    """Dev micro-F1 of marker styles and poolings at one budget: on ChemProt the pooling (its
+    markers carry no entity types, so typed and plain coincide there), on DDI both."""
+    budgets = {"chemprot": dict(BUDGETS["chemprot"], train=n_train, dev=n_dev, lr=lr, max_length=max_length),
+               "ddi": dict(BUDGETS["ddi"], train_pos=n_train // 3, dev=n_dev, lr=lr, max_length=max_length)}
+    data = {"chemprot": chemprot_data, "ddi": ddi_data}
     rows = []
-    budget = dict(BUDGETS["chemprot"], train=n_train, dev=n_dev, lr=lr, max_length=max_length)
-    train, dev, _ = chemprot_data(ctx, budget)
-    for pooling in ("markers", "cls"):
-        res = _fit(ctx, f"cmp-chemprot-{pooling}", train, dev, dev[:1], budget, markers="typed", pooling=pooling)
-        rows.append({"data": "ChemProt dev", "markers": "typed", "pooling": pooling, **_dev(res)})
-        print(rows[-1], flush=True)
-    ddi_budget = dict(BUDGETS["ddi"], train_pos=n_train // 3, dev=n_dev, lr=lr, max_length=max_length)
-    train, dev, _ = ddi_data(ctx, ddi_budget)
-    for markers in ("typed", "plain") if ddi_plain else ("typed",):
-        res = _fit(ctx, f"cmp-ddi-{markers}", train, dev, dev[:1], ddi_budget, markers=markers, pooling="markers",
-                   negatives_per_positive=ddi_budget["negatives_per_positive"])
-        rows.append({"data": "DDI dev", "markers": markers, "pooling": "markers", **_dev(res)})
-        print(rows[-1], flush=True)
+    for name in dict.fromkeys(d for d, _, _ in study):
+        train, dev, _ = data[name](ctx, budgets[name])
+        extra = {"negatives_per_positive": budgets[name]["negatives_per_positive"]} if name == "ddi" else {}
+        for _, markers, pooling in (c for c in study if c[0] == name):
+            res = _fit(ctx, f"cmp-{name}-{markers}-{pooling}", train, dev, dev[:1], budgets[name], markers=markers,
+                       pooling=pooling, **extra)
+            rows.append({"data": f"{name} dev", "markers": markers, "pooling": pooling, "lr": lr,
+                         "max_length": max_length, **_dev(res)})
+            print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
@@ -154,7 +159,6 @@ def _dev(res: dict[str, Any]) -> dict[str, Any]:
 
 if __name__ == "__main__":
     import argparse
-    import json
 
     from gatortron_tasks import Context, minilm_dir
 
@@ -162,12 +166,9 @@ if __name__ == "__main__":
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--work", type=Path, default=Path("runs/bench_relation"))
     ap.add_argument("--compare-markers", action="store_true", required=True)
-    ap.add_argument("--train", type=int, default=1200)
-    ap.add_argument("--dev", type=int, default=300)
+    ap.add_argument("--train", type=int, default=2400, help="ChemProt train pairs (DDI: a third as many relations)")
+    ap.add_argument("--dev", type=int, default=600)
     ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--max-length", type=int, default=64)
-    ap.add_argument("--no-ddi-plain", action="store_true")
+    ap.add_argument("--max-length", type=int, default=128)
     a = ap.parse_args()
-    rows = compare_markers(Context(a.shared, minilm_dir(), a.work, False), a.train, a.dev, a.lr, a.max_length,
-                           not a.no_ddi_plain)
-    print(json.dumps(rows, indent=2))
+    compare_markers(Context(a.shared, minilm_dir(), a.work, False), a.train, a.dev, a.lr, a.max_length)

@@ -60,7 +60,7 @@ class RelationTask(Task):
     def __init__(
         self,
         markers: str = "typed",
-        pooling: str = "markers",
+        pooling: str = "cls",
         max_length: int = 128,
         window_chars: int | None = None,
         window_sentences: int | None = None,

@@ -351,13 +351,14 @@ def test_brat_lines_kept_and_crlf(tmp_path):
         ("fever", {"Negated": True}),
         ("Chest pain", {"Severity": "mild"}),
     ]
-    assert doc.metadata["brat_relations"] == [{"id": "R1", "type": "Rel", "args": {"Arg1": [3, 8, "Symptom"], "Arg2": [11, 21, "Symptom"]}}]
+    assert [(r.label, r.head.text, r.tail.text) for r in doc.relations] == [("Rel", "fever", "Chest pain")]
+    assert "brat_relations" not in doc.metadata  # entity-entity R lines are Document.relations
     assert doc.metadata["brat_notes"][0]["text"] == "check"
     assert doc.metadata["brat_normalizations"][0]["target"] == "UMLS:C0015967"
     out = tmp_path / "out"
     brat.write([doc], out)
     again = brat.read(out)[0]
-    assert again.entities == doc.entities and again.metadata == doc.metadata
+    assert again.entities == doc.entities and again.metadata == doc.metadata and again.relations == doc.relations
 
 
 def test_brat_errors(tmp_path):

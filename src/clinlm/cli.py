@@ -336,4 +336,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m clinlm.cli`: the task command modules registered on clinlm.cli's apps, not on __main__'s
+    from clinlm.cli import main as _main
+
+    _main()

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import platform
 from pathlib import Path
 
@@ -138,3 +139,11 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+
+
+def inference_autocast(model, device: torch.device, dtype: torch.dtype):
+    """bf16/fp16 autocast for an fp32 model where ``dtype`` asks for it; a no-op otherwise
+    (fp32, or a model already cast to ``dtype``)."""
+    if dtype != torch.float32 and next(model.parameters()).dtype == torch.float32:
+        return torch.autocast(device.type, dtype=dtype)
+    return contextlib.nullcontext()

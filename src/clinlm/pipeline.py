@@ -5,7 +5,6 @@ this one object, so there is a single inference path.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -17,7 +16,14 @@ from . import manifest as manifest_io
 from .decoding import allowed_transitions, viterbi
 from .document import Document
 from .errors import ConfigError, ModelError
-from .modeling import check_model_location, check_vocab_fits, load_tokenizer, resolve_device, resolve_dtype
+from .modeling import (
+    check_model_location,
+    check_vocab_fits,
+    inference_autocast,
+    load_tokenizer,
+    resolve_device,
+    resolve_dtype,
+)
 from .onnx_backend import OrtModel, is_onnx_dir
 from .text import tags_to_entities
 from .threads import configure_torch_threads, inference_threads
@@ -180,14 +186,8 @@ class NerPipeline:
             mask[i, : len(row)] = 1
         if isinstance(self.model, OrtModel):
             return self.model.logprobs(ids, mask)
-        param_dtype = next(self.model.parameters()).dtype
-        autocast = (
-            torch.autocast(self.device.type, dtype=self.dtype)
-            if self.dtype != torch.float32 and param_dtype == torch.float32
-            else contextlib.nullcontext()
-        )
         cuda = self.device.type == "cuda"
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), inference_autocast(self.model, self.device, self.dtype):
             logits = self.model(
                 input_ids=torch.from_numpy(ids).to(self.device, non_blocking=cuda),
                 attention_mask=torch.from_numpy(mask).to(self.device, non_blocking=cuda),

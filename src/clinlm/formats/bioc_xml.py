@@ -160,20 +160,25 @@ def _document(el: Any, path: str, discontinuous: str) -> Document:
     return Document(doc_id, text, ents, meta)
 
 
-def loads(data: bytes | str, path: str = "<string>", *, discontinuous: str = "error") -> list[Document]:
-    """Documents of a BioC XML string or bytes."""
+def parse_xml(data: bytes | str, path: str) -> Any:
+    """The root element (lxml, so every element knows its ``sourceline``); no entities, no network."""
     from lxml import etree
 
-    if discontinuous not in ("error", "merge"):
-        raise ConfigError(f"discontinuous must be 'error' or 'merge', not {discontinuous!r}")
     if isinstance(data, str):
         data = data.encode("utf-8")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
     try:
-        root = etree.fromstring(data, parser)
+        return etree.fromstring(data, parser)
     except etree.XMLSyntaxError as e:
         msg = re.sub(r", line \d+, column \d+$", "", str(e.msg))
         raise InputError(f"not well-formed XML: {msg}", path, e.lineno) from None
+
+
+def loads(data: bytes | str, path: str = "<string>", *, discontinuous: str = "error") -> list[Document]:
+    """Documents of a BioC XML string or bytes."""
+    if discontinuous not in ("error", "merge"):
+        raise ConfigError(f"discontinuous must be 'error' or 'merge', not {discontinuous!r}")
+    root = parse_xml(data, path)
     if root.tag != "collection":
         raise InputError(f"expected a BioC <collection> root element, found <{root.tag}>", path, root.sourceline)
     return [_document(d, path, discontinuous) for d in root.iterchildren("document")]

@@ -7,7 +7,11 @@ Reading (document id = file stem; ``.txt.gz``/``.ann.gz`` work too; hidden files
   spans ``0 5;8 10`` raise ``InputError`` unless ``discontinuous="merge"``, which takes
   the covering span ``0..10``.
 * ``A``/``M`` lines -> ``entity.attributes[name] = value`` (``True`` without a value).
-* ``R`` lines -> ``metadata["brat_relations"]``: ``{"id", "type", "args": {role: ref}}``,
+* ``R`` lines between two entities -> ``doc.relations`` (:class:`~clinlm.document.Relation`,
+  head = the first argument, tail = the second: ``R1<TAB>Strength-Drug Arg1:T2 Arg2:T1``
+  as n2c2 2018 writes them, across sentences too); role names other than ``Arg1``/``Arg2``
+  are kept in ``relation.attributes["roles"]``. Other ``R`` lines (an argument that is no
+  entity) -> ``metadata["brat_relations"]``: ``{"id", "type", "args": {role: ref}}``,
   ``N`` lines -> ``metadata["brat_normalizations"]``: ``{"id", "type", "ref", "target", "text"}``,
   ``#`` lines -> ``metadata["brat_notes"]``: ``{"id", "type", "ref", "text"}``, where a ref
   to an entity is its ``[start, end, label]`` (ids are renumbered on writing). ``E``
@@ -17,8 +21,9 @@ Reading (document id = file stem; ``.txt.gz``/``.ann.gz`` work too; hidden files
 Writing: a directory with one ``ID.txt`` + ``ID.ann`` per document: ``T`` lines, ``A`` lines
 for attributes (``True`` -> ``A1<TAB>Name T1``, a string/number -> ``A1<TAB>Name T1 value``;
 ``False``/``None`` and lists/dicts are left out: brat cannot hold them), then the
-relations, normalizations and notes kept in metadata. Entities and their string and
-``True`` attributes round-trip exactly (numbers come back as strings).
+relations (``doc.relations``, then those kept in metadata), normalizations and notes.
+Entities, relations and their string and ``True`` attributes round-trip exactly (numbers
+come back as strings; relation scores are not kept).
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..document import Document, Entity
+from ..document import Document, Entity, Relation
 from ..errors import ConfigError, InputError
 from . import PathLike, _umask, read_text_file, split_lines
 
@@ -98,8 +103,8 @@ def parse_ann(
     path: str = "<string>",
     *,
     discontinuous: str = "error",
-) -> tuple[list[Entity], dict[str, Any]]:
-    """Entities and metadata of one ``.ann`` string for the document ``text``."""
+) -> tuple[list[Entity], dict[str, Any], list[Relation]]:
+    """Entities, metadata and entity-entity relations of one ``.ann`` string for the document ``text``."""
     if discontinuous not in ("error", "merge"):
         raise ConfigError(f"discontinuous must be 'error' or 'merge', not {discontinuous!r}")
     entities: dict[str, Entity] = {}
@@ -195,21 +200,30 @@ def parse_ann(
         else:
             ref(target, lineno)  # an event's or relation's attribute: checked, not kept
     meta: dict[str, Any] = {}
-    if rels:
-        meta["brat_relations"] = [
-            {**r, "args": {role: ref(a, lineno) for role, a in r["args"].items()}} for lineno, r in rels
-        ]
+    relations: list[Relation] = []
+    other_rels = []
+    for lineno, r in rels:
+        refs = {role: ref(a, lineno) for role, a in r["args"].items()}
+        (role1, a1), *rest = r["args"].items()
+        if len(rest) == 1 and a1 in entities and rest[0][1] in entities:
+            roles = [role1, rest[0][0]]
+            attributes = {} if roles == ["Arg1", "Arg2"] else {"roles": roles}
+            relations.append(Relation(r["type"], entities[a1], entities[rest[0][1]], None, attributes))
+        else:
+            other_rels.append({**r, "args": refs})
+    if other_rels:
+        meta["brat_relations"] = other_rels
     if norms:
         meta["brat_normalizations"] = [{**n, "ref": ref(n["ref"], lineno)} for lineno, n in norms]
     if notes:
         meta["brat_notes"] = [{**n, "ref": ref(n["ref"], lineno)} for lineno, n in notes]
-    return list(entities.values()), meta
+    return list(entities.values()), meta, relations
 
 
 def loads(text: str, ann: str, doc_id: str = "doc", path: str = "<string>", *, discontinuous: str = "error") -> Document:
     """One document from its text and ``.ann`` content."""
-    ents, meta = parse_ann(ann, text, doc_id, path, discontinuous=discontinuous)
-    return Document(doc_id, text, ents, meta)
+    ents, meta, relations = parse_ann(ann, text, doc_id, path, discontinuous=discontinuous)
+    return Document(doc_id, text, ents, meta, relations)
 
 
 def read(path: PathLike, *, discontinuous: str = "error") -> list[Document]:
@@ -231,10 +245,12 @@ def dumps_ann(doc: Document) -> str:
     """The ``.ann`` content of one document."""
     lines: list[str] = []
     ids: dict[tuple[int, int, str], str] = {}
+    tids: dict[int, str] = {}
     n_attr = 0
     for i, e in enumerate(doc.entities, 1):
         tid = f"T{i}"
         ids.setdefault(e.key(), tid)
+        tids[id(e)] = tid
         _check_token(e.label, "the label", doc.id)
         lines.append(f"{tid}\t{e.label} {e.start} {e.end}\t{_flat(e.text)}")
         for name, value in e.attributes.items():
@@ -255,6 +271,11 @@ def dumps_ann(doc: Document) -> str:
 
     meta = doc.metadata
     k = 0
+    for rel in doc.relations:
+        _check_token(rel.label, "the relation label", doc.id)
+        role1, role2 = rel.attributes.get("roles") or ("Arg1", "Arg2")
+        k += 1
+        lines.append(f"R{k}\t{rel.label} {role1}:{tids[id(rel.head)]} {role2}:{tids[id(rel.tail)]}")
     for r in meta.get("brat_relations") or []:
         args = {role: ref(a) for role, a in (r.get("args") or {}).items()}
         if args and all(args.values()):

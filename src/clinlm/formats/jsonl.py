@@ -1,5 +1,8 @@
 """clinlm's own JSONL: one ``Document.to_dict()`` per line, exact round trip.
 
+Relations are ``{"label", "head", "tail"}`` with ``head``/``tail`` the indices of their
+entities in the same line's ``entities`` list (plus optional ``score``, ``attributes``).
+
 Text is stored as a JSON string, so CRLF, tabs and any Unicode survive; scores,
 attributes and metadata survive as far as JSON can hold them (JSON-native values).
 """
@@ -65,12 +68,35 @@ def parse_line(line: str, path: str = "<string>", lineno: int | None = None) -> 
             raise InputError(f"entity {i}: 'attributes' must be a JSON object", path, lineno)
     if d.get("metadata") is not None and not isinstance(d["metadata"], dict):
         raise InputError("'metadata' must be a JSON object", path, lineno)
+    _check_relations(d.get("relations"), len(ents), path, lineno)
     try:
         return Document.from_dict(d)
     except OffsetError as e:
         raise InputError(str(e), path, lineno) from None
     except (TypeError, ValueError) as e:
         raise InputError(f"bad value: {e}", path, lineno) from None
+
+
+def _check_relations(rels: object, n_entities: int, path: str, lineno: int | None) -> None:
+    """Relations refer to entities by their index in this line's ``entities`` list."""
+    if rels is None:
+        return
+    if not isinstance(rels, list):
+        raise InputError("'relations' must be a list", path, lineno)
+    for i, r in enumerate(rels):
+        if not isinstance(r, dict):
+            raise InputError(f"relation {i} must be a JSON object", path, lineno)
+        for k in ("label", "head", "tail"):
+            if k not in r:
+                raise InputError(f"relation {i} has no {k!r} key", path, lineno)
+        for k in ("head", "tail"):
+            v = r[k]
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < n_entities:
+                raise InputError(
+                    f"relation {i}: {k!r} must be the index of one of the {n_entities} entities, got {v!r}", path, lineno
+                )
+        if r.get("attributes") is not None and not isinstance(r["attributes"], dict):
+            raise InputError(f"relation {i}: 'attributes' must be a JSON object", path, lineno)
 
 
 def loads(text: str, path: str = "<string>") -> list[Document]:

@@ -34,6 +34,7 @@ class OptionScorer:
     batch_size: int = 64
     mlm_head: str = "pretrained"
 
+    @torch.inference_mode()
     def logprobs(self, question: str, options: Sequence[str]) -> list[tuple[float, int]]:
         """``(summed log-probability, token count)`` of each option after the prompt."""
         prompt = PROMPT.format(question=question)
@@ -127,15 +128,14 @@ def sample(questions: Sequence[McQuestion], limit: int | None, seed: int = 42) -
 def evaluate_mc(scorer: OptionScorer, questions: Sequence[McQuestion], on_progress: Callable[[], None] | None = None) -> dict[str, Any]:
     """Accuracy (summed log-probability), accuracy per token, chance, and each prediction."""
     preds = []
-    with torch.inference_mode():
-        for q in questions:
-            lp = scorer.logprobs(q.question, q.options)
-            total = max(range(len(lp)), key=lambda i: lp[i][0])
-            per_token = max(range(len(lp)), key=lambda i: lp[i][0] / lp[i][1])
-            preds.append({"id": q.id, "gold": LETTERS[q.answer], "prediction": LETTERS[total],
-                          "prediction_per_token": LETTERS[per_token], "logprobs": [round(x, 4) for x, _ in lp]})
-            if on_progress:
-                on_progress()
+    for q in questions:
+        lp = scorer.logprobs(q.question, q.options)
+        total = max(range(len(lp)), key=lambda i: lp[i][0])
+        per_token = max(range(len(lp)), key=lambda i: lp[i][0] / lp[i][1])
+        preds.append({"id": q.id, "gold": LETTERS[q.answer], "prediction": LETTERS[total],
+                      "prediction_per_token": LETTERS[per_token], "logprobs": [round(x, 4) for x, _ in lp]})
+        if on_progress:
+            on_progress()
     n = len(questions)
     return {
         "accuracy": sum(p["prediction"] == p["gold"] for p in preds) / n if n else 0.0,

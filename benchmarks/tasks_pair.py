@@ -53,15 +53,20 @@ def _args(ctx, b: dict[str, Any]):
                      evals_per_epoch=b.get("evals_per_epoch", 1))
 
 
-def _fit_and_test(ctx, kind: str, train, dev, test, b: dict[str, Any]) -> tuple[dict, dict]:
-    """Train with selection on ``dev``; the selected model's test scores and the training summary."""
+def _classification_row(ctx, kind: str, train, dev, test, b: dict[str, Any], t0: float, **row: str) -> dict[str, Any]:
+    """Train with selection on ``dev``, score ``test`` once: accuracy as the row's figure,
+    macro-F1, the dev selection score and the predicted-label counts beside it."""
     from clinlm.tasks import get_task
     from clinlm.training import train as run_training
 
     task = get_task(kind, max_length=b["max_length"])
     model, tok = task.build(ctx.base_model, train)
     summary = run_training(task, model, tok, train, dev, _args(ctx, b), Path(ctx.work) / kind)
-    return task.evaluate(model, tok, test), summary
+    result = task.evaluate(model, tok, test)
+    dev_score = summary["dev"][task.selection_metric] if summary["dev"] else None
+    return dict(row, metric="accuracy", value=100 * result["accuracy"], seconds=round(time.perf_counter() - t0, 1), extra={
+        "macro_f1": round(100 * result["macro_f1"], 2), "test_examples": result["n"], "predicted": result["predicted"],
+        f"dev_{task.selection_metric}": None if dev_score is None else round(100 * dev_score, 2)})
 
 
 def biosses(ctx) -> dict[str, Any]:
@@ -96,15 +101,8 @@ def rqe(ctx) -> dict[str, Any]:
     rest, dev = holdout(pool, b["dev"] / len(pool), ctx.seed)
     train = _sample(rest, b["train"], ctx.seed)
     test = _sample(read_pairs(folder / "RQE_Test_302_pairs_AMIA2016.xml", "nli"), b["test"], ctx.seed)
-    result, summary = _fit_and_test(ctx, "nli", train, dev, test, b)
-    return {
-        "task": "NLI (question entailment)", "dataset": "RQE", "metric": "accuracy", "value": 100 * result["accuracy"],
-        "budget": f"{len(train)} train pairs, {b['epochs']} epochs, max_length {b['max_length']}, dev {len(dev)}",
-        "seconds": round(time.perf_counter() - t0, 1),
-        "extra": {"macro_f1": round(100 * result["macro_f1"], 2), "test_pairs": result["n"],
-                  "dev_accuracy": round(100 * summary["dev"]["accuracy"], 2) if summary["dev"] else None,
-                  "predicted": result["predicted"]},
-    }
+    return _classification_row(ctx, "nli", train, dev, test, b, t0, task="NLI (question entailment)", dataset="RQE",
+                               budget=f"{len(train)} train pairs, {b['epochs']} epochs, max_length {b['max_length']}, dev {len(dev)}")
 
 
 def pubmedqa(ctx) -> dict[str, Any]:
@@ -119,15 +117,9 @@ def pubmedqa(ctx) -> dict[str, Any]:
     rest, dev = holdout(select(allq, drop=test_ids), b["dev"] / 500, ctx.seed)
     train = _sample(rest, b["train"], ctx.seed)
     test = _sample(select(allq, keep=test_ids), b["test"], ctx.seed)
-    result, summary = _fit_and_test(ctx, "pubmedqa", train, dev, test, b)
-    return {
-        "task": "question answering (yes/no/maybe)", "dataset": "PubMedQA", "metric": "accuracy", "value": 100 * result["accuracy"],
-        "budget": f"{len(train)} train, {b['epochs']} epochs, max_length {b['max_length']}, class-weighted, dev {len(dev)} (macro-F1)",
-        "seconds": round(time.perf_counter() - t0, 1),
-        "extra": {"macro_f1": round(100 * result["macro_f1"], 2), "test_questions": result["n"],
-                  "dev_macro_f1": round(100 * summary["dev"]["macro_f1"], 2) if summary["dev"] else None,
-                  "predicted": result["predicted"]},
-    }
+    return _classification_row(ctx, "pubmedqa", train, dev, test, b, t0, task="question answering (yes/no/maybe)",
+                               dataset="PubMedQA", budget=f"{len(train)} train, {b['epochs']} epochs, max_length "
+                               f"{b['max_length']}, class-weighted, dev {len(dev)} (macro-F1)")
 
 
 def mmlu(ctx) -> dict[str, Any]:

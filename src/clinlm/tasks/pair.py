@@ -7,7 +7,6 @@ text first.
 """
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,6 +19,7 @@ from ..errors import ConfigError, InputError, ModelError
 from ..metrics_pair import classification_scores, correlation_scores
 from ..modeling import check_model_location, check_vocab_fits, load_tokenizer
 from .base import Task
+from .inference import forward_batches
 
 KINDS = ("sts", "nli", "pubmedqa")
 SELECTION = {"sts": "pearson", "nli": "accuracy", "pubmedqa": "macro_f1"}
@@ -140,22 +140,12 @@ class PairTask(Task):
 
     # -- prediction and metrics ----------------------------------------------------------
     def logits(self, model, tokenizer, examples: Sequence[PairExample]) -> torch.Tensor:
-        """Head outputs for every example, in input order (batched by length, no gradients)."""
+        """Head outputs for every example, in input order."""
         enc = self._encode(tokenizer, examples)
-        order = sorted(range(len(examples)), key=lambda i: len(enc["input_ids"][i]))
+        feats = [{k: v[i] for k, v in enc.items()} for i in range(len(examples))]
         out = torch.empty(len(examples), model.config.num_labels)
-        was_training = model.training
-        model.eval()
-        pad = tokenizer.pad_token_id or 0
-        try:
-            with torch.inference_mode(), _autocast(model):
-                for s in range(0, len(order), self.batch_size):
-                    idx = order[s : s + self.batch_size]
-                    batch = self.collate([{k: v[i] for k, v in enc.items()} for i in idx], pad)
-                    batch = {k: v.to(model.device) for k, v in batch.items()}
-                    out[idx] = model(**batch).logits.float().cpu()
-        finally:
-            model.train(was_training)
+        for idx, res in forward_batches(self, model, tokenizer, feats, self.batch_size):
+            out[idx] = res.logits.float().cpu()
         return out
 
     def predict(self, model, tokenizer, examples: Sequence[PairExample]) -> list[dict[str, Any]]:
@@ -189,9 +179,3 @@ class PairTask(Task):
         man = dict(manifest, task=self.kind, max_length=self.max_length, truncation=self.truncation, labels=labels)
         manifest_io.write(output_dir, man)
 
-
-def _autocast(model):
-    """bf16 autocast on a CUDA GPU that has it; plain fp32 elsewhere (CPUs without native bf16 are slower in it)."""
-    if model.device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()

@@ -16,7 +16,7 @@ from ..errors import ConfigError, InputError, ModelError
 from ..metrics_pair import squad_scores
 from ..modeling import check_model_location, check_vocab_fits, load_tokenizer
 from .base import Task
-from .pair import _autocast
+from .inference import forward_batches
 
 Offsets = list  # per token: (start, end) char offsets into the context, or None outside it
 
@@ -153,26 +153,16 @@ class QaTask(Task):
         its windows, as character offsets into its context (``context[start:end] == answer``)."""
         wins = self.windows(tokenizer, examples)
         best: list[tuple[float, int, int] | None] = [None] * len(examples)
-        was_training = model.training
-        model.eval()
-        pad = tokenizer.pad_token_id or 0
-        try:
-            with torch.inference_mode(), _autocast(model):
-                for s in range(0, len(wins), self.batch_size):
-                    chunk = wins[s : s + self.batch_size]
-                    feats = [{"input_ids": w.input_ids, **({"token_type_ids": w.token_type_ids} if w.token_type_ids else {})} for w in chunk]
-                    batch = {k: v.to(model.device) for k, v in self.collate(feats, pad).items()}
-                    out = model(**batch)
-                    starts, ends = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
-                    for w, sl, el in zip(chunk, starts, ends):
-                        span = best_span(sl, el, w.offsets, self.max_answer_tokens)
-                        if span is None:
-                            continue
-                        cs, ce = token_to_char_span(w.offsets, span[1], span[2])
-                        if best[w.example] is None or span[0] > best[w.example][0]:
-                            best[w.example] = (span[0], cs, ce)
-        finally:
-            model.train(was_training)
+        feats = [{"input_ids": w.input_ids, **({"token_type_ids": w.token_type_ids} if w.token_type_ids else {})} for w in wins]
+        for idx, out in forward_batches(self, model, tokenizer, feats, self.batch_size):
+            starts, ends = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
+            for w, sl, el in zip((wins[i] for i in idx), starts, ends):
+                span = best_span(sl, el, w.offsets, self.max_answer_tokens)
+                if span is None:
+                    continue
+                cs, ce = token_to_char_span(w.offsets, span[1], span[2])
+                if best[w.example] is None or span[0] > best[w.example][0]:
+                    best[w.example] = (span[0], cs, ce)
         preds = []
         for ex, b in zip(examples, best):
             score, cs, ce = b if b is not None else (float("-inf"), 0, 0)

@@ -19,6 +19,7 @@ Model selection uses dev data or held-out folds only; each test set is scored on
 from __future__ import annotations
 
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,8 @@ def biosses(ctx) -> dict[str, Any]:
     t0 = time.perf_counter()
     pairs = _sample(read_pairs(Path(ctx.shared) / "biosses" / "biosses.tsv", "sts"), b.get("pairs"), ctx.seed)
     task = get_task("sts", max_length=b["max_length"])
-    res = cross_validate(task, ctx.base_model, pairs, b["folds"], _args(ctx, b))
+    res = cross_validate(task, ctx.base_model, pairs, b["folds"], _args(ctx, b), on_fold=lambda k, f: print(
+        f"biosses fold {k + 1}/{b['folds']}: Pearson {f['pearson']:.3f} ({f['seconds']} s)", file=sys.stderr, flush=True))
     return {
         "task": "semantic similarity", "dataset": "BIOSSES", "metric": "Pearson x100 (pooled CV)",
         "value": 100 * res["pooled"]["pearson"],

@@ -1,0 +1,147 @@
+"""Pair and QA rows of ``gatortron_tasks.py``: BIOSSES (STS), RQE (NLI), PubMedQA, MMLU (zero-shot).
+
+Model selection uses dev data or held-out folds only; each test set is scored once.
+
+* ``biosses``: 100 pairs, no split: 10-fold cross-validation, a fresh model per fold trained for a
+  fixed budget (no selection: nothing but the held-out fold is held out); Pearson of the pooled
+  out-of-fold predictions (x100), Spearman and the mean per-fold Pearson beside it.
+* ``rqe``: train on the RQE training file less a seeded 500-pair dev set (selection on dev
+  accuracy), score the official 302-pair test set. Its test pairs (real consumer questions) are
+  unlike its training pairs (NLM clinical questions and their short forms).
+* ``pubmedqa``: the official 500 test questions (``test_ground_truth.json``); the other 500 are
+  split 450 train / 50 dev (seeded); class-weighted loss (the data are 55% "yes") and selection
+  on dev macro-F1. Accuracy is the row's figure (as BLURB), macro-F1 and the predicted-label
+  counts beside it.
+* ``mmlu``: zero-shot, no training: a seeded sample of the six medical MMLU test subjects, each
+  option scored by masked-LM pseudo-log-likelihood (encoders) or log-likelihood (causal LMs).
+  MiniLM-L6 ships without masked-LM head weights, so its head is random: expect chance (25%).
+"""
+from __future__ import annotations
+
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+#: full-row budgets, sized for about 6 minutes or less each on a quiet 2-core CPU (MiniLM-L6)
+BUDGETS: dict[str, dict[str, Any]] = {
+    "biosses": {"folds": 10, "epochs": 20, "batch_size": 8, "lr": 5e-5, "max_length": 128},
+    "rqe": {"train": None, "dev": 500, "test": None, "epochs": 2, "batch_size": 16, "lr": 5e-5, "max_length": 128, "evals_per_epoch": 2},
+    "pubmedqa": {"dev": 50, "train": None, "test": None, "epochs": 10, "batch_size": 16, "lr": 3e-5, "max_length": 256, "evals_per_epoch": 1},
+    "mmlu": {"questions": 300, "max_length": 128},
+}
+QUICK: dict[str, dict[str, Any]] = {
+    "biosses": {"folds": 3, "pairs": 24, "epochs": 1, "batch_size": 8, "lr": 5e-5, "max_length": 64},
+    "rqe": {"train": 64, "dev": 32, "test": 40, "epochs": 1, "batch_size": 16, "lr": 5e-5, "max_length": 64, "evals_per_epoch": 1},
+    "pubmedqa": {"dev": 16, "train": 48, "test": 40, "epochs": 1, "batch_size": 16, "lr": 3e-5, "max_length": 128, "evals_per_epoch": 1},
+    "mmlu": {"questions": 8, "max_length": 64},
+}
+
+
+def _budget(ctx, row: str) -> dict[str, Any]:
+    return (QUICK if ctx.quick else BUDGETS)[row]
+
+
+def _sample(items: list, n: int | None, seed: int) -> list:
+    return list(items) if n is None or n >= len(items) else random.Random(seed).sample(list(items), n)
+
+
+def _args(ctx, b: dict[str, Any]):
+    from clinlm.training import TrainArgs
+
+    return TrainArgs(epochs=b["epochs"], learning_rate=b["lr"], batch_size=b["batch_size"], seed=ctx.seed,
+                     evals_per_epoch=b.get("evals_per_epoch", 1))
+
+
+def _classification_row(ctx, kind: str, train, dev, test, b: dict[str, Any], t0: float, **row: str) -> dict[str, Any]:
+    """Train with selection on ``dev``, score ``test`` once: accuracy as the row's figure,
+    macro-F1, the dev selection score and the predicted-label counts beside it."""
+    from clinlm.tasks import get_task
+    from clinlm.training import train as run_training
+
+    task = get_task(kind, max_length=b["max_length"])
+    model, tok = task.build(ctx.base_model, train)
+    summary = run_training(task, model, tok, train, dev, _args(ctx, b), Path(ctx.work) / kind)
+    result = task.evaluate(model, tok, test)
+    dev_score = summary["dev"][task.selection_metric] if summary["dev"] else None
+    return dict(row, metric="accuracy", value=100 * result["accuracy"], seconds=round(time.perf_counter() - t0, 1), extra={
+        "macro_f1": round(100 * result["macro_f1"], 2), "test_examples": result["n"], "predicted": result["predicted"],
+        f"dev_{task.selection_metric}": None if dev_score is None else round(100 * dev_score, 2)})
+
+
+def biosses(ctx) -> dict[str, Any]:
+    from clinlm.crossval import cross_validate
+    from clinlm.data.pairs import read_pairs
+    from clinlm.tasks import get_task
+
+    b = _budget(ctx, "biosses")
+    t0 = time.perf_counter()
+    pairs = _sample(read_pairs(Path(ctx.shared) / "biosses" / "biosses.tsv", "sts"), b.get("pairs"), ctx.seed)
+    task = get_task("sts", max_length=b["max_length"])
+    res = cross_validate(task, ctx.base_model, pairs, b["folds"], _args(ctx, b), on_fold=lambda k, f: print(
+        f"biosses fold {k + 1}/{b['folds']}: Pearson {f['pearson']:.3f} ({f['seconds']} s)", file=sys.stderr, flush=True))
+    return {
+        "task": "semantic similarity", "dataset": "BIOSSES", "metric": "Pearson x100 (pooled CV)",
+        "value": 100 * res["pooled"]["pearson"],
+        "budget": f"{b['folds']}-fold CV of {len(pairs)} pairs, {b['epochs']} epochs/fold, batch {b['batch_size']}, max_length {b['max_length']}",
+        "seconds": round(time.perf_counter() - t0, 1),
+        "extra": {"spearman": round(100 * res["pooled"]["spearman"], 2),
+                  "fold_mean_pearson": round(100 * res["fold_mean_pearson"], 2),
+                  "fold_sd_pearson": round(100 * res["fold_sd_pearson"], 2)},
+    }
+
+
+def rqe(ctx) -> dict[str, Any]:
+    from clinlm.data.pairs import read_pairs
+    from clinlm.data.splits import holdout
+
+    b = _budget(ctx, "rqe")
+    t0 = time.perf_counter()
+    folder = Path(ctx.shared) / "rqe"
+    pool = read_pairs(folder / "RQE_Train_8588_AMIA2016.xml", "nli")
+    rest, dev = holdout(pool, b["dev"] / len(pool), ctx.seed)
+    train = _sample(rest, b["train"], ctx.seed)
+    test = _sample(read_pairs(folder / "RQE_Test_302_pairs_AMIA2016.xml", "nli"), b["test"], ctx.seed)
+    return _classification_row(ctx, "nli", train, dev, test, b, t0, task="NLI (question entailment)", dataset="RQE",
+                               budget=f"{len(train)} train pairs, {b['epochs']} epochs, max_length {b['max_length']}, dev {len(dev)}")
+
+
+def pubmedqa(ctx) -> dict[str, Any]:
+    from clinlm.data.pairs import read_ids, read_pairs, select
+    from clinlm.data.splits import holdout
+
+    b = _budget(ctx, "pubmedqa")
+    t0 = time.perf_counter()
+    folder = Path(ctx.shared) / "pubmedqa"
+    allq = read_pairs(folder / "ori_pqal.json", "pubmedqa")
+    test_ids = read_ids(folder / "test_ground_truth.json")
+    rest, dev = holdout(select(allq, drop=test_ids), b["dev"] / 500, ctx.seed)
+    train = _sample(rest, b["train"], ctx.seed)
+    test = _sample(select(allq, keep=test_ids), b["test"], ctx.seed)
+    return _classification_row(ctx, "pubmedqa", train, dev, test, b, t0, task="question answering (yes/no/maybe)",
+                               dataset="PubMedQA", budget=f"{len(train)} train, {b['epochs']} epochs, max_length "
+                               f"{b['max_length']}, class-weighted, dev {len(dev)} (macro-F1)")
+
+
+def mmlu(ctx) -> dict[str, Any]:
+    from clinlm.data.mc import read_mc
+    from clinlm.zeroshot import evaluate_mc, load_scorer, sample
+
+    b = _budget(ctx, "mmlu")
+    t0 = time.perf_counter()
+    questions = sample(read_mc(Path(ctx.shared) / "mmlu_medical" / "test"), b["questions"], ctx.seed)
+    scorer = load_scorer(ctx.base_model, max_length=b["max_length"])
+    res = evaluate_mc(scorer, questions)
+    head = "" if scorer.scoring != "pll" or scorer.mlm_head == "pretrained" else ", random MLM head"
+    return {
+        "task": "multiple choice (zero-shot)", "dataset": "MMLU medical (6 subjects)", "metric": "accuracy",
+        "value": 100 * res["accuracy"],
+        "budget": f"{len(questions)} test questions, {scorer.scoring}{head}, max_length {scorer.max_length}, chance {100 * res['chance']:.0f}",
+        "seconds": round(time.perf_counter() - t0, 1),
+        "extra": {"chance": round(100 * res["chance"], 2), "accuracy_per_token": round(100 * res["accuracy_per_token"], 2),
+                  "mlm_head": res["mlm_head"]},
+    }
+
+
+BENCHMARKS = {"biosses": biosses, "rqe": rqe, "pubmedqa": pubmedqa, "mmlu": mmlu}

@@ -1,0 +1,178 @@
+"""Zero-shot multiple choice: MMLU and MedConceptsQA readers, PLL and causal scores by hand, accuracy, CLI."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from clinlm.data.mc import McQuestion, read_mc
+from clinlm.errors import InputError
+from clinlm.zeroshot import PROMPT, OptionScorer, evaluate_mc, load_scorer, sample
+
+from conftest import make_vocab
+
+
+def clinlm(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "clinlm", *map(str, args)], capture_output=True)
+
+
+def write_csv(path: Path, rows) -> Path:
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_mlm(tmp_path_factory, tiny_bert) -> Path:
+    """The tiny BERT with a (random) masked-LM head saved in the checkpoint."""
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    d = tmp_path_factory.mktemp("tiny-mlm")
+    torch.manual_seed(0)
+    BertForMaskedLM.from_pretrained(tiny_bert).save_pretrained(d)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt(tmp_path_factory, tiny_bert) -> Path:
+    """A 2-layer random GPT-2 that reads the tiny WordPiece vocabulary."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    d = tmp_path_factory.mktemp("tiny-gpt")
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2)).save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+# -- readers ---------------------------------------------------------------------------------------
+def test_mmlu_csv_with_quotes_and_line_breaks(tmp_path):
+    p = write_csv(tmp_path / "anatomy_test.csv", [["Which, of these?", "a", "b, c", "d", "e", "B"],
+                                                  ["Two\nlines", "w", "x", "y", "z", "d"]])
+    qs = read_mc(p)
+    assert qs == [McQuestion("anatomy_test:1", "Which, of these?", ("a", "b, c", "d", "e"), 1),
+                  McQuestion("anatomy_test:2", "Two\nlines", ("w", "x", "y", "z"), 3)]
+    write_csv(tmp_path / "b.csv", [["q", "a", "b", "c", "d", "A"]])
+    assert [q.id for q in read_mc(tmp_path)] == ["anatomy_test:1", "anatomy_test:2", "b:1"]  # a directory: sorted files
+
+
+def test_medconceptsqa_layout_keeps_the_stem_and_finds_the_answer(tmp_path):
+    header = ["question_id", "answer", "answer_id", "option1", "option2", "option3", "option4", "question", "vocab", "level"]
+    q = "What is the description of the medical code I10 in ICD10CM?\nA. Gout\nB. Essential hypertension\nC. Asthma\nD. Anemia"
+    p = write_csv(tmp_path / "icd10cm_easy.csv", [header, ["7", "Essential hypertension", "B", "Gout", "Essential hypertension",
+                                                           "Asthma", "Anemia", q, "ICD10CM", "easy"]])
+    [mc] = read_mc(p)
+    assert mc.id == "7" and mc.answer == 1 and mc.question == "What is the description of the medical code I10 in ICD10CM?"
+    assert mc.options == ("Gout", "Essential hypertension", "Asthma", "Anemia")
+
+
+@pytest.mark.parametrize("rows,line,message", [
+    ([["q", "a", "b", "c", "d", "A"], ["q\nmore", "a", "b", "c", "d", "E"]], 2, "answer must be A, B, C or D"),
+    ([["q", "a", "b", "c", "d", "A"], [], ["q", "a", "b", "A"]], 3, "expected 6 fields"),
+])
+def test_mc_errors_name_file_and_line(tmp_path, rows, line, message):
+    p = write_csv(tmp_path / "x.csv", rows)
+    with pytest.raises(InputError, match=rf"^{p}:{line}: {message}"):
+        read_mc(p)
+
+
+def test_sample_is_seeded():
+    qs = [McQuestion(str(i), "q", ("a", "b"), 0) for i in range(50)]
+    assert sample(qs, 10, seed=1) == sample(qs, 10, seed=1) != sample(qs, 10, seed=2)
+    assert sample(qs, None) == qs and sample(qs, 99) == qs
+
+
+# -- scores by hand ---------------------------------------------------------------------------------------
+def test_pll_is_the_sum_of_one_mask_at_a_time(tiny_mlm):
+    scorer = load_scorer(str(tiny_mlm))
+    assert scorer.scoring == "pll" and scorer.mlm_head == "pretrained"
+    question, option = "the patient denies chest pain", "aspirin daily"
+    [(got, n)] = scorer.logprobs(question, [option])
+    tok, model = scorer.tokenizer, scorer.model
+    enc = tok(PROMPT.format(question=question), option)
+    ids = enc["input_ids"]
+    positions = [i for i, s in enumerate(enc.sequence_ids()) if s == 1]
+    assert [ids[i] for i in positions] == tok(option, add_special_tokens=False)["input_ids"] and n == len(positions)
+    expected = 0.0
+    with torch.inference_mode():
+        for pos in positions:
+            masked = list(ids)
+            masked[pos] = tok.mask_token_id
+            logits = model(input_ids=torch.tensor([masked]), token_type_ids=torch.tensor([enc["token_type_ids"]])).logits
+            expected += float(logits[0, pos].log_softmax(-1)[ids[pos]])
+    assert got == pytest.approx(expected, abs=1e-4)
+
+
+def test_causal_log_likelihood_by_hand(tiny_gpt):
+    scorer = load_scorer(str(tiny_gpt))
+    assert scorer.scoring == "causal"
+    question, options = "the patient denies chest pain", ["aspirin", "metformin mg daily"]  # different lengths: padding
+    got = scorer.logprobs(question, options)
+    tok, model = scorer.tokenizer, scorer.model
+    ctx = tok(PROMPT.format(question=question), add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        for (lp, n), option in zip(got, options):
+            cont = tok(" " + option, add_special_tokens=False)["input_ids"]
+            logp = model(input_ids=torch.tensor([ctx + cont])).logits[0].log_softmax(-1)
+            expected = sum(float(logp[len(ctx) + j - 1, t]) for j, t in enumerate(cont))
+            assert n == len(cont) and lp == pytest.approx(expected, abs=1e-4)
+
+
+def test_prompt_is_cut_from_the_left_to_fit(tiny_mlm):
+    scorer = load_scorer(str(tiny_mlm), max_length=24)
+    long_question = " ".join(["fever"] * 80) + " chest"
+    [(lp, n)] = scorer.logprobs(long_question, ["aspirin"])
+    assert n == 1 and lp < 0
+
+
+def test_encoder_without_mlm_head_is_flagged(tiny_bert):
+    scorer = load_scorer(str(tiny_bert))
+    assert scorer.scoring == "pll" and scorer.mlm_head.startswith("random")
+
+
+class _Fixed:
+    """A scorer with given log-probabilities, to check accuracy by hand."""
+
+    scoring, mlm_head = "pll", "pretrained"
+
+    def __init__(self, table):
+        self.table = table
+
+    def logprobs(self, question, options):
+        return self.table[question]
+
+
+def test_accuracy_per_token_and_chance_by_hand():
+    qs = [McQuestion("1", "a", ("x", "y"), 0), McQuestion("2", "b", ("x", "y", "z", "w"), 1), McQuestion("3", "c", ("x", "y", "z", "w"), 2)]
+    table = {"a": [(-2.0, 1), (-3.0, 3)],                         # sum picks x (right); per token picks y
+             "b": [(-1.0, 1), (-4.0, 8), (-9.0, 1), (-9.0, 1)],    # sum picks x; per token picks y (right)
+             "c": [(-5.0, 1), (-6.0, 1), (-1.0, 1), (-7.0, 1)]}    # both pick z (right)
+    res = evaluate_mc(_Fixed(table), qs)
+    assert res["accuracy"] == pytest.approx(2 / 3) and res["accuracy_per_token"] == pytest.approx(2 / 3)
+    assert res["chance"] == pytest.approx((1 / 2 + 1 / 4 + 1 / 4) / 3) and res["n"] == 3
+    assert [p["prediction"] for p in res["predictions"]] == ["A", "A", "C"]
+
+
+def test_cli_evaluate_mc(tiny_mlm, tmp_path):
+    write_csv(tmp_path / "t.csv", [["the patient denies chest pain", "aspirin", "fever", "cough", "heart", "A"]] * 3)
+    r = clinlm("evaluate", "mc", "--model", tiny_mlm, "--data", tmp_path / "t.csv", "--json")
+    assert r.returncode == 0, r.stderr.decode()
+    res = json.loads(r.stdout)
+    assert res["n"] == 3 and res["chance"] == 0.25 and res["scoring"] == "pll" and len(res["predictions"]) == 3
+    table = clinlm("evaluate", "mc", "--model", tiny_mlm, "--data", tmp_path / "t.csv", "--limit", "2")
+    assert table.returncode == 0 and b"chance" in table.stdout and b"0.2500" in table.stdout
+    bad = clinlm("evaluate", "mc", "--model", tiny_mlm, "--data", tmp_path / "none.csv")
+    assert bad.returncode == 2 and b"no such file" in bad.stderr
+
+
+@pytest.mark.integration
+def test_shared_mmlu_medical_reads(shared_data):
+    test = read_mc(shared_data / "mmlu_medical" / "test")
+    assert len(test) == 1099 and {q.answer for q in test} == {0, 1, 2, 3} and all(len(q.options) == 4 for q in test)

@@ -3,7 +3,8 @@
 Each task family registers its runs in a small module beside this script
 (``tasks_relation.py``, ``tasks_pair.py``): ``BENCHMARKS`` maps a row name to a function
 ``run(ctx) -> dict`` that trains and evaluates on ``ctx.shared`` and returns
-``{"task", "dataset", "metric", "value", "budget", "seconds"}`` (plus optional ``extra``).
+``{"task", "dataset", "metric", "value", "budget", "seconds"}`` (plus optional ``extra``, and
+``blurb_comparable: False`` where the data or set-up differs from BLURB's).
 This script runs the chosen rows and prints clinlm's figure beside the published PubMedBERT
 figure from BLURB where one exists.
 
@@ -91,7 +92,9 @@ def main() -> None:
         table.add_column(col)
     for r in results:
         ref = BLURB.get(r["row"])
-        table.add_row(r["task"], r["dataset"], r["metric"], f"{r['value']:.2f}", "-" if ref is None else f"{ref:.2f}",
+        # a row whose data or set-up differs from BLURB's says so (``blurb_comparable: False``)
+        shown = "-" if ref is None else f"{ref:.2f}" + ("" if r.get("blurb_comparable", True) else " (other set-up)")
+        table.add_row(r["task"], r["dataset"], r["metric"], f"{r['value']:.2f}", shown,
                       r["budget"], str(r["seconds"]))
     console.print(table)
     if args.json:

@@ -87,7 +87,8 @@ def run_chemprot(ctx) -> dict[str, Any]:
     res = _fit(ctx, "chemprot", train, dev, test, budget)
     b = dict(budget, markers=MARKERS, pooling=POOLING)
     return {"task": "relation extraction", "dataset": "ChemProt (SciBERT files: related pairs only, 5 CPR groups; not BLURB-comparable)",
-            "metric": "micro-F1", "budget": _budget_text(b, f"{len(train)} train pairs, dev {len(dev)}"), **res}
+            "metric": "micro-F1", "budget": _budget_text(b, f"{len(train)} train pairs, dev {len(dev)}"),
+            "blurb_comparable": False, **res}
 
 
 def ddi_data(ctx, budget: dict[str, Any]):

@@ -233,6 +233,30 @@ def test_cross_validation_pools_out_of_fold_predictions(tiny_bert):
         assert fold["train"] == 30 and fold["test"] == 15
 
 
+@pytest.mark.parametrize("name", ["ner", "sts", "nli", "qa"])
+def test_build_starts_the_new_head_from_the_seed(tiny_bert, name):
+    """One seed, one run: the head must not depend on what used the global RNG before (it did:
+    separate processes trained different models from the same command)."""
+    import torch
+
+    from clinlm.document import Document
+
+    doc = Document("d", "the patient denies chest pain")
+    doc.add(19, 29, "T184")
+    examples = {"ner": [doc], "sts": [PairExample("1", "a", "b", 1.0), PairExample("2", "a", "c", 4.0)],
+                "nli": [PairExample(str(i), "a", "b", lab) for i, lab in enumerate(sorted(NLI_CUES))], "qa": []}[name]
+
+    def build(noise: int, seed: int) -> dict:
+        torch.manual_seed(noise)
+        torch.rand(noise + 1)
+        model, _ = get_task(name).build(str(tiny_bert), examples, seed=seed)
+        return model.state_dict()
+
+    a, b, c = build(1, seed=7), build(2, seed=7), build(1, seed=8)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)  # the seed is what decides
+
+
 # -- command line -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def nli_files(tmp_path_factory):
@@ -246,7 +270,7 @@ def nli_files(tmp_path_factory):
 def test_cli_nli_train_evaluate_predict(tiny_bert, nli_files):
     d = nli_files
     r = clinlm("train", "nli", "--model", tiny_bert, "--train", d / "train.jsonl", "--dev", d / "dev.jsonl", "--output", d / "m",
-               "--epochs", "40", "--lr", "3e-3", "--batch-size", "8", "--max-length", "32", "--precision", "fp32")
+               "--epochs", "40", "--lr", "3e-3", "--batch-size", "4", "--max-length", "32", "--precision", "fp32")
     assert r.returncode == 0, r.stderr.decode()
     man = json.loads((d / "m" / "clinlm.json").read_text())
     assert man["task"] == "nli" and man["labels"] == sorted(NLI_CUES) and man["train_data"]["fingerprint"].startswith("sha256:")

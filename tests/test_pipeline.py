@@ -67,7 +67,6 @@ def test_checkpoint_is_a_normal_hf_directory_with_manifest(trained):
 
 
 def test_megatron_embeddings_are_not_resized_and_case_is_kept(tiny_megatron, trained):
-    from safetensors import safe_open
 
     out, _ = trained
     pipe = NerPipeline.from_pretrained(out)

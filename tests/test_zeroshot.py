@@ -12,9 +12,8 @@ import torch
 
 from clinlm.data.mc import McQuestion, read_mc
 from clinlm.errors import InputError
-from clinlm.zeroshot import PROMPT, OptionScorer, evaluate_mc, load_scorer, sample
+from clinlm.zeroshot import PROMPT, evaluate_mc, load_scorer, sample
 
-from conftest import make_vocab
 
 
 def clinlm(*args) -> subprocess.CompletedProcess:

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_options import (BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, LearningRate, Precision, Seed, Warmup,
+                          WeightDecay, train_args, train_manifest)
 from .document import Document
 from .errors import ClinlmError, InputError
 
@@ -150,12 +152,12 @@ def train_ner(
     train: Path = typer.Option(..., "--train", help="Training documents (jsonl, conll, pubtator, brat, bioc)."),
     dev: Optional[Path] = typer.Option(None, "--dev", help="Dev documents for model selection (strict F1)."),
     output: Path = typer.Option(..., "--output", "-o", help="Checkpoint directory to write."),
-    epochs: float = typer.Option(3.0),
-    learning_rate: float = typer.Option(5e-5, "--learning-rate", "--lr"),
-    batch_size: int = typer.Option(16),
-    grad_accum: int = typer.Option(1, "--grad-accum", help="Gradient accumulation steps."),
-    warmup: float = typer.Option(0.1, help="Warmup as a share of all steps."),
-    weight_decay: float = typer.Option(0.01),
+    epochs: Epochs = 3.0,
+    learning_rate: LearningRate = 5e-5,
+    batch_size: BatchSize = 16,
+    grad_accum: GradAccum = 1,
+    warmup: Warmup = 0.1,
+    weight_decay: WeightDecay = 0.01,
     label_smoothing: float = typer.Option(0.0),
     max_length: int = typer.Option(512, help="Window length in subwords."),
     stride: int = typer.Option(128, help="Overlap between windows in subwords."),
@@ -164,17 +166,14 @@ def train_ner(
     decode: str = typer.Option("viterbi", help="viterbi (valid BIO) or argmax."),
     labels: Optional[str] = typer.Option(None, help="st21pv for the 21 MedMentions types; default: types found in --train."),
     cased: Optional[bool] = typer.Option(None, "--cased/--uncased", help="Override case detection of the tokenizer."),
-    seed: int = typer.Option(42),
-    evals_per_epoch: int = typer.Option(1),
-    precision: str = typer.Option("auto", help="auto (bf16 autocast where the hardware has it), bf16 or fp32."),
-    device: str = typer.Option("auto"),
+    seed: Seed = 42,
+    evals_per_epoch: EvalsPerEpoch = 1,
+    precision: Precision = "auto",
+    device: Device = "auto",
 ) -> None:
     """Fine-tune a token-classification model on whole documents (windows, no truncation)."""
-    from . import __version__
     from .labels import ST21PV_TYPES, bio_labels
-    from .manifest import fingerprint
     from .tasks.ner import NerTask
-    from .training import TrainArgs
     from .training import train as run_training
 
     _quiet_transformers()
@@ -185,12 +184,11 @@ def train_ner(
     label_list = bio_labels(ST21PV_TYPES) if labels == "st21pv" else None
     if labels not in (None, "st21pv"):
         raise InputError(f"unknown label set {labels!r}; use st21pv or leave it out")
-    net, tokenizer = task.build(model, train_docs, labels=label_list)
-    args = TrainArgs(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
-                     warmup_ratio=warmup, weight_decay=weight_decay, label_smoothing=label_smoothing, seed=seed,
-                     precision=precision, device=device, evals_per_epoch=evals_per_epoch)
-    files = [train] + ([dev] if dev else [])
-    man = {"clinlm_version": __version__, "base_model": model, "train_data": {"files": [str(f) for f in files], "fingerprint": fingerprint(files)}}
+    net, tokenizer = task.build(model, train_docs, labels=label_list, seed=seed)
+    args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
+                      warmup_ratio=warmup, weight_decay=weight_decay, label_smoothing=label_smoothing, seed=seed,
+                      precision=precision, device=device, evals_per_epoch=evals_per_epoch)
+    man = train_manifest(model, [train] + ([dev] if dev else []))
     summary = run_training(task, net, tokenizer, train_docs, dev_docs, args, output, man, on_log=err.print)
     if summary["dev"]:
         _metrics_table(summary["dev"], f"dev ({len(dev_docs)} documents), selected checkpoint")

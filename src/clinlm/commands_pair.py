@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import typer
 from rich.table import Table
 
 from .cli import _quiet_transformers, err, evaluate_app, out, predict_app, train_app
+from .cli_options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, LearningRate, Precision, Seed, Warmup,
+                          WeightDecay, train_args, train_manifest)
 from .errors import InputError
 
 PAIR_HELP = {
@@ -24,20 +26,6 @@ EXCLUDE_HELP = "Drop these example ids (e.g. the PubMedQA test questions from tr
 
 
 # -- shared helpers ---------------------------------------------------------------------------
-def _train_args(**kw: Any):
-    from .training import TrainArgs
-
-    return TrainArgs(**kw)
-
-
-def _manifest(model: str, files: list[Path]) -> dict[str, Any]:
-    from . import __version__
-    from .manifest import fingerprint
-
-    return {"clinlm_version": __version__, "base_model": model,
-            "train_data": {"files": [str(f) for f in files], "fingerprint": fingerprint(files)}}
-
-
 def _select_ids(examples: list, ids: Optional[Path], exclude_ids: Optional[Path]) -> list:
     from .data.pairs import read_ids, select
 
@@ -96,8 +84,8 @@ def _train(task, model: str, train_examples: list, dev_examples: Optional[list],
            files: list[Path], as_json: bool) -> None:
     from .training import train as run_training
 
-    net, tokenizer = task.build(model, train_examples)
-    summary = run_training(task, net, tokenizer, train_examples, dev_examples, args, output, _manifest(model, files),
+    net, tokenizer = task.build(model, train_examples, seed=args.seed)
+    summary = run_training(task, net, tokenizer, train_examples, dev_examples, args, output, train_manifest(model, files),
                            on_log=err.print)
     if summary["dev"]:
         _print_result(summary["dev"], f"dev ({len(dev_examples)} examples), selected checkpoint", as_json)
@@ -130,19 +118,19 @@ def _register_pair(kind: str) -> None:
         dev_fraction: float = typer.Option(0.0, help="Without --dev: hold out this seeded share of --train for model selection."),
         ids: Optional[Path] = typer.Option(None, "--ids", help=IDS_HELP),
         exclude_ids: Optional[Path] = typer.Option(None, "--exclude-ids", help=EXCLUDE_HELP),
-        epochs: float = typer.Option(3.0),
-        learning_rate: float = typer.Option(5e-5, "--learning-rate", "--lr"),
-        batch_size: int = typer.Option(16),
-        grad_accum: int = typer.Option(1, "--grad-accum"),
-        warmup: float = typer.Option(0.1, help="Warmup as a share of all steps."),
-        weight_decay: float = typer.Option(0.01),
+        epochs: Epochs = 3.0,
+        learning_rate: LearningRate = 5e-5,
+        batch_size: BatchSize = 16,
+        grad_accum: GradAccum = 1,
+        warmup: Warmup = 0.1,
+        weight_decay: WeightDecay = 0.01,
         max_length: int = typer.Option(DEFAULT_MAX_LENGTH[kind], help="Subwords per pair (longer pairs are truncated)."),
         balance: Optional[bool] = typer.Option(None, "--balance/--no-balance", help="Class-weighted loss (default: on for pubmedqa)."),
-        seed: int = typer.Option(42),
-        evals_per_epoch: int = typer.Option(1),
-        precision: str = typer.Option("auto"),
-        device: str = typer.Option("auto"),
-        as_json: bool = typer.Option(False, "--json"),
+        seed: Seed = 42,
+        evals_per_epoch: EvalsPerEpoch = 1,
+        precision: Precision = "auto",
+        device: Device = "auto",
+        as_json: AsJson = False,
     ) -> None:
         from .tasks import get_task
 
@@ -150,7 +138,7 @@ def _register_pair(kind: str) -> None:
         task = get_task(kind, max_length=max_length, balance=balance)
         train_ex = _select_ids(task.read(train), ids, exclude_ids)
         dev_ex = task.read(dev) if dev else None
-        args = _train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
+        args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
                            warmup_ratio=warmup, weight_decay=weight_decay, seed=seed, precision=precision, device=device,
                            evals_per_epoch=evals_per_epoch)
         if folds:
@@ -165,9 +153,9 @@ def _register_pair(kind: str) -> None:
         data: Path = typer.Option(..., "--data", "-d", help="Gold pairs."),
         ids: Optional[Path] = typer.Option(None, "--ids", help=IDS_HELP),
         exclude_ids: Optional[Path] = typer.Option(None, "--exclude-ids", help=EXCLUDE_HELP),
-        batch_size: int = typer.Option(64),
-        device: str = typer.Option("auto"),
-        as_json: bool = typer.Option(False, "--json"),
+        batch_size: BatchSize = 64,
+        device: Device = "auto",
+        as_json: AsJson = False,
     ) -> None:
         from .predict import load_model
 
@@ -183,8 +171,8 @@ def _register_pair(kind: str) -> None:
         data: Path = typer.Option(..., "--data", "-d", help="Pairs (labels, if present, are ignored)."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="JSONL file (default: stdout)."),
         ids: Optional[Path] = typer.Option(None, "--ids", help=IDS_HELP),
-        batch_size: int = typer.Option(64),
-        device: str = typer.Option("auto"),
+        batch_size: BatchSize = 64,
+        device: Device = "auto",
     ) -> None:
         from .predict import load_model
 
@@ -219,20 +207,20 @@ def train_qa(
     dev: Optional[Path] = typer.Option(None, "--dev", help="SQuAD JSON for model selection (token F1)."),
     output: Path = typer.Option(..., "--output", "-o"),
     dev_fraction: float = typer.Option(0.0, help="Without --dev: hold out this seeded share of --train."),
-    epochs: float = typer.Option(2.0),
-    learning_rate: float = typer.Option(5e-5, "--learning-rate", "--lr"),
-    batch_size: int = typer.Option(16),
-    grad_accum: int = typer.Option(1, "--grad-accum"),
-    warmup: float = typer.Option(0.1),
-    weight_decay: float = typer.Option(0.01),
+    epochs: Epochs = 2.0,
+    learning_rate: LearningRate = 5e-5,
+    batch_size: BatchSize = 16,
+    grad_accum: GradAccum = 1,
+    warmup: Warmup = 0.1,
+    weight_decay: WeightDecay = 0.01,
     max_length: int = typer.Option(384, help="Window length in subwords (question + context)."),
     stride: int = typer.Option(128, help="Subwords shared by consecutive windows of a long context."),
     max_answer_tokens: int = typer.Option(30, help="Longest answer span, in subwords."),
-    seed: int = typer.Option(42),
-    evals_per_epoch: int = typer.Option(1),
-    precision: str = typer.Option("auto"),
-    device: str = typer.Option("auto"),
-    as_json: bool = typer.Option(False, "--json"),
+    seed: Seed = 42,
+    evals_per_epoch: EvalsPerEpoch = 1,
+    precision: Precision = "auto",
+    device: Device = "auto",
+    as_json: AsJson = False,
 ) -> None:
     """Fine-tune an encoder for extractive QA over long contexts (windows; answers as char offsets)."""
     from .tasks.qa import QaTask
@@ -240,7 +228,7 @@ def train_qa(
     _quiet_transformers()
     task = QaTask(max_length=max_length, stride=stride, max_answer_tokens=max_answer_tokens)
     train_ex, dev_ex = _split_dev(task.read(train), task.read(dev) if dev else None, dev_fraction, seed)
-    args = _train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
+    args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
                        warmup_ratio=warmup, weight_decay=weight_decay, seed=seed, precision=precision, device=device,
                        evals_per_epoch=evals_per_epoch)
     _train(task, model, train_ex, dev_ex, args, output, [train] + ([dev] if dev else []), as_json)
@@ -251,8 +239,8 @@ def evaluate_qa(
     model: str = typer.Option(..., "--model", "-m"),
     data: Path = typer.Option(..., "--data", "-d", help="Gold SQuAD JSON."),
     batch_size: int = typer.Option(32),
-    device: str = typer.Option("auto"),
-    as_json: bool = typer.Option(False, "--json"),
+    device: Device = "auto",
+    as_json: AsJson = False,
 ) -> None:
     """Exact match and token F1 (SQuAD normalisation), best over each question's gold answers."""
     from .predict import load_model
@@ -270,7 +258,7 @@ def predict_qa(
     data: Path = typer.Option(..., "--data", "-d", help="SQuAD JSON (answers, if present, are ignored)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="JSONL file (default: stdout)."),
     batch_size: int = typer.Option(32),
-    device: str = typer.Option("auto"),
+    device: Device = "auto",
 ) -> None:
     """Answer each question with a span of its context: JSONL of id, answer, start, end, score."""
     from .predict import load_model
@@ -288,10 +276,10 @@ def evaluate_mc(
     data: List[Path] = typer.Option(..., "--data", "-d", help="MMLU or MedConceptsQA CSV files, or directories of them."),
     scoring: str = typer.Option("auto", help="auto, pll (masked-LM pseudo-log-likelihood) or causal (log-likelihood)."),
     limit: Optional[int] = typer.Option(None, help="Score a seeded sample of this many questions."),
-    seed: int = typer.Option(42),
+    seed: Seed = 42,
     max_length: int = typer.Option(128, help="Subwords of prompt + option (the prompt is cut from the left)."),
-    device: str = typer.Option("auto"),
-    as_json: bool = typer.Option(False, "--json"),
+    device: Device = "auto",
+    as_json: AsJson = False,
 ) -> None:
     """Zero-shot multiple choice: accuracy with chance beside it."""
     from rich.progress import Progress

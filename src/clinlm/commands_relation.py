@@ -10,6 +10,8 @@ import typer
 from rich.table import Table
 
 from .cli import _quiet_transformers, _write_stdout, err, evaluate_app, out, predict_app, train_app
+from .cli_options import (BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, LearningRate, Precision, Seed, Warmup,
+                          WeightDecay, train_args, train_manifest)
 from .document import Document
 from .errors import InputError
 
@@ -18,8 +20,6 @@ FORMAT_HELP = "chemprot, ddi, jsonl, brat or bioc (default: guessed from the pat
 WindowChars = Annotated[Optional[int], typer.Option(help="Override the model's candidate window (characters).")]
 WindowSentences = Annotated[Optional[int], typer.Option(help="Override the model's candidate window (sentences).")]
 PairBatch = Annotated[int, typer.Option(help="Pairs per forward pass.")]
-Device = Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")]
-Precision = Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), bf16, fp16 or fp32.")]
 
 
 @train_app.command("re")
@@ -38,23 +38,20 @@ def train_re(
     type_filter: bool = typer.Option(True, "--type-filter/--no-type-filter", help="Only pair entity types that some training relation links."),
     negatives_per_positive: Optional[float] = typer.Option(None, help="Keep at most this many no-relation pairs per relation in training (e.g. 2)."),
     class_weight: Optional[str] = typer.Option(None, help="balanced: weigh the loss by inverse class frequency."),
-    epochs: float = typer.Option(3.0),
-    learning_rate: float = typer.Option(5e-5, "--learning-rate", "--lr"),
-    batch_size: int = typer.Option(16),
-    grad_accum: int = typer.Option(1, "--grad-accum"),
-    warmup: float = typer.Option(0.1),
-    weight_decay: float = typer.Option(0.01),
-    seed: int = typer.Option(42),
-    evals_per_epoch: int = typer.Option(1),
+    epochs: Epochs = 3.0,
+    learning_rate: LearningRate = 5e-5,
+    batch_size: BatchSize = 16,
+    grad_accum: GradAccum = 1,
+    warmup: Warmup = 0.1,
+    weight_decay: WeightDecay = 0.01,
+    seed: Seed = 42,
+    evals_per_epoch: EvalsPerEpoch = 1,
     cased: Optional[bool] = typer.Option(None, "--cased/--uncased"),
-    precision: str = typer.Option("auto", help="auto (bf16 autocast where the hardware has it), bf16 or fp32."),
-    device: str = typer.Option("auto"),
+    precision: Precision = "auto",
+    device: Device = "auto",
 ) -> None:
     """Fine-tune a relation classifier on entity pairs marked in their text."""
-    from . import __version__
-    from .manifest import fingerprint
     from .tasks.relation import RelationTask
-    from .training import TrainArgs
     from .training import train as run_training
 
     _quiet_transformers()
@@ -67,12 +64,11 @@ def train_re(
     if not any(d.relations for d in train_docs):
         raise InputError("the training data holds no relations", str(train))
     net, tokenizer = task.build(model, train_docs)
-    args = TrainArgs(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
-                     warmup_ratio=warmup, weight_decay=weight_decay, seed=seed, precision=precision, device=device,
-                     evals_per_epoch=evals_per_epoch)
+    args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
+                      warmup_ratio=warmup, weight_decay=weight_decay, seed=seed, precision=precision, device=device,
+                      evals_per_epoch=evals_per_epoch)
     files = [p for f in [train] + ([dev] if dev else []) for p in _data_files(f)]
-    man = {"clinlm_version": __version__, "base_model": model,
-           "train_data": {"files": [str(f) for f in [train] + ([dev] if dev else [])], "fingerprint": fingerprint(files)}}
+    man = train_manifest(model, [train] + ([dev] if dev else []), files)
     summary = run_training(task, net, tokenizer, train_docs, dev_docs, args, output, man, on_log=err.print)
     if summary["dev"]:
         _scores_table(summary["dev"], f"dev ({len(dev_docs)} documents), selected checkpoint")

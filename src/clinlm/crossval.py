@@ -21,7 +21,7 @@ def cross_validate(task, model_path: str, examples: Sequence[Any], folds: int, a
     predictions: list[dict | None] = [None] * len(examples)
     per_fold = []
     for k, (train_idx, test_idx) in enumerate(kfold(len(examples), folds, args.seed)):
-        model, tokenizer = task.build(model_path, [examples[i] for i in train_idx])
+        model, tokenizer = task.build(model_path, [examples[i] for i in train_idx], seed=args.seed)
         with tempfile.TemporaryDirectory(prefix="clinlm-cv-") as tmp:
             summary = train(task, model, tokenizer, [examples[i] for i in train_idx], None, args, tmp, on_log=on_log)
         test = [examples[i] for i in test_idx]

@@ -25,8 +25,9 @@ class Task(ABC):
         """Examples from a data file."""
 
     @abstractmethod
-    def build(self, model_path: str, train_examples: Sequence[Any], **options) -> tuple[Any, Any]:
-        """``(model, tokenizer)`` with a head for this task, from a base encoder or a checkpoint."""
+    def build(self, model_path: str, train_examples: Sequence[Any], seed: int = 42, **options) -> tuple[Any, Any]:
+        """``(model, tokenizer)`` with a head for this task, from a base encoder or a checkpoint.
+        New weights (the head) start from ``seed``: one seed, one run."""
 
     @abstractmethod
     def features(self, examples: Sequence[Any], model, tokenizer) -> list[dict[str, list[int]]]:

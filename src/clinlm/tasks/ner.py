@@ -47,7 +47,9 @@ class NerTask(Task):
         return list(read_documents(path))
 
     # -- model ----------------------------------------------------------------------
-    def build(self, model_path: str, train_examples: Sequence[Document], labels: Sequence[str] | None = None, **_):
+    def build(self, model_path: str, train_examples: Sequence[Document], labels: Sequence[str] | None = None,
+              seed: int = 42, **_):
+        import torch
         from transformers import AutoConfig, AutoModelForTokenClassification
 
         check_model_location(model_path)
@@ -60,6 +62,7 @@ class NerTask(Task):
             id2label=dict(enumerate(labels)),
             label2id={l: i for i, l in enumerate(labels)},
         )
+        torch.manual_seed(seed)  # the new head starts the same on every run
         model = AutoModelForTokenClassification.from_pretrained(model_path, config=config, ignore_mismatched_sizes=True)
         model.float()  # train in fp32 master weights even from an fp16/bf16 checkpoint
         check_vocab_fits(model, tokenizer, model_path)

@@ -59,7 +59,7 @@ class PairTask(Task):
             raise InputError(f"the training data needs at least two classes, found {labels}")
         return labels
 
-    def build(self, model_path: str, train_examples: Sequence[PairExample], **_) -> tuple[Any, Any]:
+    def build(self, model_path: str, train_examples: Sequence[PairExample], seed: int = 42, **_) -> tuple[Any, Any]:
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
         check_model_location(model_path)
@@ -72,6 +72,7 @@ class PairTask(Task):
             label2id={l: i for i, l in enumerate(labels)},
             problem_type="regression" if self.regression else "single_label_classification",
         )
+        torch.manual_seed(seed)  # the new head starts the same on every run
         model = AutoModelForSequenceClassification.from_pretrained(model_path, config=config, ignore_mismatched_sizes=True)
         model.float()
         check_vocab_fits(model, tokenizer, model_path)

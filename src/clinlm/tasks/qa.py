@@ -76,11 +76,12 @@ class QaTask(Task):
         return read_squad(path, require_answers)
 
     # -- model ---------------------------------------------------------------------------
-    def build(self, model_path: str, train_examples: Sequence[QaExample], **_) -> tuple[Any, Any]:
+    def build(self, model_path: str, train_examples: Sequence[QaExample], seed: int = 42, **_) -> tuple[Any, Any]:
         from transformers import AutoModelForQuestionAnswering
 
         check_model_location(model_path)
         tokenizer = load_tokenizer(model_path)
+        torch.manual_seed(seed)  # the new head starts the same on every run
         model = AutoModelForQuestionAnswering.from_pretrained(model_path)
         model.float()
         check_vocab_fits(model, tokenizer, model_path)

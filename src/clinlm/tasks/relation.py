@@ -95,13 +95,14 @@ class RelationTask(Task):
         return read_relation_documents(path, self.format, self.cpr_groups)
 
     # -- model ----------------------------------------------------------------------
-    def build(self, model_path: str, train_examples: Sequence[Document], labels: Sequence[str] | None = None, **_):
+    def build(self, model_path: str, train_examples: Sequence[Document], labels: Sequence[str] | None = None,
+              seed: int | None = None, **_):
         """A fresh head on a base encoder, or (a directory with ``relation_head.safetensors``) a
         relation checkpoint to train further with its own labels, markers and pooling."""
         from transformers import AutoModel
 
         check_model_location(model_path)
-        torch.manual_seed(self.seed)  # new marker embeddings and the head start the same on every run
+        torch.manual_seed(self.seed if seed is None else seed)  # new marker embeddings and the head start the same on every run
         man = manifest_io.read(model_path) if Path(model_path).is_dir() else {}
         if (Path(model_path) / HEAD_FILE).is_file():
             if man.get("task") != "re":

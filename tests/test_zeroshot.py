@@ -171,6 +171,30 @@ def test_cli_evaluate_mc(tiny_mlm, tmp_path):
     assert bad.returncode == 2 and b"no such file" in bad.stderr
 
 
+def test_cli_predict_mc_takes_unanswered_questions(tiny_mlm, tmp_path):
+    rows = [["the patient denies chest pain", "aspirin", "fever", "cough", "heart"], ["is it the lung", "yes", "no", "mild", "acute"]]
+    write_csv(tmp_path / "q.csv", rows)
+    r = clinlm("predict", "mc", "--model", tiny_mlm, "--data", tmp_path / "q.csv", "--output", tmp_path / "p.jsonl")
+    assert r.returncode == 0, r.stderr.decode()
+    preds = [json.loads(l) for l in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in preds] == ["q:1", "q:2"] and all(len(p["logprobs"]) == 4 for p in preds)
+    for p, row in zip(preds, rows):  # the chosen option is the best-scored one, named by letter and text
+        best = max(range(4), key=lambda i: p["logprobs"][i])
+        assert p["prediction"] == "ABCD"[best] and p["option"] == row[1 + best]
+    # scoring needs the answers: one line naming the file and line, nothing written
+    ev = clinlm("evaluate", "mc", "--model", tiny_mlm, "--data", tmp_path / "q.csv")
+    assert ev.returncode == 2 and f"{tmp_path / 'q.csv'}:1: expected 6 fields".encode() in ev.stderr
+
+
+def test_medconceptsqa_without_answer_columns_reads_for_prediction(tmp_path):
+    p = write_csv(tmp_path / "m.csv", [["question_id", "question", "option1", "option2", "option3", "option4"],
+                                       ["9", "What is I10?", "Gout", "Essential hypertension", "Asthma", "Anemia"]])
+    [q] = read_mc(p, require_answer=False)
+    assert q.id == "9" and q.answer is None and q.options[1] == "Essential hypertension"
+    with pytest.raises(InputError, match=rf"^{p}:1: this MedConceptsQA header has no answer"):
+        read_mc(p)  # scoring needs the answers
+
+
 @pytest.mark.integration
 def test_shared_mmlu_medical_reads(shared_data):
     test = read_mc(shared_data / "mmlu_medical" / "test")

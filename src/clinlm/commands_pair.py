@@ -298,5 +298,35 @@ def evaluate_mc(
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
     _print_result({k: v for k, v in result.items() if k != "predictions"}, f"zero-shot multiple choice ({len(questions)} questions)", False)
+    _warn_head(scorer)
+
+
+@predict_app.command("mc")
+def predict_mc(
+    model: str = typer.Option(..., "--model", "-m", help="An encoder (masked LM) or causal LM: directory or hub id."),
+    data: List[Path] = typer.Option(..., "--data", "-d", help="MMLU or MedConceptsQA CSV files (answers optional), or directories of them."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="JSONL file (default: stdout)."),
+    scoring: str = typer.Option("auto", help="auto, pll (masked-LM pseudo-log-likelihood) or causal (log-likelihood)."),
+    max_length: int = typer.Option(128, help="Subwords of prompt + option (the prompt is cut from the left)."),
+    device: Device = "auto",
+) -> None:
+    """Zero-shot multiple choice: the option each question's model scores highest, as JSONL."""
+    from rich.progress import Progress
+
+    from .data.mc import read_mc
+    from .zeroshot import load_scorer
+    from .zeroshot import predict_mc as run
+
+    _quiet_transformers()
+    questions = [q for d in data for q in read_mc(d, require_answer=False)]
+    scorer = load_scorer(model, scoring=scoring, device=device, max_length=max_length)
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+        bar = progress.add_task("scoring options", total=len(questions))
+        preds = run(scorer, questions, on_progress=lambda: progress.advance(bar))
+    _write_jsonl(preds, output)
+    _warn_head(scorer)
+
+
+def _warn_head(scorer) -> None:
     if scorer.scoring == "pll" and scorer.mlm_head != "pretrained":
         err.print(f"[yellow]note:[/] masked-LM head {scorer.mlm_head}: expect chance-level accuracy")

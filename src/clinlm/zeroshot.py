@@ -125,17 +125,24 @@ def sample(questions: Sequence[McQuestion], limit: int | None, seed: int = 42) -
     return random.Random(seed).sample(list(questions), limit)
 
 
-def evaluate_mc(scorer: OptionScorer, questions: Sequence[McQuestion], on_progress: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Accuracy (summed log-probability), accuracy per token, chance, and each prediction."""
+def predict_mc(scorer: OptionScorer, questions: Sequence[McQuestion], on_progress: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+    """Each question's chosen option: by summed log-probability (``prediction``, ``option``) and by
+    log-probability per token (``prediction_per_token``), with every option's log-probability."""
     preds = []
     for q in questions:
         lp = scorer.logprobs(q.question, q.options)
         total = max(range(len(lp)), key=lambda i: lp[i][0])
         per_token = max(range(len(lp)), key=lambda i: lp[i][0] / lp[i][1])
-        preds.append({"id": q.id, "gold": LETTERS[q.answer], "prediction": LETTERS[total],
+        preds.append({"id": q.id, "prediction": LETTERS[total], "option": q.options[total],
                       "prediction_per_token": LETTERS[per_token], "logprobs": [round(x, 4) for x, _ in lp]})
         if on_progress:
             on_progress()
+    return preds
+
+
+def evaluate_mc(scorer: OptionScorer, questions: Sequence[McQuestion], on_progress: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Accuracy (summed log-probability), accuracy per token, chance, and each prediction."""
+    preds = [dict(p, gold=LETTERS[q.answer]) for q, p in zip(questions, predict_mc(scorer, questions, on_progress))]
     n = len(questions)
     return {
         "accuracy": sum(p["prediction"] == p["gold"] for p in preds) / n if n else 0.0,

@@ -7,9 +7,11 @@ In one run, on one corpus of long notes (MTS-Dialog sections concatenated into n
   - clinlm fp32 and bf16 (torch), ONNX Runtime fp32 (fused graph) and int8 (dynamic quantization).
 It prints words/s, the ratio to the pipeline, the model GFLOP/s reached and its share of the
 matmul peak measured in the same run (fp32 and bf16), padding overhead, and the share of
-entities (exact span and label) identical to clinlm fp32 (|A and B| / |A or B|).
+entities (exact span and label) identical to clinlm fp32 (|A and B| / |A or B|, and the share of
+fp32's entities kept). ``--no-profile`` skips the profile of one default-path forward (time by
+part: linear layers, attention, the rest).
 ``--stream-notes N`` then streams N notes through clinlm and prints resident memory at
-1k/5k/10k notes (it should stay flat).
+100/1k/2k/5k/10k notes (it should stay flat); `--stream-only` runs only that.
 
     python3 -m pip install -e ".[onnx]"
     nice python3 benchmarks/annotate_speed.py --quick          # smoke run, about a minute
@@ -118,6 +120,44 @@ def matmul_peak(dtype: torch.dtype, seconds: float = 1.5) -> float:
     return best
 
 
+def profile_forward(peaks: dict, batch: int = 16, width: int = 512):
+    """Where one forward of the default path spends its time ([batch x width] tokens, torch
+    profiler): the linear layers, attention and the rest, with each group's GFLOP/s."""
+    from torch.profiler import ProfilerActivity, profile
+
+    import clinlm
+    from clinlm.modeling import inference_autocast
+
+    pipe = clinlm.load(context=False)
+    model, cfg = pipe.model, pipe.model.config
+    ids = torch.randint(1000, cfg.vocab_size - 1, (batch, width))
+    mask = torch.ones_like(ids)
+    with torch.inference_mode(), inference_autocast(model, pipe.device, pipe.dtype):
+        model(input_ids=ids, attention_mask=mask)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(3):
+                model(input_ids=ids, attention_mask=mask)
+    h, i, n = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
+    flop = {"linear layers (addmm)": 3 * batch * width * (n * 2 * (4 * h * h + 2 * h * i) + 2 * h * cfg.num_labels),
+            "attention (SDPA)": 3 * batch * n * 4 * width * width * h}
+    seconds = dict.fromkeys(list(flop) + ["LayerNorm, GELU, residual adds", "dtype casts (autocast copies)",
+                                          "everything else"], 0.0)
+    for ev in prof.key_averages():
+        key = ev.key
+        group = ("linear layers (addmm)" if key in ("aten::addmm", "aten::mm") else
+                 "attention (SDPA)" if "scaled_dot_product" in key else
+                 "LayerNorm, GELU, residual adds" if key in ("aten::native_layer_norm", "aten::gelu", "aten::add") else
+                 "dtype casts (autocast copies)" if key in ("aten::copy_", "aten::_to_copy") else "everything else")
+        seconds[group] += ev.self_cpu_time_total / 1e6
+    total = sum(seconds.values())
+    peak = peaks.get(str(pipe.dtype).replace("torch.", ""), peaks["float32"])
+    rows = []
+    for group, sec in seconds.items():
+        gf = flop[group] / sec / 1e9 if group in flop and sec else None
+        rows.append((group, 100 * sec / total, gf, None if gf is None else 100 * gf / peak))
+    return str(pipe.dtype).replace("torch.", ""), rows
+
+
 # -- systems ----------------------------------------------------------------------------
 def run_hf(model_dir: str, texts: list[str], batch_size: int):
     from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
@@ -168,12 +208,13 @@ def rss_mb() -> tuple[float, float]:
 def stream(n: int, notes: list[str]) -> None:
     """Annotate ``n`` notes (the corpus, cycled) as a lazy stream; memory should stay flat.
     Runs in a fresh process so the models of the speed runs do not count."""
-    import clinlm
     from rich.console import Console
+
+    import clinlm
 
     out = Console(width=160)
     pipe = clinlm.load(context=False)
-    marks = sorted({m for m in (1000, 5000, 10000) if m <= n} | {n})
+    marks = sorted({m for m in (100, 1000, 2000, 5000, 10000) if m <= n} | {n})
     source = (t for t in itertools.islice(itertools.cycle(notes), n))
     t = time.perf_counter()
     for k, _doc in enumerate(pipe.pipe(source, batch_size=32), 1):
@@ -190,7 +231,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smoke run: 4 MTS notes and 20 abstracts")
     ap.add_argument("--hf-batch-size", type=int, default=8)
     ap.add_argument("--stream-notes", type=int, default=0)
+    ap.add_argument("--stream-only", action="store_true", help="skip the speed table; only the --stream-notes memory run")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--no-profile", action="store_true", help="skip the profile of one default-path forward")
     args = ap.parse_args()
     from rich.console import Console
     from rich.table import Table
@@ -207,6 +250,8 @@ def main() -> None:
     n_words = word_count(texts)
     out.print(f"corpus: {len(notes)} MTS-Dialog notes + {len(abstracts)} MM abstracts, {n_words:,} words; "
               f"torch threads {torch.get_num_threads()} (clinlm: {inference_threads()})")
+    if args.stream_only:
+        return stream_child(args.stream_notes or 10000, texts)
     peaks = {"float32": matmul_peak(torch.float32), "bfloat16": matmul_peak(torch.bfloat16)}
     out.print(f"matmul peak: fp32 {peaks['float32']:.0f} GFLOP/s, bf16 {peaks['bfloat16']:.0f} GFLOP/s")
 
@@ -226,7 +271,7 @@ def main() -> None:
     ref = rows[1][3]
     table = Table(title=f"annotating {n_words:,} words ({len(texts)} notes)", title_justify="left")
     for col in ("system", "compute", "words/s", "x pipeline", "model GFLOP/s", "% matmul peak", "padding",
-                "entities", "same as fp32"):
+                "entities", "same as fp32", "fp32 kept"):
         table.add_column(col, justify="left" if col in ("system", "compute") else "right")
     for name, dtype, seconds, ents, flops in rows:
         gflops = flops.total / seconds / 1e9
@@ -234,16 +279,30 @@ def main() -> None:
         same = len(ents & ref) / max(1, len(ents | ref))
         table.add_row(name, dtype, f"{n_words / seconds:,.0f}", f"{n_words / seconds / base_wps:.2f}", f"{gflops:.0f}",
                       f"{100 * gflops / peak:.0f}%" + (" (of fp32)" if dtype == "int8" else ""),
-                      f"{100 * (flops.padded / max(1, flops.tokens) - 1):.1f}%", f"{len(ents):,}", f"{100 * same:.2f}%")
+                      f"{100 * (flops.padded / max(1, flops.tokens) - 1):.1f}%", f"{len(ents):,}", f"{100 * same:.2f}%",
+                      f"{100 * len(ents & ref) / max(1, len(ref)):.2f}%")
     out.print(table)
-    out.print("padding = padded tokens run / real tokens - 1; model FLOPs counted on padded shapes. "
+    out.print("same as fp32 = |A and B| / |A or B| over (note, start, end, label); fp32 kept = share of clinlm fp32's "
+              "entities found identically. padding = padded tokens run / real tokens - 1; model FLOPs counted on padded shapes. "
               "The pipeline's entities differ mostly by decoding (first-subword argmax, no Viterbi).")
+    if not args.no_profile:
+        dtype, prof_rows = profile_forward(peaks)
+        prof = Table(title=f"where a default-path forward ({dtype}, 16 x 512 tokens) spends its time", title_justify="left")
+        for col in ("part", "share of time", "GFLOP/s", "% matmul peak"):
+            prof.add_column(col, justify="left" if col == "part" else "right")
+        for group, share, gf, pct in prof_rows:
+            prof.add_row(group, f"{share:.0f}%", "" if gf is None else f"{gf:.0f}", "" if pct is None else f"{pct:.0f}%")
+        out.print(prof)
     if args.stream_notes:
-        import multiprocessing
+        stream_child(args.stream_notes, texts)
 
-        child = multiprocessing.get_context("spawn").Process(target=stream, args=(args.stream_notes, texts))
-        child.start()
-        child.join()
+
+def stream_child(n: int, texts: list[str]) -> None:
+    import multiprocessing
+
+    child = multiprocessing.get_context("spawn").Process(target=stream, args=(n, texts))
+    child.start()
+    child.join()
 
 
 if __name__ == "__main__":

@@ -79,10 +79,15 @@ class Flops:
         self.tokens = 0
         self.padded = 0
 
-    def add(self, batch: int, width: int, real: int) -> None:
+    def parts(self, batch: int, width: int) -> tuple[float, float]:
+        """(linear layers incl. the classifier, attention) FLOPs of one forward of ``[batch x width]``."""
         h, i = self.h, self.i
-        per_layer = 2 * width * (4 * h * h + 2 * h * i) + 2 * 2 * width * width * h
-        self.total += batch * (self.layers * per_layer + 2 * width * h * self.labels)
+        linear = batch * width * (self.layers * 2 * (4 * h * h + 2 * h * i) + 2 * h * self.labels)
+        attention = batch * self.layers * 2 * 2 * width * width * h
+        return linear, attention
+
+    def add(self, batch: int, width: int, real: int) -> None:
+        self.total += sum(self.parts(batch, width))
         self.tokens += real
         self.padded += batch * width
 
@@ -137,9 +142,8 @@ def profile_forward(peaks: dict, batch: int = 16, width: int = 512):
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(3):
                 model(input_ids=ids, attention_mask=mask)
-    h, i, n = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
-    flop = {"linear layers (addmm)": 3 * batch * width * (n * 2 * (4 * h * h + 2 * h * i) + 2 * h * cfg.num_labels),
-            "attention (SDPA)": 3 * batch * n * 4 * width * width * h}
+    linear, attention = Flops(cfg).parts(3 * batch, width)
+    flop = {"linear layers (addmm)": linear, "attention (SDPA)": attention}
     seconds = dict.fromkeys(list(flop) + ["LayerNorm, GELU, residual adds", "dtype casts (autocast copies)",
                                           "everything else"], 0.0)
     for ev in prof.key_averages():
@@ -150,12 +154,13 @@ def profile_forward(peaks: dict, batch: int = 16, width: int = 512):
                  "dtype casts (autocast copies)" if key in ("aten::copy_", "aten::_to_copy") else "everything else")
         seconds[group] += ev.self_cpu_time_total / 1e6
     total = sum(seconds.values())
-    peak = peaks.get(str(pipe.dtype).replace("torch.", ""), peaks["float32"])
+    dtype = str(pipe.dtype).replace("torch.", "")
+    peak = peaks.get(dtype, peaks["float32"])
     rows = []
     for group, sec in seconds.items():
         gf = flop[group] / sec / 1e9 if group in flop and sec else None
         rows.append((group, 100 * sec / total, gf, None if gf is None else 100 * gf / peak))
-    return str(pipe.dtype).replace("torch.", ""), rows
+    return dtype, rows
 
 
 # -- systems ----------------------------------------------------------------------------

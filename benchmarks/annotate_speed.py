@@ -109,31 +109,40 @@ class Flops:
         ort_model.logprobs = counted
 
 
-def matmul_peak(dtype: torch.dtype, seconds: float = 1.5) -> float:
-    """Best GFLOP/s of an FFN-shaped matmul ([8192 x 384] @ [384 x 1536])."""
-    a = torch.randn(8192, 384).to(dtype)
-    b = torch.randn(384, 1536).to(dtype)
-    flop = 2 * 8192 * 384 * 1536
+def matmul_peak(dtype: torch.dtype, config, device: torch.device, seconds: float = 1.5) -> float:
+    """Best GFLOP/s of the model's own FFN matmul ([8192 x hidden] @ [hidden x intermediate])."""
+    h, i = config.hidden_size, config.intermediate_size
+    a = torch.randn(8192, h, device=device).to(dtype)
+    b = torch.randn(h, i, device=device).to(dtype)
+    flop = 2 * 8192 * h * i
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     best = 0.0
     with torch.inference_mode():
         a @ b
+        sync()
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             t = time.perf_counter()
             a @ b
+            sync()
             best = max(best, flop / (time.perf_counter() - t) / 1e9)
     return best
 
 
-def profile_forward(peaks: dict, batch: int = 16, width: int = 512):
-    """Where one forward of the default path spends its time ([batch x width] tokens, torch
-    profiler): the linear layers, attention and the rest, with each group's GFLOP/s."""
+EAGER_ATTENTION = ("aten::bmm", "aten::baddbmm", "aten::_softmax")  # attention in models without SDPA
+
+
+def profile_forward(peaks: dict, model_dir: str | None, batch: int = 16, width: int = 512):
+    """Where one CPU forward of the default path spends its time ([batch x width] tokens, torch
+    profiler): the linear layers, attention and the rest, with each group's GFLOP/s; and the
+    bound that follows: how much faster the forward could get if the linear layers ran at the
+    full matmul peak and everything else stayed as measured."""
     from torch.profiler import ProfilerActivity, profile
 
     import clinlm
     from clinlm.modeling import inference_autocast
 
-    pipe = clinlm.load(context=False)
+    pipe = clinlm.load(model_dir, context=False, device="cpu")
     model, cfg = pipe.model, pipe.model.config
     ids = torch.randint(1000, cfg.vocab_size - 1, (batch, width))
     mask = torch.ones_like(ids)
@@ -143,13 +152,13 @@ def profile_forward(peaks: dict, batch: int = 16, width: int = 512):
             for _ in range(3):
                 model(input_ids=ids, attention_mask=mask)
     linear, attention = Flops(cfg).parts(3 * batch, width)
-    flop = {"linear layers (addmm)": linear, "attention (SDPA)": attention}
+    flop = {"linear layers (addmm)": linear, "attention (SDPA, or bmm + softmax)": attention}
     seconds = dict.fromkeys(list(flop) + ["LayerNorm, GELU, residual adds", "dtype casts (autocast copies)",
                                           "everything else"], 0.0)
     for ev in prof.key_averages():
         key = ev.key
         group = ("linear layers (addmm)" if key in ("aten::addmm", "aten::mm") else
-                 "attention (SDPA)" if "scaled_dot_product" in key else
+                 "attention (SDPA, or bmm + softmax)" if "scaled_dot_product" in key or key in EAGER_ATTENTION else
                  "LayerNorm, GELU, residual adds" if key in ("aten::native_layer_norm", "aten::gelu", "aten::add") else
                  "dtype casts (autocast copies)" if key in ("aten::copy_", "aten::_to_copy") else "everything else")
         seconds[group] += ev.self_cpu_time_total / 1e6
@@ -160,17 +169,19 @@ def profile_forward(peaks: dict, batch: int = 16, width: int = 512):
     for group, sec in seconds.items():
         gf = flop[group] / sec / 1e9 if group in flop and sec else None
         rows.append((group, 100 * sec / total, gf, None if gf is None else 100 * gf / peak))
-    return dtype, rows
+    linear_sec = seconds["linear layers (addmm)"]
+    bound = total / (total - linear_sec + linear / peak / 1e9)
+    return dtype, rows, bound
 
 
 # -- systems ----------------------------------------------------------------------------
-def run_hf(model_dir: str, texts: list[str], batch_size: int):
+def run_hf(model_dir: str, texts: list[str], batch_size: int, device: torch.device):
     from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForTokenClassification.from_pretrained(model_dir).float().eval()
     pipe = pipeline("token-classification", model=model, tokenizer=tok, aggregation_strategy="simple",
-                    stride=STRIDE, batch_size=batch_size, device=-1)
+                    stride=STRIDE, batch_size=batch_size, device=0 if device.type == "cuda" else -1)
     pipe(texts[0][:2000])
     flops = Flops(model.config)
     flops.hook_torch(model)
@@ -181,11 +192,14 @@ def run_hf(model_dir: str, texts: list[str], batch_size: int):
     return seconds, ents, flops
 
 
-def run_clinlm(path: str | None, texts: list[str], precision: str = "auto"):
+def run_clinlm(path: str | None, texts: list[str], precision: str, device: torch.device, window: int | None = None):
+    """One clinlm system over the corpus; ``window`` overrides the model's window length
+    (stride a quarter of it)."""
     import clinlm
     from clinlm.onnx_backend import OrtModel
 
-    pipe = clinlm.load(path, precision=precision, context=False)
+    extra = {"max_length": window, "stride": window // 4} if window else {}
+    pipe = clinlm.load(path, precision=precision, context=False, device=str(device), **extra)
     pipe(texts[0][:2000])
     flops = Flops(pipe.model.config)
     if isinstance(pipe.model, OrtModel):
@@ -199,6 +213,37 @@ def run_clinlm(path: str | None, texts: list[str], precision: str = "auto"):
     return seconds, ents, flops, str(pipe.dtype).replace("torch.", "")
 
 
+# GatorTron-base's shape (UFNLP/gatortron-base, megatron-bert, 345M parameters), for speed runs
+# with random weights where the real checkpoint cannot be downloaded.
+SIZES = {"gatortron-base": {"model_type": "megatron-bert", "hidden_size": 1024, "num_hidden_layers": 24,
+                            "num_attention_heads": 16, "intermediate_size": 4096, "vocab_size": 50176}}
+
+
+def random_model(size: str, out: Path) -> str:
+    """A token-classification checkpoint of ``size`` with random weights and the shipped model's
+    labels and tokenizer: right for speed, meaningless for entities."""
+    from transformers import AutoConfig, AutoModelForTokenClassification
+
+    import clinlm
+    from clinlm import manifest
+
+    base = clinlm.load(context=False)
+    spec = dict(SIZES[size])
+    labels = base.labels
+    config = AutoConfig.for_model(spec.pop("model_type"), **spec, max_position_embeddings=512,
+                                  id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)})
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_config(config)
+    model.save_pretrained(out)
+    base.tokenizer.save_pretrained(out)
+    manifest.write(out, {"task": "ner", "labels": labels, "max_length": 512, "stride": STRIDE,
+                         "decode": base.decode, "cased": base.manifest.get("cased", False)})
+    params = sum(p.numel() for p in model.parameters())
+    print(f"random {size} model: {params / 1e6:.0f}M parameters (random weights: its entities are noise; "
+          "the agreement columns still measure precision effects)")
+    return str(out)
+
+
 def rss_mb() -> tuple[float, float]:
     """(current, peak) resident set size of this process in MB (VmRSS, VmHWM; ru_maxrss would
     carry the parent's peak across the spawn)."""
@@ -210,7 +255,7 @@ def rss_mb() -> tuple[float, float]:
     return fields.get("VmRSS", float("nan")), fields.get("VmHWM", float("nan"))
 
 
-def stream(n: int, notes: list[str]) -> None:
+def stream(n: int, notes: list[str], model_dir: str | None = None, device: str = "auto") -> None:
     """Annotate ``n`` notes (the corpus, cycled) as a lazy stream; memory should stay flat.
     Runs in a fresh process so the models of the speed runs do not count."""
     from rich.console import Console
@@ -218,7 +263,7 @@ def stream(n: int, notes: list[str]) -> None:
     import clinlm
 
     out = Console(width=160)
-    pipe = clinlm.load(context=False)
+    pipe = clinlm.load(model_dir, context=False, device=device)
     marks = sorted({m for m in (100, 1000, 2000, 5000, 10000) if m <= n} | {n})
     source = (t for t in itertools.islice(itertools.cycle(notes), n))
     t = time.perf_counter()
@@ -235,6 +280,15 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="at most this many notes from each source")
     ap.add_argument("--quick", action="store_true", help="smoke run: 4 MTS notes and 20 abstracts")
     ap.add_argument("--hf-batch-size", type=int, default=8)
+    ap.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU), cpu or cuda[:N]; every system "
+                                                      "runs there, the transformers pipeline too")
+    ap.add_argument("--model", default=None, help="token-classification checkpoint (default: the shipped model)")
+    ap.add_argument("--random-model", choices=sorted(SIZES), help="speed only: random weights of this shape "
+                                                                   "(gatortron-base: 345M, megatron-bert) instead of --model")
+    ap.add_argument("--short-window", type=int, default=128, help="also run the default path with windows of this many "
+                                                                   "tokens (stride a quarter): attention costs less, context is "
+                                                                   "shorter; 0 skips")
+    ap.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime rows (export takes long for big models)")
     ap.add_argument("--stream-notes", type=int, default=0)
     ap.add_argument("--stream-only", action="store_true", help="skip the speed table; only the --stream-notes memory run")
     ap.add_argument("--seed", type=int, default=7)
@@ -242,39 +296,52 @@ def main() -> None:
     args = ap.parse_args()
     from rich.console import Console
     from rich.table import Table
+    from transformers import AutoConfig
 
+    from clinlm.modeling import resolve_device
     from clinlm.onnx_backend import export
     from clinlm.pipeline import DEFAULT_MODEL_DIR
     from clinlm.threads import inference_threads
 
     out = Console(width=160)
+    device = resolve_device(args.device)
     limits = (4, 20) if args.quick else (args.limit, args.limit)
     notes = mts_notes(args.mts, random.Random(args.seed), limits[0])
     abstracts = mm_abstracts(args.mm, limits[1]) if args.mm.is_file() else []
     texts = notes + abstracts
     n_words = word_count(texts)
-    out.print(f"corpus: {len(notes)} MTS-Dialog notes + {len(abstracts)} MM abstracts, {n_words:,} words; "
+    out.print(f"corpus: {len(notes)} MTS-Dialog notes + {len(abstracts)} MM abstracts, {n_words:,} words; device {device}; "
               f"torch threads {torch.get_num_threads()} (clinlm: {inference_threads()})")
+    tmp_dir = tempfile.TemporaryDirectory()  # exports and a random model live here until the run ends
+    tmp = tmp_dir.name
+    model_dir = random_model(args.random_model, Path(tmp) / "random") if args.random_model else args.model
     if args.stream_only:
-        return stream_child(args.stream_notes or 10000, texts)
-    peaks = {"float32": matmul_peak(torch.float32), "bfloat16": matmul_peak(torch.bfloat16)}
-    out.print(f"matmul peak: fp32 {peaks['float32']:.0f} GFLOP/s, bf16 {peaks['bfloat16']:.0f} GFLOP/s")
+        return stream_child(args.stream_notes or 10000, texts, model_dir, str(device))
+    config = AutoConfig.from_pretrained(model_dir or str(DEFAULT_MODEL_DIR))
+    peaks = {"float32": matmul_peak(torch.float32, config, device),
+             "bfloat16": matmul_peak(torch.bfloat16, config, device)}
+    out.print(f"matmul peak ({config.hidden_size} x {config.intermediate_size} FFN shape): "
+              f"fp32 {peaks['float32']:.0f} GFLOP/s, bf16 {peaks['bfloat16']:.0f} GFLOP/s")
 
     rows = []
-    seconds, hf_ents, flops = run_hf(str(DEFAULT_MODEL_DIR), texts, args.hf_batch_size)
+    seconds, hf_ents, flops = run_hf(model_dir or str(DEFAULT_MODEL_DIR), texts, args.hf_batch_size, device)
     rows.append((f"transformers pipeline (batch {args.hf_batch_size}, stride {STRIDE})", "float32", seconds, hf_ents, flops))
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx32 = export(None, Path(tmp) / "fp32")
-        onnx8 = export(None, Path(tmp) / "int8", int8=True)
-        for name, path, precision in (("clinlm", None, "fp32"), ("clinlm", None, "bf16"), ("clinlm", None, "auto"),
-                                      ("clinlm ONNX Runtime", onnx32, "auto"), ("clinlm ONNX Runtime int8", onnx8, "auto")):
-            seconds, ents, flops, dtype = run_clinlm(path, texts, precision)
-            label = name if precision != "auto" or path else "clinlm default (auto)"
-            rows.append((f"{label} {precision if precision != 'auto' else ''}".strip(),
-                         "int8" if "int8" in name else dtype, seconds, ents, flops))
+    systems = [("clinlm fp32", model_dir, "fp32", None), ("clinlm bf16", model_dir, "bf16", None),
+               ("clinlm default (auto)", model_dir, "auto", None)]
+    if args.short_window:
+        systems.append((f"clinlm default (auto), {args.short_window}-token windows, stride {args.short_window // 4}",
+                        model_dir, "auto", args.short_window))
+    onnx_ok = not args.no_onnx and (device.type == "cpu" or cuda_onnx())
+    if onnx_ok:
+        systems.append(("clinlm ONNX Runtime", export(model_dir, Path(tmp) / "fp32"), "auto", None))
+        if device.type == "cpu":  # dynamic int8 quantization is a CPU technique
+            systems.append(("clinlm ONNX Runtime int8", export(model_dir, Path(tmp) / "int8", int8=True), "auto", None))
+    for name, path, precision, window in systems:
+        seconds, ents, flops, dtype = run_clinlm(path, texts, precision, device, window)
+        rows.append((name, "int8" if "int8" in name else dtype, seconds, ents, flops))
     base_wps = n_words / rows[0][2]
     ref = rows[1][3]
-    table = Table(title=f"annotating {n_words:,} words ({len(texts)} notes)", title_justify="left")
+    table = Table(title=f"annotating {n_words:,} words ({len(texts)} notes) on {device}", title_justify="left")
     for col in ("system", "compute", "words/s", "x pipeline", "model GFLOP/s", "% matmul peak", "padding",
                 "entities", "same as fp32", "fp32 kept"):
         table.add_column(col, justify="left" if col in ("system", "compute") else "right")
@@ -290,22 +357,39 @@ def main() -> None:
     out.print("same as fp32 = |A and B| / |A or B| over (note, start, end, label); fp32 kept = share of clinlm fp32's "
               "entities found identically. padding = padded tokens run / real tokens - 1; model FLOPs counted on padded shapes. "
               "The pipeline's entities differ mostly by decoding (first-subword argmax, no Viterbi).")
-    if not args.no_profile:
-        dtype, prof_rows = profile_forward(peaks)
+    if not onnx_ok and not args.no_onnx:
+        out.print("ONNX Runtime rows skipped: onnxruntime has no CUDAExecutionProvider here (pip install onnxruntime-gpu).")
+    if not args.no_profile and device.type == "cpu":
+        dtype, prof_rows, bound = profile_forward(peaks, model_dir)
         prof = Table(title=f"where a default-path forward ({dtype}, 16 x 512 tokens) spends its time", title_justify="left")
         for col in ("part", "share of time", "GFLOP/s", "% matmul peak"):
             prof.add_column(col, justify="left" if col == "part" else "right")
         for group, share, gf, pct in prof_rows:
             prof.add_row(group, f"{share:.0f}%", "" if gf is None else f"{gf:.0f}", "" if pct is None else f"{pct:.0f}%")
         out.print(prof)
+        default = next(r for r in rows if r[0] == "clinlm default (auto)")
+        out.print(f"bound: with the linear layers at 100% of the {dtype} peak and everything else as measured, this forward "
+                  f"would be x{bound:.2f} faster, so the default path could reach at most about "
+                  f"x{n_words / default[2] / base_wps * bound:.2f} the pipeline at this window length.")
+    elif not args.no_profile:
+        out.print("profile skipped: it reads torch's CPU profiler, so it runs only with --device cpu.")
     if args.stream_notes:
-        stream_child(args.stream_notes, texts)
+        stream_child(args.stream_notes, texts, model_dir, str(device))
+    tmp_dir.cleanup()
 
 
-def stream_child(n: int, texts: list[str]) -> None:
+def cuda_onnx() -> bool:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return False
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def stream_child(n: int, texts: list[str], model_dir: str | None = None, device: str = "auto") -> None:
     import multiprocessing
 
-    child = multiprocessing.get_context("spawn").Process(target=stream, args=(n, texts))
+    child = multiprocessing.get_context("spawn").Process(target=stream, args=(n, texts, model_dir, device))
     child.start()
     child.join()
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from . import manifest as manifest_io
+from .attention import fuse_attention
 from .decoding import allowed_transitions, viterbi
 from .document import Document
 from .errors import ConfigError, ModelError
@@ -213,6 +214,7 @@ def _load_weights(path: str, tokenizer, device: torch.device, precision: str):
         configure_torch_threads()
     model = AutoModelForTokenClassification.from_pretrained(path)
     check_vocab_fits(model, tokenizer, path)
+    fuse_attention(model)
     return model.to(device=device, dtype=dtype if device.type == "cuda" else torch.float32).eval()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import manifest as manifest_io
+from .attention import fuse_attention
 from .data.pairs import PairExample
 from .data.squad import QaExample
 from .errors import ModelError
@@ -58,4 +59,5 @@ def load_model(model_dir: str | Path, device: str = "auto", batch_size: int | No
     if batch_size:
         task.batch_size = batch_size
     model, tokenizer = task.load(model_dir)
+    fuse_attention(model)
     return Predictor(task, model.to(resolve_device(device)), tokenizer)

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import torch
 
 from . import manifest as manifest_io
+from .attention import fuse_attention
 from .candidates import candidate_pairs, orient
 from .document import Document, Relation
 from .errors import ConfigError, ModelError
@@ -92,6 +93,7 @@ class RelationPipeline:
         dtype = resolve_dtype(options.get("precision", "auto"), device)
         model = RelationModel.from_pretrained(path, len(man["labels"]), man["pooling"])
         check_vocab_fits(model.encoder, tokenizer, path)
+        fuse_attention(model)
         model.to(device=device, dtype=dtype).eval()
         keys = ("markers", "max_length", "window_chars", "window_sentences", "type_pairs", "directions", "entity_types")
         kw = {k: man[k] for k in keys if k in man}

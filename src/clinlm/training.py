@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .attention import fuse_attention
 from .modeling import resolve_device, resolve_dtype
 from .tasks.base import Task
 
@@ -80,6 +81,7 @@ def train(
     rng = random.Random(args.seed)
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.precision, device)
+    fuse_attention(model)
     model.to(device).train()
     features = task.features(train_examples, model, tokenizer)
     if not features:

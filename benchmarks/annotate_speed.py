@@ -9,7 +9,9 @@ It prints words/s, the ratio to the pipeline, the model GFLOP/s reached and its 
 matmul peak measured in the same run (fp32 and bf16), padding overhead, and the share of
 entities (exact span and label) identical to clinlm fp32 (|A and B| / |A or B|, and the share of
 fp32's entities kept). ``--no-profile`` skips the profile of one default-path forward (time by
-part: linear layers, attention, the rest).
+part: linear layers, attention, the rest, and the speed bound that follows); ``--no-margins``
+skips the word-level study of where bf16 and fp32 disagree. ``--device cuda`` runs everything
+on a GPU; ``--random-model gatortron-base`` measures GatorTron-base's shape with random weights.
 ``--stream-notes N`` then streams N notes through clinlm and prints resident memory at
 100/1k/2k/5k/10k notes (it should stay flat); `--stream-only` runs only that.
 
@@ -213,6 +215,38 @@ def run_clinlm(path: str | None, texts: list[str], precision: str, device: torch
     return seconds, ents, flops, str(pipe.dtype).replace("torch.", "")
 
 
+def margin_study(texts: list[str], model_dir: str | None, device: torch.device, threshold: float = 0.05):
+    """Why bf16 and fp32 disagree, at the word level: how many words change their best label,
+    how many of those were near-ties in bf16 (top-two log-probability margin under
+    ``threshold``), and how many windows hold such a near-tie (what re-running doubtful
+    windows in fp32 would cost)."""
+    import numpy as np
+
+    import clinlm
+    from clinlm.windows import encode, owners, plan
+
+    p32 = clinlm.load(model_dir, precision="fp32", context=False, device=str(device))
+    p16 = clinlm.load(model_dir, precision="bf16", context=False, device=str(device))
+    encs = encode(p32.tokenizer, texts)
+    n = {"words": 0, "flips": 0, "flips_near": 0, "near": 0, "windows": 0, "doubtful": 0}
+    for enc, a, b in zip(encs, p32.word_logprobs(encs), p16.word_logprobs(encs)):
+        top2 = np.sort(b, axis=1)[:, -2:]
+        near = top2[:, 1] - top2[:, 0] < threshold
+        flip = a.argmax(axis=1) != b.argmax(axis=1)
+        n["words"] += len(flip)
+        n["flips"] += int(flip.sum())
+        n["flips_near"] += int((flip & near).sum())
+        n["near"] += int(near.sum())
+        spans = plan(len(enc.input_ids), p32.content_length, p32.stride)
+        own = owners(enc, spans)
+        for j in range(len(spans)):
+            mine = own == j
+            if mine.any():
+                n["windows"] += 1
+                n["doubtful"] += bool(near[mine].any())
+    return n
+
+
 # GatorTron-base's shape (UFNLP/gatortron-base, megatron-bert, 345M parameters), for speed runs
 # with random weights where the real checkpoint cannot be downloaded.
 SIZES = {"gatortron-base": {"model_type": "megatron-bert", "hidden_size": 1024, "num_hidden_layers": 24,
@@ -293,6 +327,7 @@ def main() -> None:
     ap.add_argument("--stream-only", action="store_true", help="skip the speed table; only the --stream-notes memory run")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-profile", action="store_true", help="skip the profile of one default-path forward")
+    ap.add_argument("--no-margins", action="store_true", help="skip the word-level study of bf16/fp32 differences")
     args = ap.parse_args()
     from rich.console import Console
     from rich.table import Table
@@ -357,6 +392,13 @@ def main() -> None:
     out.print("same as fp32 = |A and B| / |A or B| over (note, start, end, label); fp32 kept = share of clinlm fp32's "
               "entities found identically. padding = padded tokens run / real tokens - 1; model FLOPs counted on padded shapes. "
               "The pipeline's entities differ mostly by decoding (first-subword argmax, no Viterbi).")
+    if not args.no_margins:
+        m = margin_study(texts, model_dir, device)
+        out.print(f"bf16 vs fp32 per word: {m['flips']:,} of {m['words']:,} words change their best label "
+                  f"({100 * m['flips'] / max(1, m['words']):.2f}%); {100 * m['flips_near'] / max(1, m['flips']):.0f}% of those "
+                  f"had a bf16 top-two margin under 0.05 (true of {100 * m['near'] / max(1, m['words']):.2f}% of all words); "
+                  f"{100 * m['doubtful'] / max(1, m['windows']):.0f}% of the {m['windows']:,} windows hold such a word, so "
+                  "re-running doubtful windows in fp32 would re-run that share.")
     if not onnx_ok and not args.no_onnx:
         out.print("ONNX Runtime rows skipped: onnxruntime has no CUDAExecutionProvider here (pip install onnxruntime-gpu).")
     if not args.no_profile and device.type == "cpu":

@@ -79,3 +79,11 @@ def test_pipeline_runs_megatron_checkpoints_fused(tiny_megatron, tmp_path):
     layers = [m for m in pipe.model.modules() if type(m).__name__ == "MegatronBertSelfAttention"]
     assert len(layers) == 2 and all(hasattr(m, "_clinlm_eager_forward") for m in layers)
     assert pipe("the patient denies chest pain").text  # and it annotates
+
+
+def test_zero_shot_scorer_runs_megatron_fused(tiny_megatron):
+    from clinlm.zeroshot import load_scorer
+
+    scorer = load_scorer(str(tiny_megatron), scoring="pll", device="cpu")
+    layers = [m for m in scorer.model.modules() if type(m).__name__ == "MegatronBertSelfAttention"]
+    assert len(layers) == 2 and all(hasattr(m, "_clinlm_eager_forward") for m in layers)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from .attention import fuse_attention
 from .data.mc import LETTERS, McQuestion
 from .errors import ConfigError, ModelError
 from .modeling import check_model_location, load_tokenizer, resolve_device
@@ -113,6 +114,7 @@ def load_scorer(model_path: str, scoring: str = "auto", device: str = "auto", ma
         model, info = AutoModelForMaskedLM.from_pretrained(model_path, output_loading_info=True)
         if any("predictions" in k or "lm_head" in k or "decoder" in k for k in info.get("missing_keys", [])):
             head = "random (the checkpoint has no masked-LM head weights)"
+    fuse_attention(model)  # GatorTron's MLM scores every option: fused attention pays off here too
     model.to(resolve_device(device)).eval()
     limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", max_length)
     return OptionScorer(model, tokenizer, scoring, min(max_length, limit), mlm_head=head)

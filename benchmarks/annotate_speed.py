@@ -142,7 +142,7 @@ def profile_forward(peaks: dict, model_dir: str | None, batch: int = 16, width: 
     from torch.profiler import ProfilerActivity, profile
 
     import clinlm
-    from clinlm.modeling import inference_autocast
+    from clinlm.runtime.device import inference_autocast
 
     pipe = clinlm.load(model_dir, context=False, device="cpu")
     model, cfg = pipe.model, pipe.model.config
@@ -198,7 +198,7 @@ def run_clinlm(path: str | None, texts: list[str], precision: str, device: torch
     """One clinlm system over the corpus; ``window`` overrides the model's window length
     (stride a quarter of it)."""
     import clinlm
-    from clinlm.onnx_backend import OrtModel
+    from clinlm.runtime.onnx import OrtModel
 
     extra = {"max_length": window, "stride": window // 4} if window else {}
     pipe = clinlm.load(path, precision=precision, context=False, device=str(device), **extra)
@@ -333,10 +333,10 @@ def main() -> None:
     from rich.table import Table
     from transformers import AutoConfig
 
-    from clinlm.modeling import resolve_device
-    from clinlm.onnx_backend import export
-    from clinlm.pipeline import DEFAULT_MODEL_DIR
-    from clinlm.threads import inference_threads
+    from clinlm.runtime.device import resolve_device
+    from clinlm.tasks.ner.export import export
+    from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR
+    from clinlm.runtime.threads import inference_threads
 
     out = Console(width=160)
     device = resolve_device(args.device)

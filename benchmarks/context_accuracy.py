@@ -90,7 +90,7 @@ def main() -> None:
 
     import medspacy
 
-    from clinlm._medspacy import DEFAULT_CONTEXT_RULES
+    from clinlm.context.medspacy_bridge import DEFAULT_CONTEXT_RULES
 
     ours = default_annotator()
     medspacy_only = ContextAnnotator(rules=DEFAULT_CONTEXT_RULES, replace=True)

@@ -41,9 +41,10 @@ def hf_recipe(base: str, train_docs, test_docs, labels, args) -> dict:
     from transformers import (AutoModelForTokenClassification, DataCollatorForTokenClassification, Trainer,
                               TrainingArguments)
 
-    from clinlm.modeling import load_tokenizer, resolve_dtype
-    from clinlm.tasks.ner import ner_scores
-    from clinlm.metrics import seqeval_scores
+    from clinlm.runtime.loading import load_tokenizer
+    from clinlm.runtime.device import resolve_dtype
+    from clinlm.tasks.ner.task import ner_scores
+    from clinlm.tasks.ner.metrics import seqeval_scores
     from clinlm.text import entity_tags, tags_to_entities, words
 
     tok = load_tokenizer(base)
@@ -110,8 +111,8 @@ def hf_recipe(base: str, train_docs, test_docs, labels, args) -> dict:
 
 
 def clinlm_recipe(base: str, train_docs, dev_docs, test_docs, labels, args, out: Path, train_max_length: int) -> dict:
-    from clinlm.tasks.ner import NerTask, model_card_scores
-    from clinlm.training import TrainArgs, train
+    from clinlm.tasks.ner.task import NerTask, model_card_scores
+    from clinlm.tasks.trainer import TrainArgs, train
 
     task = NerTask(max_length=512, stride=args.stride, train_max_length=train_max_length, train_stride=args.train_stride)
     model, tok = task.build(base, train_docs, labels=labels)
@@ -127,7 +128,7 @@ def clinlm_recipe(base: str, train_docs, dev_docs, test_docs, labels, args, out:
 
 def shipped(test_docs) -> dict:
     import clinlm
-    from clinlm.tasks.ner import model_card_scores, ner_scores
+    from clinlm.tasks.ner.task import model_card_scores, ner_scores
 
     pipe = clinlm.load(context=False)
     scores = ner_scores(test_docs, list(pipe.pipe(test_docs)))
@@ -140,10 +141,10 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from clinlm.cli import _quiet_transformers
+    from clinlm.cli.console import quiet_transformers
     from clinlm.formats import read_documents
     from clinlm.labels import ST21PV_TYPES, bio_labels
-    from clinlm.tasks.ner import NerTask
+    from clinlm.tasks.ner.task import NerTask
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, type=Path, help="output of `clinlm data medmentions`")
@@ -162,7 +163,7 @@ def main() -> None:
     ap.add_argument("--test-limit", type=int, default=None, help="score on the first N test documents only")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
-    _quiet_transformers()
+    quiet_transformers()
 
     base = args.base or minilm_dir()
     train_docs = read_documents(args.data / "train.jsonl")

@@ -48,7 +48,7 @@ def _sample(items: list, n: int | None, seed: int) -> list:
 
 
 def _args(ctx, b: dict[str, Any]):
-    from clinlm.training import TrainArgs
+    from clinlm.tasks.trainer import TrainArgs
 
     return TrainArgs(epochs=b["epochs"], learning_rate=b["lr"], batch_size=b["batch_size"], seed=ctx.seed,
                      evals_per_epoch=b.get("evals_per_epoch", 1))
@@ -58,7 +58,7 @@ def _classification_row(ctx, kind: str, train, dev, test, b: dict[str, Any], t0:
     """Train with selection on ``dev``, score ``test`` once: accuracy as the row's figure,
     macro-F1, the dev selection score and the predicted-label counts beside it."""
     from clinlm.tasks import get_task
-    from clinlm.training import train as run_training
+    from clinlm.tasks.trainer import train as run_training
 
     task = get_task(kind, max_length=b["max_length"])
     model, tok = task.build(ctx.base_model, train)
@@ -71,8 +71,8 @@ def _classification_row(ctx, kind: str, train, dev, test, b: dict[str, Any], t0:
 
 
 def biosses(ctx) -> dict[str, Any]:
-    from clinlm.crossval import cross_validate
-    from clinlm.data.pairs import read_pairs
+    from clinlm.tasks.pair.crossval import cross_validate
+    from clinlm.tasks.pair.data import read_pairs
     from clinlm.tasks import get_task
 
     b = _budget(ctx, "biosses")
@@ -93,7 +93,7 @@ def biosses(ctx) -> dict[str, Any]:
 
 
 def rqe(ctx) -> dict[str, Any]:
-    from clinlm.data.pairs import read_pairs
+    from clinlm.tasks.pair.data import read_pairs
     from clinlm.data.splits import holdout
 
     b = _budget(ctx, "rqe")
@@ -108,7 +108,7 @@ def rqe(ctx) -> dict[str, Any]:
 
 
 def pubmedqa(ctx) -> dict[str, Any]:
-    from clinlm.data.pairs import read_ids, read_pairs, select
+    from clinlm.tasks.pair.data import read_ids, read_pairs, select
     from clinlm.data.splits import holdout
 
     b = _budget(ctx, "pubmedqa")
@@ -125,8 +125,8 @@ def pubmedqa(ctx) -> dict[str, Any]:
 
 
 def mmlu(ctx) -> dict[str, Any]:
-    from clinlm.data.mc import read_mc
-    from clinlm.zeroshot import evaluate_mc, load_scorer, sample
+    from clinlm.tasks.mc.data import read_mc
+    from clinlm.tasks.mc.scoring import evaluate_mc, load_scorer, sample
 
     b = _budget(ctx, "mmlu")
     t0 = time.perf_counter()

@@ -42,8 +42,8 @@ def _sample(items: list, n: int | None, seed: int) -> list:
 
 def _fit(ctx, name: str, train, dev, test, budget: dict[str, Any], **task_options) -> dict[str, Any]:
     """Train on ``train``, select on ``dev``, score ``test``; the row's result."""
-    from clinlm.tasks.relation import RelationTask
-    from clinlm.training import TrainArgs, train as run_training
+    from clinlm.tasks.relation.task import RelationTask
+    from clinlm.tasks.trainer import TrainArgs, train as run_training
 
     t0 = time.perf_counter()
     options = dict(markers=MARKERS, pooling=POOLING, max_length=budget["max_length"], seed=ctx.seed)
@@ -73,7 +73,7 @@ def _budget_text(b: dict[str, Any], what: str) -> str:
 
 
 def chemprot_data(ctx, budget: dict[str, Any]):
-    from clinlm.tasks.relation import read_relation_documents
+    from clinlm.tasks.relation.task import read_relation_documents
 
     folder = Path(ctx.shared) / "chemprot"
     read = lambda split: read_relation_documents(folder / f"{split}.jsonl", cpr_groups=True)  # noqa: E731
@@ -93,7 +93,7 @@ def run_chemprot(ctx) -> dict[str, Any]:
 
 def ddi_data(ctx, budget: dict[str, Any]):
     """Train and dev sentences (dev: 10% of the training documents) and the official test sentences."""
-    from clinlm.tasks.relation import read_relation_documents
+    from clinlm.tasks.relation.task import read_relation_documents
 
     corpus = Path(ctx.shared) / "ddi_corpus" / "DDICorpus"
     docs = read_relation_documents(corpus / "Train")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from clinlm.attention import fuse_attention
-from clinlm.pipeline import NerPipeline
+from clinlm.runtime.attention import fuse_attention
+from clinlm.tasks.ner.pipeline import NerPipeline
 
 
 @pytest.fixture()
@@ -70,7 +70,7 @@ def test_bert_is_left_alone(tiny_bert):
 
 
 def test_pipeline_runs_megatron_checkpoints_fused(tiny_megatron, tmp_path):
-    from clinlm.tasks.ner import NerTask
+    from clinlm.tasks.ner.task import NerTask
 
     task = NerTask(max_length=16, stride=6)
     model, tok = task.build(str(tiny_megatron), [], labels=["O", "B-T033", "I-T033"])
@@ -82,7 +82,7 @@ def test_pipeline_runs_megatron_checkpoints_fused(tiny_megatron, tmp_path):
 
 
 def test_zero_shot_scorer_runs_megatron_fused(tiny_megatron):
-    from clinlm.zeroshot import load_scorer
+    from clinlm.tasks.mc.scoring import load_scorer
 
     scorer = load_scorer(str(tiny_megatron), scoring="pll", device="cpu")
     layers = [m for m in scorer.model.modules() if type(m).__name__ == "MegatronBertSelfAttention"]

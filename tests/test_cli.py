@@ -15,7 +15,7 @@ NOTE = "The patient denies chest pain and fever. Mother had cancer."
 
 
 def clinlm(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "clinlm.cli", *map(str, args)], input=stdin, capture_output=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "clinlm", *map(str, args)], input=stdin, capture_output=True, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

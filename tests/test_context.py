@@ -9,8 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clinlm.context import (ASSERTIONS, FLAGS, ContextAnnotator, assertion_of, context_attributes,
-                            default_annotator)
+from clinlm.context import ASSERTIONS, FLAGS, ContextAnnotator, assertion_of, context_attributes, default_annotator
 from clinlm.document import Document, Entity
 from clinlm.errors import ConfigError, InputError
 
@@ -166,7 +165,7 @@ def test_sentence_by_sentence_context_equals_medspacys(annotator):
     """clinlm runs medspaCy's ConText per sentence; it must find the same edges as medspaCy's own pass."""
     from medspacy.context import ConText
 
-    from clinlm._medspacy import SentenceContext
+    from clinlm.context.medspacy_bridge import SentenceContext
 
     d = _doc(NOTE + " No evidence of pneumonia or effusion, but cough persists. Mother and father have no asthma.",
              ["breast cancer", "MI", "fever", "cough", "swelling", "pneumonia", "fever", "pneumonia", "effusion",
@@ -186,7 +185,7 @@ def test_pyrush_sentences_equal_pyrushs_own_component(annotator):
     import spacy
     from medspacy.custom_tokenizer import create_medspacy_tokenizer
 
-    from clinlm._medspacy import RUSH_RULES
+    from clinlm.context.medspacy_bridge import RUSH_RULES
 
     ref = spacy.blank("en")
     ref.tokenizer = create_medspacy_tokenizer(ref)
@@ -287,7 +286,7 @@ def tagger_dir(tiny_bert, tmp_path_factory):
 
 
 def test_pipeline_attaches_context(tagger_dir, tmp_path):
-    from clinlm.pipeline import NerPipeline
+    from clinlm.tasks.ner.pipeline import NerPipeline
 
     pipe = NerPipeline.from_pretrained(tagger_dir)
     doc = pipe("The patient denies fever.")
@@ -309,15 +308,15 @@ def test_pipeline_attaches_context(tagger_dir, tmp_path):
 def _cli(*args):
     from typer.testing import CliRunner
 
-    from clinlm.cli import app
+    from clinlm.cli.main import app
 
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True)
 
 
 def test_cli_table_html_and_rule_options(tagger_dir, tmp_path, monkeypatch):
-    from clinlm import cli
+    from clinlm.cli import console
 
-    monkeypatch.setattr(cli.out, "width", 240)  # the table's columns, untruncated
+    monkeypatch.setattr(console.out, "width", 240)  # the table's columns, untruncated
     note = tmp_path / "note.txt"
     note.write_text("Family History: mother had cancer.\nHPI: The patient denies fever.", encoding="utf-8")
     r = _cli("annotate", note, "--model", tagger_dir)

@@ -7,7 +7,7 @@ import pytest
 
 import clinlm
 from clinlm.labels import ST21PV_TYPES
-from clinlm.pipeline import DEFAULT_MODEL_DIR
+from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "discharge_note.txt"
 

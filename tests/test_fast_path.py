@@ -11,9 +11,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clinlm import modeling, threads
+from clinlm.runtime import device as modeling, threads
 from clinlm.errors import ConfigError
-from clinlm.pipeline import NerPipeline, _pack
+from clinlm.tasks.ner.pipeline import NerPipeline, _pack
 from clinlm.windows import encode
 
 NOTE = "The patient denies chest pain and fever. Mother had cancer. Blood pressure with aspirin daily."
@@ -152,14 +152,14 @@ def test_streaming_reads_notes_only_as_needed(tagger):
 def onnx_dirs(tagger, tmp_path_factory):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from clinlm.onnx_backend import export
+    from clinlm.tasks.ner.export import export
 
     base = tmp_path_factory.mktemp("onnx")
     return export(tagger, base / "fp32"), export(tagger, base / "int8", int8=True)
 
 
 def test_onnx_export_agrees_with_torch(tagger, onnx_dirs):
-    from clinlm.onnx_backend import OrtModel
+    from clinlm.runtime.onnx import OrtModel
 
     texts = [LONG, NOTE, ""]
     torch_pipe = NerPipeline.from_pretrained(tagger, precision="fp32", context=False)
@@ -199,7 +199,7 @@ def test_cli_exports_and_annotates_with_onnx(tagger, tmp_path):
     pytest.importorskip("onnxruntime")
     import json
 
-    run = lambda *a: subprocess.run([sys.executable, "-m", "clinlm.cli", *map(str, a)], capture_output=True)  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "clinlm", *map(str, a)], capture_output=True)  # noqa: E731
     r = run("export", "onnx", "--model", tagger, "--output", tmp_path / "x")
     assert r.returncode == 0, r.stderr.decode()
     assert (tmp_path / "x" / "model.onnx").is_file()

@@ -14,17 +14,7 @@ from hypothesis import strategies as st
 
 from clinlm.document import Document, Entity
 from clinlm.errors import ConfigError, InputError
-from clinlm.formats import (
-    FORMATS,
-    brat,
-    conll,
-    guess_format,
-    jsonl,
-    pubtator,
-    read_documents,
-    read_text_file,
-    write_documents,
-)
+from clinlm.formats import (FORMATS, brat, conll, guess_format, jsonl, pubtator, read_documents, read_text_file, write_documents)
 from clinlm.text import entity_tags, words
 
 # CLINLM_HYPOTHESIS_EXAMPLES=2000 for a deeper search than the quick default

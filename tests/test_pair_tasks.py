@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clinlm.data.pairs import PairExample, read_ids, read_pairs, select
+from clinlm.tasks.pair.data import PairExample, read_ids, read_pairs, select
 from clinlm.data.splits import holdout, kfold
 from clinlm.errors import ConfigError, InputError
-from clinlm.metrics_pair import classification_scores, correlation_scores
+from clinlm.tasks.pair.metrics import classification_scores, correlation_scores
 from clinlm.tasks import get_task
-from clinlm.training import TrainArgs, train
+from clinlm.tasks.trainer import TrainArgs, train
 
 from conftest import WORDS
 
@@ -222,7 +222,7 @@ def test_pubmedqa_keeps_the_question_and_truncates_the_abstract(tiny_bert):
 
 
 def test_cross_validation_pools_out_of_fold_predictions(tiny_bert):
-    from clinlm.crossval import cross_validate
+    from clinlm.tasks.pair.crossval import cross_validate
 
     task = get_task("sts", max_length=32)
     ex = [PairExample(str(i), a, b, s) for i, (a, b, s) in enumerate(sts_rows(45))]

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from clinlm.decoding import allowed_transitions, viterbi
 from clinlm.document import Document
 from clinlm.errors import ModelError
-from clinlm.pipeline import NerPipeline
-from clinlm.tasks.ner import NerTask, ner_scores
-from clinlm.training import TrainArgs, train
+from clinlm.tasks.ner.pipeline import NerPipeline
+from clinlm.tasks.ner.task import NerTask, ner_scores
+from clinlm.tasks.trainer import TrainArgs, train
 
 NOTE = "The patient denies chest pain and fever. Mother had cancer. Blood pressure with aspirin daily."
 

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clinlm.data.squad import Answer, QaExample, read_squad
+from clinlm.tasks.qa.data import Answer, QaExample, read_squad
 from clinlm.errors import InputError, OffsetError
-from clinlm.metrics_pair import normalize_answer, squad_scores, token_f1
-from clinlm.modeling import load_tokenizer
+from clinlm.tasks.qa.metrics import normalize_answer, squad_scores, token_f1
+from clinlm.runtime.loading import load_tokenizer
 from clinlm.tasks import get_task
-from clinlm.tasks.qa import best_span, char_to_token_span, token_to_char_span
-from clinlm.training import TrainArgs, train
+from clinlm.tasks.qa.task import best_span, char_to_token_span, token_to_char_span
+from clinlm.tasks.trainer import TrainArgs, train
 
 from conftest import WORDS
 
@@ -192,7 +192,7 @@ def test_cli_qa_train_evaluate_predict(tiny_bert, tmp_path):
 
 
 def test_python_api_loads_a_checkpoint_by_its_manifest(tiny_bert, tmp_path):
-    from clinlm.predict import load_model
+    from clinlm.tasks.predict import load_model
 
     task = get_task("qa", max_length=32, stride=8)
     ex = drug_examples(4)

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clinlm.candidates import candidate_pairs, learn_directions, orient, sentence_starts
+from clinlm.tasks.relation.candidates import candidate_pairs, learn_directions, orient, sentence_starts
 from clinlm.document import Document, Entity, Relation
 from clinlm.errors import ClinlmError, InputError
 from clinlm.formats import brat, chemprot, ddi_xml, jsonl, read_documents, write_documents
-from clinlm.markers import crop, insert_markers, marker_pair, marker_vocabulary
-from clinlm.metrics import relation_scores
+from clinlm.tasks.relation.markers import crop, insert_markers, marker_pair, marker_vocabulary
+from clinlm.tasks.relation.metrics import relation_scores
 
 
 def clinlm(*args) -> subprocess.CompletedProcess:
@@ -233,7 +233,7 @@ N2C2 = (
 
 
 def test_brat_n2c2_relations_read_and_write(tmp_path):
-    from clinlm.tasks.relation import read_relation_documents
+    from clinlm.tasks.relation.task import read_relation_documents
 
     (tmp_path / "n.txt").write_text("lisinopril 20 mg daily for HTN")
     (tmp_path / "n.ann").write_text(N2C2)
@@ -284,8 +284,8 @@ def test_relations_round_trip_jsonl_and_brat(docs, tmp_path_factory):
 @pytest.mark.parametrize("markers,pooling", [("typed", "markers"), ("plain", "cls")])
 def test_tiny_model_learns_a_separable_relation(tiny_bert, tmp_path, markers, pooling):
     import clinlm
-    from clinlm.tasks.relation import RelationTask
-    from clinlm.training import TrainArgs, train
+    from clinlm.tasks.relation.task import RelationTask
+    from clinlm.tasks.trainer import TrainArgs, train
 
     task = RelationTask(markers=markers, pooling=pooling, max_length=32)
     model, tok = task.build(str(tiny_bert), corpus(48, 1))
@@ -304,8 +304,8 @@ def test_tiny_model_learns_a_separable_relation(tiny_bert, tmp_path, markers, po
 def test_megatron_bert_keeps_its_spare_embedding_rows(tiny_megatron, tmp_path):
     """GatorTron-like encoder: markers fit in the spare rows (no resize), cased tokenizer, save and load."""
     import clinlm
-    from clinlm.tasks.relation import RelationTask
-    from clinlm.training import TrainArgs, train
+    from clinlm.tasks.relation.task import RelationTask
+    from clinlm.tasks.trainer import TrainArgs, train
 
     docs = [note(k, k % 2 == 0, "Aspirin") for k in range(8)]
     task = RelationTask(max_length=32)
@@ -337,8 +337,8 @@ def two_lines(n: int, seed: int) -> list[Document]:
 def test_end_to_end_text_through_ner_to_relations(tiny_bert, tmp_path):
     """A text with no entities goes through the NER pipeline first; relations point at its entities."""
     import clinlm
-    from clinlm.tasks.relation import RelationTask
-    from clinlm.training import TrainArgs, train
+    from clinlm.tasks.relation.task import RelationTask
+    from clinlm.tasks.trainer import TrainArgs, train
 
     task = RelationTask(max_length=32, window_sentences=0)
     model, tok = task.build(str(tiny_bert), two_lines(32, 1))
@@ -401,8 +401,8 @@ def test_cli_predict_documents_and_texts(cli_model, tiny_bert, tmp_path):
 
 
 def test_cli_predict_with_an_ner_model(cli_model, tiny_bert, tmp_path):
-    from clinlm.tasks.ner import NerTask
-    from clinlm.training import TrainArgs, train
+    from clinlm.tasks.ner.task import NerTask
+    from clinlm.tasks.trainer import TrainArgs, train
 
     task = NerTask(max_length=32, stride=8, train_max_length=32, train_stride=8)
     docs = [d.with_relations([]) for d in corpus(32, 7)]
@@ -430,7 +430,7 @@ def test_cli_bad_data_is_one_line_and_writes_nothing(tiny_bert, tmp_path):
 # -- the shared corpora ----------------------------------------------------------------------------------
 @pytest.mark.integration
 def test_shared_chemprot_reads_whole_and_clean(shared_data):
-    from clinlm.tasks.relation import read_relation_documents
+    from clinlm.tasks.relation.task import read_relation_documents
 
     docs = read_relation_documents(shared_data / "chemprot" / "dev.jsonl", cpr_groups=True)
     assert len(docs) == 2427 and all(len(d.entities) == 2 and len(d.relations) == 1 for d in docs)
@@ -440,7 +440,7 @@ def test_shared_chemprot_reads_whole_and_clean(shared_data):
 
 @pytest.mark.integration
 def test_shared_ddi_pairs_are_the_candidates(shared_data):
-    from clinlm.tasks.relation import read_relation_documents
+    from clinlm.tasks.relation.task import read_relation_documents
 
     docs = read_relation_documents(shared_data / "ddi_corpus" / "DDICorpus" / "Test" / "Test for DDI Extraction task")
     assert len(docs) == 1299 and sum(len(d.relations) for d in docs) == 979

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clinlm.document import Document, Entity
-from clinlm.spacy_adapter import GROUP, from_spacy, to_spacy
+from clinlm.context.spacy_adapter import GROUP, from_spacy, to_spacy
 
 TEXT = "Pt denies fever.\r\nMother had breast cancer; s/p MIs in 2015 \u2014 na\u00efve T\u00e9st \U0001f600."
 

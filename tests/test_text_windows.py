@@ -87,7 +87,7 @@ def test_bad_stride_is_a_clear_error():
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_bert):
-    from clinlm.modeling import load_tokenizer
+    from clinlm.runtime.loading import load_tokenizer
 
     return load_tokenizer(str(tiny_bert))
 

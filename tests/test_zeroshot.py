@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from clinlm.data.mc import McQuestion, read_mc
+from clinlm.tasks.mc.data import McQuestion, read_mc
 from clinlm.errors import InputError
-from clinlm.zeroshot import PROMPT, evaluate_mc, load_scorer, sample
+from clinlm.tasks.mc.scoring import PROMPT, evaluate_mc, load_scorer, sample
 
 
 

@@ -1,10 +1,10 @@
 """clinlm: clinical language models for structured patient information."""
 from __future__ import annotations
 
-from .document import Document, Entity, Relation
-from .errors import ClinlmError
-from .pipeline import NerPipeline, load
-from .relation_pipeline import RelationPipeline, load_relations
+from clinlm.document import Document, Entity, Relation
+from clinlm.errors import ClinlmError
+from clinlm.tasks.ner.pipeline import NerPipeline, load
+from clinlm.tasks.relation.pipeline import RelationPipeline, load_relations
 
 __version__ = "0.1.0"
 

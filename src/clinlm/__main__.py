@@ -1,4 +1,4 @@
 """``python -m clinlm`` runs the command line."""
-from .cli import main
+from clinlm.cli.main import main
 
 main()

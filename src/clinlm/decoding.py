@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .labels import split_tag
+from clinlm.labels import split_tag
 
 
 def allowed_transitions(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .errors import InputError, OffsetError
+from clinlm.errors import InputError, OffsetError
 
 
 @dataclass

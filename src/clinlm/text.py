@@ -11,8 +11,8 @@ from typing import Sequence
 
 import regex
 
-from .document import Entity
-from .labels import OUTSIDE, repair_bio, tag_spans
+from clinlm.document import Entity
+from clinlm.labels import OUTSIDE, repair_bio, tag_spans
 
 _WORD = regex.compile(r"[\p{L}\p{N}\p{M}]+|[^\s\p{C}]", regex.V1)
 

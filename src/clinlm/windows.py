@@ -12,8 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import ConfigError
-from .text import Words, words
+from clinlm.errors import ConfigError
+from clinlm.text import Words, words
 
 
 @dataclass

@@ -22,10 +22,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..document import Document, Entity
-from ..errors import InputError
-from ..formats import atomic_write_text, conll, pubtator, read_text_file, split_lines, write_documents
-from ..labels import ST21PV_TYPES
+from clinlm.document import Document, Entity
+from clinlm.errors import InputError
+from clinlm.formats import atomic_write_text, conll, pubtator, read_text_file, split_lines, write_documents
+from clinlm.labels import ST21PV_TYPES
 
 PROTOCOL_RECONSTRUCTED = "MM-ST21pv-r"
 PROTOCOL_OFFICIAL = "MM-ST21pv"

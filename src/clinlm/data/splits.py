@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 from typing import Sequence, TypeVar
 
-from ..errors import ConfigError
+from clinlm.errors import ConfigError
 
 T = TypeVar("T")
 

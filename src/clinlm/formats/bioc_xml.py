@@ -26,9 +26,9 @@ import json
 import re
 from typing import Any, Iterable
 
-from ..document import Document, Entity
-from ..errors import ConfigError, InputError
-from . import PathLike, atomic_write_text, read_bytes
+from clinlm.document import Document, Entity
+from clinlm.errors import ConfigError, InputError
+from clinlm.formats.files import PathLike, atomic_write_text, read_bytes
 
 # Reading uses lxml (bioc's own parser) directly rather than bioc.biocxml.load, whose
 # objects forget the source line that every InputError here names.

@@ -34,9 +34,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..document import Document, Entity, Relation
-from ..errors import ConfigError, InputError
-from . import PathLike, _umask, read_text_file, split_lines
+from clinlm.document import Document, Entity, Relation
+from clinlm.errors import ConfigError, InputError
+from clinlm.formats.files import PathLike, umask, read_text_file, split_lines
 
 # Our own parser, not bioc.brat: that one reads the .txt with universal newlines (CRLF
 # offsets shift), rstrips .ann lines and fails on bad lines with bare asserts naming no line.
@@ -325,7 +325,7 @@ def write(docs: Iterable[Document], path: PathLike) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
     try:
         seen: set[str] = set()
-        file_mode = 0o666 & ~_umask()
+        file_mode = 0o666 & ~umask()
         for doc in docs:
             _check_id(doc.id)
             if doc.id in seen:
@@ -335,7 +335,7 @@ def write(docs: Iterable[Document], path: PathLike) -> None:
                 (tmp / name).write_bytes(data)
                 os.chmod(tmp / name, file_mode)
         if not out.exists():
-            os.chmod(tmp, 0o777 & ~_umask())
+            os.chmod(tmp, 0o777 & ~umask())
             os.replace(tmp, out)
             return
         for f in sorted(tmp.iterdir()):

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..document import Document, Entity, Relation
-from ..errors import InputError
-from . import PathLike, read_text_file, split_lines
+from clinlm.document import Document, Entity, Relation
+from clinlm.errors import InputError
+from clinlm.formats.files import PathLike, read_text_file, split_lines
 
 NEGATIVE = "false"
 ENTITY = "ENTITY"

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from ..document import Document, Entity
-from ..errors import InputError
-from ..labels import repair_bio, split_tag, tag_spans
-from ..text import entity_tags, words
-from . import PathLike, atomic_write_text, read_text_file, split_lines
+from clinlm.document import Document, Entity
+from clinlm.errors import InputError
+from clinlm.labels import repair_bio, split_tag, tag_spans
+from clinlm.text import entity_tags, words
+from clinlm.formats.files import PathLike, atomic_write_text, read_text_file, split_lines
 
 DOCSTART = "-DOCSTART-"
 _TAG = re.compile(r"(O|[BI]-.+)\Z", re.S)

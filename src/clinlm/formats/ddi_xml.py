@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..document import Document, Entity, Relation
-from ..errors import InputError
-from . import PathLike, read_bytes
-from .bioc_xml import parse_xml
+from clinlm.document import Document, Entity, Relation
+from clinlm.errors import InputError
+from clinlm.formats.files import PathLike, read_bytes
+from clinlm.formats.bioc_xml import parse_xml
 
 _SPAN = re.compile(r"([0-9]+)-([0-9]+)\Z")
 

@@ -13,9 +13,9 @@ import html
 import zlib
 from typing import Iterable
 
-from ..document import Document, Entity
-from ..labels import ST21PV_TYPES, type_name
-from . import PathLike, atomic_write_text
+from clinlm.document import Document, Entity
+from clinlm.labels import ST21PV_TYPES, type_name
+from clinlm.formats.files import PathLike, atomic_write_text
 
 _PALETTE = (
     "#a6cee3", "#b2df8a", "#fb9a99", "#fdbf6f", "#cab2d6", "#ffff99", "#8dd3c7", "#bebada", "#fb8072",

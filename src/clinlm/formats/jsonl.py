@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Iterable, Iterator
 
-from ..document import Document
-from ..errors import InputError, OffsetError
-from . import PathLike, atomic_write_text, read_text_file, split_lines
+from clinlm.document import Document
+from clinlm.errors import InputError, OffsetError
+from clinlm.formats.files import PathLike, atomic_write_text, read_text_file, split_lines
 
 _ENTITY_KEYS = ("start", "end", "label", "text")
 

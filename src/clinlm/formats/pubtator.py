@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-from ..document import Document, Entity
-from ..errors import InputError
-from . import PathLike, atomic_write_text, read_text_file, split_lines
+from clinlm.document import Document, Entity
+from clinlm.errors import InputError
+from clinlm.formats.files import PathLike, atomic_write_text, read_text_file, split_lines
 
 # Our own parser, not bioc.pubtator: that one strips lines (offsets at the edges shift),
 # prints unparseable lines (note text) instead of raising, and knows no line numbers.

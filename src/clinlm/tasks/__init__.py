@@ -1,21 +1,22 @@
 """Tasks on the shared engine, by CLI name.
 
-Each task is one module here; this table is the only place that lists them.
+Each task is one folder here (task, model head, pipeline, metrics, commands); this table is the
+only place that lists them.
 """
 from __future__ import annotations
 
 import importlib
 
-from .base import Task
+from clinlm.tasks.base import Task
 
 #: CLI name -> "module:Class". Classes are imported lazily so ``clinlm annotate`` stays light.
 TASKS: dict[str, str] = {
-    "ner": "clinlm.tasks.ner:NerTask",
-    "re": "clinlm.tasks.relation:RelationTask",
-    "sts": "clinlm.tasks.pair:PairTask",
-    "nli": "clinlm.tasks.pair:PairTask",
-    "pubmedqa": "clinlm.tasks.pair:PairTask",
-    "qa": "clinlm.tasks.qa:QaTask",
+    "ner": "clinlm.tasks.ner.task:NerTask",
+    "re": "clinlm.tasks.relation.task:RelationTask",
+    "sts": "clinlm.tasks.pair.task:PairTask",
+    "nli": "clinlm.tasks.pair.task:PairTask",
+    "pubmedqa": "clinlm.tasks.pair.task:PairTask",
+    "qa": "clinlm.tasks.qa.task:QaTask",
 }
 #: tasks whose class serves several CLI names receive the name as ``kind``
 SHARED_CLASSES = {"sts", "nli", "pubmedqa"}
@@ -23,7 +24,7 @@ SHARED_CLASSES = {"sts", "nli", "pubmedqa"}
 
 def get_task(name: str, **options) -> Task:
     """A task object by CLI name (``ner``, ``re``, ``sts``, ``nli``, ``pubmedqa``, ``qa``)."""
-    from ..errors import ConfigError
+    from clinlm.errors import ConfigError
 
     if name not in TASKS:
         raise ConfigError(f"unknown task {name!r}; available: {', '.join(sorted(TASKS))}")

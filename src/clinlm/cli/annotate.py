@@ -1,0 +1,79 @@
+"""``clinlm annotate``: concepts, assertion and sections in whole notes, in any output format."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+from rich.table import Table
+
+from clinlm.cli.app import app
+from clinlm.cli.console import err, out, quiet_transformers, read_inputs, write_stdout
+from clinlm.document import Document
+from clinlm.errors import InputError
+
+def _table(docs: Iterator[Document]) -> None:
+    from clinlm.labels import type_name
+
+    for doc in docs:
+        table = Table(title=f"{doc.id}: {len(doc.entities)} entities", title_justify="left")
+        for col in ("start", "end", "type", "name", "text", "score", "section", "assertion"):
+            table.add_column(col, justify="right" if col in ("start", "end", "score") else "left")
+        for e in doc.entities:
+            score = "" if e.score is None else f"{e.score:.2f}"
+            section = e.attributes.get("section") or ""
+            assertion = e.attributes.get("assertion") or ""
+            if e.attributes.get("historical") is True:
+                assertion = f"{assertion}, historical" if assertion else "historical"
+            table.add_row(str(e.start), str(e.end), e.label, type_name(e.label), e.text.replace("\n", " "), score,
+                          section, assertion)
+        out.print(table)
+
+
+@app.command()
+def annotate(
+    inputs: List[str] = typer.Argument(..., help="Text files, directories of .txt files, document files (.jsonl, .pubtator, .conll, .ann, .xml) or - for stdin."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model directory or hub id (default: the model shipped with clinlm)."),
+    format: str = typer.Option("table", "--format", "-f", help="table, jsonl, brat, pubtator, conll, bioc or html (a displaCy page)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout (a directory for brat)."),
+    context: bool = typer.Option(True, "--context/--no-context", help="Add assertion (negated, uncertain, historical, hypothetical, family, conditional), an i2b2 assertion label and the section to every concept."),
+    context_rules: Optional[Path] = typer.Option(None, "--context-rules", help="medspaCy ConText rules (JSON) to add to the defaults."),
+    section_rules: Optional[Path] = typer.Option(None, "--section-rules", help="medspaCy section rules (JSON) to add to the defaults."),
+    replace_rules: bool = typer.Option(False, "--replace-rules", help="The rule files given replace the default rules of their kind."),
+    batch_size: int = typer.Option(32, help="Notes per batch."),
+    max_length: Optional[int] = typer.Option(None, help="Window length in subwords (default: the model's)."),
+    stride: Optional[int] = typer.Option(None, help="Overlap between windows in subwords."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    precision: str = typer.Option("auto", help="auto (bf16 where the hardware has it), bf16, fp16 or fp32."),
+) -> None:
+    """Tag clinical concepts in whole notes, with exact character offsets."""
+    from rich.progress import Progress
+
+    from clinlm.formats import WRITERS, write_documents
+    from clinlm.tasks.ner.pipeline import load, make_context
+
+    quiet_transformers()
+    if format != "table" and format not in WRITERS:
+        raise InputError(f"unknown output format {format!r}; use table or one of {', '.join(WRITERS)}")
+    options = {k: v for k, v in {"max_length": max_length, "stride": stride}.items() if v is not None}
+    annotator = make_context(context, context_rules, section_rules, replace_rules)  # checks the rule files
+    docs = list(read_inputs(inputs))  # read (and validate) every input before loading or writing anything
+    if annotator is not None and (context_rules or section_rules):
+        annotator.nlp  # noqa: B018  (built now, so a bad pattern in a rule file fails before the model loads)
+    pipe = load(model, device=device, precision=precision, context=annotator if annotator is not None else False, **options)
+    with Progress(console=err, transient=True, disable=len(docs) < 2) as progress:
+        bar = progress.add_task("annotating", total=len(docs))
+
+        def stream() -> Iterator[Document]:
+            for d in pipe.pipe(docs, batch_size=batch_size):
+                progress.advance(bar)
+                yield d
+
+        if format == "table":
+            _table(stream())
+        elif output is None:
+            write_stdout(stream(), format)
+        else:
+            write_documents(stream(), output, format)
+    if output is not None:
+        err.print(f"wrote {len(docs)} document(s) to {output}")

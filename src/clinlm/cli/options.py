@@ -1,0 +1,40 @@
+"""Options every `clinlm train|evaluate|predict TASK` command shares, declared once.
+
+Each is an ``Annotated`` type; a command gives its own default (``epochs: Epochs = 3.0``), so the
+flags, help and spelling stay the same across the five tasks.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+Epochs = Annotated[float, typer.Option(help="Passes over the training data (fractions allowed).")]
+LearningRate = Annotated[float, typer.Option("--learning-rate", "--lr", help="Peak learning rate (linear warmup and decay).")]
+BatchSize = Annotated[int, typer.Option(help="Examples per update (before --grad-accum).")]
+GradAccum = Annotated[int, typer.Option("--grad-accum", help="Gradient accumulation steps.")]
+Warmup = Annotated[float, typer.Option(help="Warmup as a share of all steps.")]
+WeightDecay = Annotated[float, typer.Option(help="AdamW weight decay.")]
+Seed = Annotated[int, typer.Option(help="Seed for initialisation, shuffling and holdouts.")]
+EvalsPerEpoch = Annotated[int, typer.Option(help="Dev evaluations (and checkpoint selections) per epoch.")]
+Precision = Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), bf16, fp16 or fp32.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable results.")]
+
+
+def train_args(**kw: Any):
+    """The trainer's arguments (imported late: the CLI starts without torch)."""
+    from clinlm.tasks.trainer import TrainArgs
+
+    return TrainArgs(**kw)
+
+
+def train_manifest(model: str, given: list[Path], files: list[Path] | None = None) -> dict[str, Any]:
+    """What a checkpoint records about its making: clinlm version, base model and a fingerprint of
+    the training data (``files``: the files behind ``given`` where those are folders)."""
+    from clinlm import __version__
+    from clinlm.manifest import fingerprint
+
+    return {"clinlm_version": __version__, "base_model": model,
+            "train_data": {"files": [str(f) for f in given], "fingerprint": fingerprint(files or given)}}

@@ -1,0 +1,74 @@
+"""What every task's commands share: a dev split, training with a report, result tables and JSONL output."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+from rich.table import Table
+
+from clinlm.cli.console import err, out
+from clinlm.cli.options import train_manifest
+from clinlm.errors import InputError
+
+def split_dev(train_examples: list, dev_examples: Optional[list], dev_fraction: float, seed: int):
+    """``--dev`` as given, else a seeded ``--dev-fraction`` of the training data, else none."""
+    if dev_examples is not None or not dev_fraction:
+        return train_examples, dev_examples
+    from clinlm.data.splits import holdout
+
+    return holdout(train_examples, dev_fraction, seed)
+
+
+def print_result(result: dict, title: str, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        if isinstance(value, float):
+            table.add_row(key, f"{value:.4f}")
+        elif isinstance(value, (int, str)) and key not in ("model", "data"):
+            table.add_row(key, str(value))
+    out.print(table)
+    per_class = result.get("per_class") or (result.get("pooled") or {}).get("per_class")
+    if per_class:
+        t2 = Table(title="per class", title_justify="left")
+        for col in ("class", "precision", "recall", "F1", "support"):
+            t2.add_column(col, justify="left" if col == "class" else "right")
+        for lab, m in per_class.items():
+            t2.add_row(lab, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+        out.print(t2)
+
+
+def write_jsonl(rows: list[dict], output: Optional[Path]) -> None:
+    from clinlm.formats import atomic_write_text
+
+    lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in rows]
+    if output is None:
+        sys.stdout.write("".join(lines))
+    else:
+        atomic_write_text(output, lines)
+        err.print(f"wrote {len(rows)} prediction(s) to {output}")
+
+
+def train_and_report(task, model: str, train_examples: list, dev_examples: Optional[list], args, output: Path,
+           files: list[Path], as_json: bool) -> None:
+    from clinlm.tasks.trainer import train as run_training
+
+    net, tokenizer = task.build(model, train_examples, seed=args.seed)
+    summary = run_training(task, net, tokenizer, train_examples, dev_examples, args, output, train_manifest(model, files),
+                           on_log=err.print)
+    if summary["dev"]:
+        print_result(summary["dev"], f"dev ({len(dev_examples)} examples), selected checkpoint", as_json)
+    elif as_json:
+        sys.stdout.write(json.dumps({"dev": None, "seconds": summary["seconds"]}) + "\n")
+    err.print(f"saved to {output}  ({summary['seconds']} s, {summary['tokens_per_second']} tokens/s, {summary['precision']})")
+
+
+def check_kind(predictor, kind: str, model: str) -> None:
+    if predictor.task.name != kind:
+        raise InputError(f"{model} is a {predictor.task.name} model; use `clinlm ... {predictor.task.name}`")

@@ -1,0 +1,1 @@
+"""Zero-shot multiple choice (MMLU, MedConceptsQA): ``data`` (readers), ``scoring`` (option likelihoods), ``commands``."""

@@ -1,0 +1,158 @@
+"""Zero-shot multiple choice: score each option's text as a continuation of the question.
+
+- causal LMs: the log-likelihood of the option's tokens given the prompt;
+- encoders (BERT, GatorTron): the masked-LM pseudo-log-likelihood (Salazar et al. 2020) of the
+  option's tokens, each masked in turn with the prompt and the rest of the option visible.
+
+The option with the highest summed log-probability is the answer (``accuracy``); the highest
+mean per token is reported beside it (``accuracy_per_token``), as is chance.
+An encoder saved without its masked-LM head (e.g. a sentence-transformers model) gets a
+randomly initialised head: ``mlm_head`` says so and its scores sit near chance.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+
+from clinlm.runtime.attention import fuse_attention
+from clinlm.tasks.mc.data import LETTERS, McQuestion
+from clinlm.errors import ConfigError, ModelError
+from clinlm.runtime.loading import check_model_location, load_tokenizer
+from clinlm.runtime.device import resolve_device
+
+PROMPT = "Question: {question}\nAnswer:"
+SCORINGS = ("auto", "pll", "causal")
+
+
+@dataclass
+class OptionScorer:
+    model: Any
+    tokenizer: Any
+    scoring: str  # "pll" or "causal"
+    max_length: int = 128
+    batch_size: int = 64
+    mlm_head: str = "pretrained"
+
+    @torch.inference_mode()
+    def logprobs(self, question: str, options: Sequence[str]) -> list[tuple[float, int]]:
+        """``(summed log-probability, token count)`` of each option after the prompt."""
+        prompt = PROMPT.format(question=question)
+        if self.scoring == "causal":
+            ctx = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            conts = [self.tokenizer(" " + o.strip(), add_special_tokens=False)["input_ids"] for o in options]
+            return self._causal(ctx, [c or [self.tokenizer.unk_token_id or 0] for c in conts])
+        return [self._pll(prompt, o.strip()) for o in options]
+
+    def _fit(self, ctx: list[int], cont: list[int], specials: int) -> tuple[list[int], list[int]]:
+        """Cut the prompt from the left (and an option longer than half the room from the right) to fit."""
+        room = self.max_length - specials
+        if len(ctx) + len(cont) > room:
+            cont = cont[: max(1, room // 2, room - len(ctx))]
+        return ctx[max(0, len(ctx) - (room - len(cont))):], cont
+
+    def _pll(self, prompt: str, option: str) -> tuple[float, int]:
+        """Prompt and option as a text pair (``[CLS] prompt [SEP] option [SEP]``), the prompt cut
+        from the left; each option token is masked in turn and scored."""
+        tok = self.tokenizer
+        side, tok.truncation_side = tok.truncation_side, "left"
+        try:
+            enc = tok(prompt, option or tok.unk_token, truncation="longest_first", max_length=self.max_length)
+        finally:
+            tok.truncation_side = side
+        ids = enc["input_ids"]
+        positions = [i for i, s in enumerate(enc.sequence_ids()) if s == 1]
+        extra = {"token_type_ids": enc["token_type_ids"]} if "token_type_ids" in enc else {}
+        total = 0.0
+        for s in range(0, len(positions), self.batch_size):
+            chunk = positions[s : s + self.batch_size]
+            batch = torch.tensor([ids] * len(chunk))
+            for row, pos in enumerate(chunk):
+                batch[row, pos] = tok.mask_token_id
+            more = {k: torch.tensor([v] * len(chunk), device=self.model.device) for k, v in extra.items()}
+            logp = self.model(input_ids=batch.to(self.model.device), **more).logits.float().log_softmax(-1)
+            total += sum(float(logp[row, pos, ids[pos]]) for row, pos in enumerate(chunk))
+        return total, len(positions)
+
+    def _causal(self, ctx: list[int], conts: list[list[int]]) -> list[tuple[float, int]]:
+        bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
+        rows = []
+        for cont in conts:
+            c, o = self._fit(ctx, cont, len(bos))
+            rows.append((bos + c, o))
+        width = max(len(c) + len(o) for c, o in rows)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.tensor([c + o + [pad] * (width - len(c) - len(o)) for c, o in rows])
+        mask = torch.tensor([[1] * (len(c) + len(o)) + [0] * (width - len(c) - len(o)) for c, o in rows])
+        logp = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits.float().log_softmax(-1)
+        out = []
+        for r, (c, o) in enumerate(rows):
+            # the token at position p is predicted by the logits at p - 1
+            out.append((sum(float(logp[r, len(c) + j - 1, t]) for j, t in enumerate(o)), len(o)))
+        return out
+
+
+def load_scorer(model_path: str, scoring: str = "auto", device: str = "auto", max_length: int = 128) -> OptionScorer:
+    """An encoder (pseudo-log-likelihood) or causal LM (log-likelihood) to score options with."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM
+
+    if scoring not in SCORINGS:
+        raise ConfigError(f"unknown scoring {scoring!r}; use one of {', '.join(SCORINGS)}")
+    check_model_location(model_path)
+    config = AutoConfig.from_pretrained(model_path)
+    if scoring == "auto":
+        causal = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in (config.architectures or []))
+        scoring = "causal" if causal or getattr(config, "is_decoder", False) else "pll"
+    tokenizer = load_tokenizer(model_path)
+    head = "pretrained"
+    if scoring == "causal":
+        model = AutoModelForCausalLM.from_pretrained(model_path)
+    else:
+        if tokenizer.mask_token_id is None:
+            raise ModelError(f"{model_path} has no [MASK] token: pseudo-log-likelihood needs a masked LM (try --scoring causal)")
+        model, info = AutoModelForMaskedLM.from_pretrained(model_path, output_loading_info=True)
+        if any("predictions" in k or "lm_head" in k or "decoder" in k for k in info.get("missing_keys", [])):
+            head = "random (the checkpoint has no masked-LM head weights)"
+    fuse_attention(model)  # GatorTron's MLM scores every option: fused attention pays off here too
+    model.to(resolve_device(device)).eval()
+    limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", max_length)
+    return OptionScorer(model, tokenizer, scoring, min(max_length, limit), mlm_head=head)
+
+
+def sample(questions: Sequence[McQuestion], limit: int | None, seed: int = 42) -> list[McQuestion]:
+    """A seeded sample of ``limit`` questions (all of them when ``limit`` is None or larger)."""
+    if limit is None or limit >= len(questions):
+        return list(questions)
+    return random.Random(seed).sample(list(questions), limit)
+
+
+def predict_mc(scorer: OptionScorer, questions: Sequence[McQuestion], on_progress: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+    """Each question's chosen option: by summed log-probability (``prediction``, ``option``) and by
+    log-probability per token (``prediction_per_token``), with every option's log-probability."""
+    preds = []
+    for q in questions:
+        lp = scorer.logprobs(q.question, q.options)
+        total = max(range(len(lp)), key=lambda i: lp[i][0])
+        per_token = max(range(len(lp)), key=lambda i: lp[i][0] / lp[i][1])
+        preds.append({"id": q.id, "prediction": LETTERS[total], "option": q.options[total],
+                      "prediction_per_token": LETTERS[per_token], "logprobs": [round(x, 4) for x, _ in lp]})
+        if on_progress:
+            on_progress()
+    return preds
+
+
+def evaluate_mc(scorer: OptionScorer, questions: Sequence[McQuestion], on_progress: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Accuracy (summed log-probability), accuracy per token, chance, and each prediction."""
+    preds = [dict(p, gold=LETTERS[q.answer]) for q, p in zip(questions, predict_mc(scorer, questions, on_progress))]
+    n = len(questions)
+    return {
+        "accuracy": sum(p["prediction"] == p["gold"] for p in preds) / n if n else 0.0,
+        "accuracy_per_token": sum(p["prediction_per_token"] == p["gold"] for p in preds) / n if n else 0.0,
+        "chance": sum(1 / len(q.options) for q in questions) / n if n else 0.0,
+        "n": n,
+        "scoring": scorer.scoring,
+        "mlm_head": scorer.mlm_head if scorer.scoring == "pll" else None,
+        "predictions": preds,
+    }

@@ -1,0 +1,2 @@
+"""Clinical concept extraction (token classification over whole documents): ``task``, ``pipeline``
+(``clinlm.load``), ``metrics``, ``export`` (ONNX) and ``commands``."""

@@ -1,0 +1,155 @@
+"""``clinlm train ner``, ``clinlm evaluate ner`` and ``clinlm export onnx``."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from clinlm.cli.app import evaluate_app, export_app, train_app
+from clinlm.cli.console import err, out, quiet_transformers
+from clinlm.cli.options import (BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, LearningRate, Precision, Seed,
+                                Warmup, WeightDecay, train_args, train_manifest)
+from clinlm.errors import InputError
+
+# -- train ------------------------------------------------------------------------------
+@train_app.command("ner")
+def train_ner(
+    model: str = typer.Option(..., "--model", "-m", help="Base encoder: local directory or hub id (e.g. UFNLP/gatortron-base)."),
+    train: Path = typer.Option(..., "--train", help="Training documents (jsonl, conll, pubtator, brat, bioc)."),
+    dev: Optional[Path] = typer.Option(None, "--dev", help="Dev documents for model selection (strict F1)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Checkpoint directory to write."),
+    epochs: Epochs = 3.0,
+    learning_rate: LearningRate = 5e-5,
+    batch_size: BatchSize = 16,
+    grad_accum: GradAccum = 1,
+    warmup: Warmup = 0.1,
+    weight_decay: WeightDecay = 0.01,
+    label_smoothing: float = typer.Option(0.0),
+    max_length: int = typer.Option(512, help="Window length in subwords."),
+    stride: int = typer.Option(128, help="Overlap between windows in subwords."),
+    train_max_length: int = typer.Option(128, help="Training window length in subwords; inference uses --max-length. Shorter windows mean more updates per epoch."),
+    train_stride: int = typer.Option(32, help="Overlap between training windows in subwords (at most half a window)."),
+    decode: str = typer.Option("viterbi", help="viterbi (valid BIO) or argmax."),
+    labels: Optional[str] = typer.Option(None, help="st21pv for the 21 MedMentions types; default: types found in --train."),
+    cased: Optional[bool] = typer.Option(None, "--cased/--uncased", help="Override case detection of the tokenizer."),
+    seed: Seed = 42,
+    evals_per_epoch: EvalsPerEpoch = 1,
+    precision: Precision = "auto",
+    device: Device = "auto",
+) -> None:
+    """Fine-tune a token-classification model on whole documents (windows, no truncation)."""
+    from clinlm.labels import ST21PV_TYPES, bio_labels
+    from clinlm.tasks.ner.task import NerTask
+    from clinlm.tasks.trainer import train as run_training
+
+    quiet_transformers()
+    task = NerTask(max_length=max_length, stride=stride, decode=decode, cased=cased,
+                   train_max_length=train_max_length, train_stride=train_stride)
+    train_docs = task.read(train)
+    dev_docs = task.read(dev) if dev else None
+    label_list = bio_labels(ST21PV_TYPES) if labels == "st21pv" else None
+    if labels not in (None, "st21pv"):
+        raise InputError(f"unknown label set {labels!r}; use st21pv or leave it out")
+    net, tokenizer = task.build(model, train_docs, labels=label_list, seed=seed)
+    args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
+                      warmup_ratio=warmup, weight_decay=weight_decay, label_smoothing=label_smoothing, seed=seed,
+                      precision=precision, device=device, evals_per_epoch=evals_per_epoch)
+    man = train_manifest(model, [train] + ([dev] if dev else []))
+    summary = run_training(task, net, tokenizer, train_docs, dev_docs, args, output, man, on_log=err.print)
+    if summary["dev"]:
+        _metrics_table(summary["dev"], f"dev ({len(dev_docs)} documents), selected checkpoint")
+    err.print(f"saved to {output}  ({summary['seconds']} s, {summary['tokens_per_second']} tokens/s, {summary['precision']})")
+
+
+# -- evaluate ---------------------------------------------------------------------------
+@evaluate_app.command("ner")
+def evaluate_ner(
+    data: Path = typer.Option(..., "--data", "-d", help="Gold documents."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint (default: the shipped model)."),
+    protocol: str = typer.Option("clinlm", help="clinlm (whole documents) or model-card (the seed card's set-up: truncated at 512 subwords, seqeval default mode)."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
+    record: Optional[str] = typer.Option(None, "--record", help="Also store the results in the model's clinlm.json under metrics.NAME (e.g. test)."),
+    data_name: Optional[str] = typer.Option(None, "--data-name", help="Name of the data set/protocol to store with --record (e.g. MM-ST21pv-r)."),
+    max_length: Optional[int] = typer.Option(None),
+    stride: Optional[int] = typer.Option(None),
+    decode: Optional[str] = typer.Option(None, help="viterbi or argmax (default: the model's)."),
+    batch_size: int = typer.Option(32),
+    device: str = typer.Option("auto"),
+    precision: str = typer.Option("auto"),
+) -> None:
+    """seqeval micro P/R/F1 (strict and default mode), per type, and character-span F1."""
+    from clinlm.tasks.ner.pipeline import load
+    from clinlm.tasks.ner.task import PROTOCOLS, NerTask, model_card_scores, ner_scores
+
+    quiet_transformers()
+    if protocol not in PROTOCOLS:
+        raise InputError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    options = {k: v for k, v in {"max_length": max_length, "stride": stride, "decode": decode}.items() if v is not None}
+    pipe = load(model, device=device, precision=precision, context=False, **options)  # scores need no assertion
+    gold = NerTask().read(data)
+    if protocol == "model-card":
+        result = model_card_scores(pipe, gold)
+    else:
+        result = ner_scores(gold, list(pipe.pipe(gold, batch_size=batch_size)))
+    result["protocol"] = protocol
+    result["model"] = model or "default"
+    result["data"] = str(data)
+    if record:
+        from clinlm import manifest as manifest_io
+
+        if model is None and not os.access(pipe.manifest_dir, os.W_OK):
+            raise InputError("cannot --record into the installed default model (read-only)")
+        man = manifest_io.read(pipe.manifest_dir)
+        slim = dict(result, protocol=data_name or protocol, scoring=protocol)
+        man.setdefault("metrics", {})[record] = slim
+        manifest_io.write(pipe.manifest_dir, man)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        _metrics_table(result, f"{data} ({len(gold)} documents), protocol {protocol}")
+
+
+def _metrics_table(result: dict, title: str) -> None:
+    from clinlm.labels import type_name
+
+    table = Table(title=title, title_justify="left")
+    for col in ("metric", "precision", "recall", "F1", "support"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    names = {"strict": "seqeval strict (IOB2), micro", "default": "seqeval default (conlleval), micro",
+             "span_exact": "char span exact", "span_overlap": "char span overlap"}
+    for key, name in names.items():
+        if key in result:
+            m = result[key]
+            table.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+    out.print(table)
+    per_type = (result.get("strict") or result.get("default") or {}).get("per_type", {})
+    if per_type:
+        t2 = Table(title="per type (" + ("strict" if "strict" in result else "default") + ")", title_justify="left")
+        for col in ("type", "name", "precision", "recall", "F1", "support"):
+            t2.add_column(col, justify="right" if col in ("precision", "recall", "F1", "support") else "left")
+        for typ, m in sorted(per_type.items()):
+            t2.add_row(typ, type_name(typ), f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+        out.print(t2)
+    if "words_dropped_by_truncation" in result:
+        out.print(f"words dropped by truncation (gold and prediction): {result['words_dropped_by_truncation']}")
+
+
+# -- export -----------------------------------------------------------------------------
+@export_app.command("onnx")
+def export_onnx(
+    output: Path = typer.Option(..., "--output", "-o", help="Directory to write (model.onnx, config, tokenizer, clinlm.json)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="NER checkpoint (default: the shipped model)."),
+    int8: bool = typer.Option(False, "--int8", help="Quantize weights to int8 (faster on CPU; changes some predictions)."),
+    optimize: bool = typer.Option(True, "--optimize/--no-optimize", help="Fuse attention, LayerNorm and GELU with onnxruntime's transformer optimizer."),
+) -> None:
+    """Export an NER model to ONNX; `clinlm annotate --model DIR` then runs it with ONNX Runtime."""
+    from clinlm.tasks.ner.export import export
+
+    quiet_transformers()
+    export(model, output, int8=int8, optimize=optimize)
+    err.print(f"wrote {output / 'model.onnx'} ({'int8' if int8 else 'fp32'})")

@@ -1,0 +1,257 @@
+"""The NER pipeline: whole notes in, Documents with exact character offsets out.
+
+The CLI, the Python API (``clinlm.load``) and the trainer's evaluation all run
+this one object, so there is a single inference path.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from clinlm import manifest as manifest_io
+from clinlm.runtime.attention import fuse_attention
+from clinlm.decoding import allowed_transitions, viterbi
+from clinlm.document import Document
+from clinlm.errors import ConfigError, ModelError
+from clinlm.runtime.loading import check_model_location, check_vocab_fits, load_tokenizer
+from clinlm.runtime.device import inference_autocast, resolve_device, resolve_dtype
+from clinlm.runtime.onnx import OrtModel, is_onnx_dir
+from clinlm.text import tags_to_entities
+from clinlm.runtime.threads import configure_torch_threads, inference_threads
+from clinlm.windows import Encoded, content_length, encode, owners, plan, special_parts
+
+DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "default"
+DECODERS = ("viterbi", "argmax")
+
+
+class NerPipeline:
+    """Tag clinical concepts in texts of any length.
+
+    ``pipe(text) -> Document``; ``pipe.pipe(texts)`` streams Documents in input order.
+    """
+
+    task = "ner"
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        max_length: int | None = None,
+        stride: int | None = None,
+        decode: str = "viterbi",
+        batch_tokens: int = 16384,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        manifest: dict | None = None,
+        context=True,
+        context_rules: str | Path | None = None,
+        section_rules: str | Path | None = None,
+        replace_rules: bool = False,
+    ):
+        """``context``: add assertion flags, an assertion label and the section to every entity
+        (:mod:`clinlm.context`); ``True`` (default rules, plus ``context_rules``/``section_rules``
+        files; ``replace_rules`` makes those replace the defaults), ``False``, or a
+        :class:`~clinlm.context.ContextAnnotator`."""
+        self.context = make_context(context, context_rules, section_rules, replace_rules)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.manifest = dict(manifest or {})
+        self.manifest_dir: Path | None = None
+        self.labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+        limit = getattr(model.config, "max_position_embeddings", 512)
+        self.max_length = min(max_length or self.manifest.get("max_length") or 512, limit)
+        self.content_length = content_length(tokenizer, self.max_length)
+        self.stride = stride if stride is not None else self.manifest.get("stride", min(128, self.content_length // 2))
+        plan(self.content_length + 1, self.content_length, self.stride)  # validates stride now
+        if decode not in DECODERS:
+            raise ConfigError(f"unknown decoder {decode!r}; use one of {', '.join(DECODERS)}")
+        self.decode = decode
+        self.batch_tokens = batch_tokens
+        self.device = resolve_device(device) if not isinstance(device, torch.device) else device
+        self.dtype = torch.float32 if isinstance(model, OrtModel) else resolve_dtype(precision, self.device)
+        self._pre, self._post = special_parts(tokenizer)
+        self._start, self._trans = allowed_transitions(self.labels)
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, *, cased: bool | None = None, **options) -> "NerPipeline":
+        """Load a token-classification checkpoint (local directory or hub id); ``None`` is the shipped default."""
+        from transformers import AutoConfig
+
+        if path is None:
+            if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+                raise ModelError("no default model is installed with clinlm; pass --model DIR")
+            path = DEFAULT_MODEL_DIR
+        path = str(path)
+        check_model_location(path)
+        # rule files are checked before the model is loaded
+        options["context"] = make_context(options.pop("context", True), options.pop("context_rules", None),
+                                          options.pop("section_rules", None), options.pop("replace_rules", False))
+        man = manifest_io.read(path) if Path(path).is_dir() else {}
+        try:
+            config = AutoConfig.from_pretrained(path)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelError(f"cannot read the model config of {path}: {exc}") from None
+        archs = config.architectures or []
+        if man.get("task", "ner") != "ner" or not any(a.endswith("ForTokenClassification") for a in archs):
+            raise ModelError(f"{path} is not a token-classification (NER) model (architectures: {archs or 'none'})")
+        if cased is None and "cased" in man:
+            cased = man["cased"]
+        tokenizer = load_tokenizer(path, cased=cased)
+        device = resolve_device(options.pop("device", "auto"))
+        model = _load_weights(path, tokenizer, device, options.get("precision", "auto"))
+        for key in ("max_length", "stride", "decode"):
+            if key not in options and key in man:
+                options[key] = man[key]
+        pipe = cls(model, tokenizer, device=device, manifest=man, **options)
+        pipe.manifest_dir = Path(path)
+        return pipe
+
+    def save_pretrained(self, path: str | Path) -> None:
+        path = Path(path)
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        man = dict(self.manifest, task="ner", max_length=self.max_length, stride=self.stride, decode=self.decode)
+        manifest_io.write(path, man)
+
+    # -- annotation -----------------------------------------------------------------
+    def __call__(self, text: str | Document) -> Document:
+        return next(iter(self.pipe([text])))
+
+    def pipe(self, texts: Iterable[str | Document], batch_size: int = 64) -> Iterator[Document]:
+        """Annotate a stream of texts or Documents, ``batch_size`` notes at a time (flat memory)."""
+        it = iter(texts)
+        counter = itertools.count()
+        while True:
+            chunk = list(itertools.islice(it, batch_size))
+            if not chunk:
+                return
+            docs = [
+                d if isinstance(d, Document) else Document(str(next(counter)), d)
+                for d in chunk
+                if isinstance(d, (str, Document)) or _raise_type(d)
+            ]
+            yield from self._annotate(docs)
+
+    def _annotate(self, docs: Sequence[Document]) -> list[Document]:
+        encs = encode(self.tokenizer, [d.text for d in docs])
+        out = []
+        for doc, enc, logp in zip(docs, encs, self.word_logprobs(encs)):
+            if self.decode == "viterbi":
+                path = viterbi(logp, self._start, self._trans)
+            else:
+                path = logp.argmax(axis=1)
+            tags = [self.labels[i] for i in path]
+            probs = np.exp(logp[np.arange(len(path)), path]) if len(path) else np.zeros(0)
+            out.append(doc.with_entities(tags_to_entities(enc.words, tags, probs.tolist())))
+        if self.context is not None:
+            out = list(self.context.pipe(out))
+        return out
+
+    def word_logprobs(self, encs: Sequence[Encoded]) -> list[np.ndarray]:
+        """Per document, ``[n_words, n_labels]`` label log-probabilities, each word read from
+        the window where it has most context. Words the tokenizer drops get zeros (no preference)."""
+        spans = [plan(len(e.input_ids), self.content_length, self.stride) for e in encs]
+        owned = [_group(owners(e, s), len(s)) for e, s in zip(encs, spans)]
+        result = [np.zeros((len(e.first_subword), len(self.labels)), dtype=np.float32) for e in encs]
+        jobs = [(d, j, s, e) for d, sp in enumerate(spans) for j, (s, e) in enumerate(sp)]
+        jobs.sort(key=lambda job: job[3] - job[2])
+        n_special = len(self._pre) + len(self._post)
+        for batch in _pack(jobs, lambda job: job[3] - job[2] + n_special, self.batch_tokens):
+            logp = self._forward([encs[d].input_ids[s:e] for d, _, s, e in batch])
+            for row, (d, j, s, e) in enumerate(batch):
+                mine = owned[d][j]
+                pos = encs[d].first_subword[mine] - s + len(self._pre)
+                result[d][mine] = logp[row, pos]
+        return result
+
+    def _forward(self, chunks: Sequence[np.ndarray]) -> np.ndarray:
+        width = max(len(c) for c in chunks) + len(self._pre) + len(self._post)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = np.full((len(chunks), width), pad, dtype=np.int64)
+        mask = np.zeros((len(chunks), width), dtype=np.int64)
+        for i, c in enumerate(chunks):
+            row = np.concatenate([self._pre, c, self._post]).astype(np.int64)
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        if isinstance(self.model, OrtModel):
+            return self.model.logprobs(ids, mask)
+        cuda = self.device.type == "cuda"
+        with torch.inference_mode(), inference_autocast(self.model, self.device, self.dtype):
+            logits = self.model(
+                input_ids=torch.from_numpy(ids).to(self.device, non_blocking=cuda),
+                attention_mask=torch.from_numpy(mask).to(self.device, non_blocking=cuda),
+            ).logits
+            return torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+
+
+def _load_weights(path: str, tokenizer, device: torch.device, precision: str):
+    """The model to run: ONNX Runtime for a directory holding ``model.onnx``, else torch.
+
+    On CPU torch weights stay fp32 and bf16 runs under autocast (LayerNorm and softmax keep
+    fp32, so predictions stay closest to fp32); on CUDA weights are cast to the half type.
+    """
+    from transformers import AutoModelForTokenClassification
+
+    if is_onnx_dir(path):
+        if precision not in ("auto", "fp32"):
+            raise ConfigError(f"{path} is an ONNX export: its precision was fixed at export (fp32, or --int8); "
+                              "leave --precision at auto")
+        return OrtModel(path, threads=inference_threads(), cuda=device.type == "cuda")
+    dtype = resolve_dtype(precision, device)
+    if device.type == "cpu":
+        configure_torch_threads()
+    model = AutoModelForTokenClassification.from_pretrained(path)
+    check_vocab_fits(model, tokenizer, path)
+    fuse_attention(model)
+    return model.to(device=device, dtype=dtype if device.type == "cuda" else torch.float32).eval()
+
+
+def _group(owner: np.ndarray, n_windows: int) -> list[np.ndarray]:
+    """Word indices owned by each window, in one pass."""
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(n_windows + 1))
+    return [order[bounds[j] : bounds[j + 1]] for j in range(n_windows)]
+
+
+def _pack(jobs: list, cost, budget: int) -> Iterator[list]:
+    """Consecutive batches of length-sorted jobs whose padded size stays within ``budget`` tokens."""
+    batch: list = []
+    for job in jobs:
+        width = cost(job)
+        if batch and width * (len(batch) + 1) > budget:
+            yield batch
+            batch = []
+        batch.append(job)
+    if batch:
+        yield batch
+
+
+def make_context(context=True, rules=None, section_rules=None, replace=False):
+    """The :class:`~clinlm.context.ContextAnnotator` a pipeline uses, or ``None`` for ``context=False``."""
+    from clinlm.context import ContextAnnotator, default_annotator
+
+    extra = rules is not None or section_rules is not None or replace
+    if isinstance(context, ContextAnnotator):
+        if extra:
+            raise ConfigError("give rule files to the ContextAnnotator, not beside it")
+        return context
+    if not context:
+        if extra:
+            raise ConfigError("context rules were given but context is off (--no-context)")
+        return None
+    return ContextAnnotator(rules, section_rules, replace) if extra else default_annotator()
+
+
+def _raise_type(obj) -> bool:
+    raise ConfigError(f"can only annotate str or Document, not {type(obj).__name__}")
+
+
+def load(path: str | Path | None = None, **options) -> NerPipeline:
+    """``clinlm.load()`` -> the shipped default model; ``clinlm.load(dir_or_hub_id)`` -> that one."""
+    return NerPipeline.from_pretrained(path, **options)

@@ -1,0 +1,167 @@
+"""Clinical concept extraction as a task: Documents -> word-window features -> token head -> seqeval."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from clinlm import manifest as manifest_io
+from clinlm.document import Document
+from clinlm.labels import OUTSIDE, bio_labels
+from clinlm.tasks.ner.metrics import seqeval_scores, span_scores
+from clinlm.runtime.loading import check_model_location, check_vocab_fits, load_tokenizer, lowercases
+from clinlm.text import entity_tags, words
+from clinlm.windows import content_length, encode, plan, special_parts
+from clinlm.tasks.base import Task
+
+PROTOCOLS = ("clinlm", "model-card")
+
+
+class NerTask(Task):
+    name = "ner"
+    selection_metric = "strict.f1"
+
+    def __init__(
+        self,
+        max_length: int = 512,
+        stride: int = 128,
+        decode: str = "viterbi",
+        cased: bool | None = None,
+        train_max_length: int | None = 128,
+        train_stride: int | None = 32,
+    ):
+        self.max_length = max_length
+        self.stride = stride
+        self.decode = decode
+        self.cased = cased
+        # Shorter training windows give more optimiser steps per epoch (and cost less attention);
+        # inference still reads each word from the widest window (max_length).
+        self.train_max_length = train_max_length
+        self.train_stride = train_stride
+
+    # -- data ---------------------------------------------------------------------
+    def read(self, path: str | Path) -> list[Document]:
+        from clinlm.formats import read_documents
+
+        return list(read_documents(path))
+
+    # -- model ----------------------------------------------------------------------
+    def build(self, model_path: str, train_examples: Sequence[Document], labels: Sequence[str] | None = None,
+              seed: int = 42, **_):
+        import torch
+        from transformers import AutoConfig, AutoModelForTokenClassification
+
+        check_model_location(model_path)
+        tokenizer = load_tokenizer(model_path, cased=self.cased)
+        if labels is None:
+            labels = bio_labels({e.label for d in train_examples for e in d.entities})
+        config = AutoConfig.from_pretrained(
+            model_path,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={l: i for i, l in enumerate(labels)},
+        )
+        torch.manual_seed(seed)  # the new head starts the same on every run
+        model = AutoModelForTokenClassification.from_pretrained(model_path, config=config, ignore_mismatched_sizes=True)
+        model.float()  # train in fp32 master weights even from an fp16/bf16 checkpoint
+        check_vocab_fits(model, tokenizer, model_path)
+        limit = getattr(model.config, "max_position_embeddings", self.max_length)
+        self.max_length = min(self.max_length, limit)
+        if self.train_max_length:
+            self.train_max_length = min(self.train_max_length, limit)
+        return model, tokenizer
+
+    def features(self, examples: Sequence[Document], model, tokenizer) -> list[dict[str, list[int]]]:
+        label2id = model.config.label2id
+        pre, post = special_parts(tokenizer)
+        clen = content_length(tokenizer, min(self.train_max_length or self.max_length, self.max_length))
+        stride = self.stride if self.train_stride is None else self.train_stride
+        stride = min(stride, clen // 2)
+        feats = []
+        for doc, enc in zip(examples, encode(tokenizer, [d.text for d in examples])):
+            tags = entity_tags(enc.words, doc.entities)
+            word_label = np.array([label2id.get(t, label2id[OUTSIDE]) for t in tags], dtype=np.int64)
+            is_first = np.zeros(len(enc.input_ids), dtype=bool)
+            valid = enc.first_subword[enc.first_subword >= 0]
+            is_first[valid] = True
+            sub_labels = np.where(is_first, word_label[enc.word_ids] if len(tags) else -100, -100)
+            for s, e in plan(len(enc.input_ids), clen, stride):
+                feats.append(
+                    {
+                        "input_ids": list(pre) + enc.input_ids[s:e].tolist() + list(post),
+                        "labels": [-100] * len(pre) + sub_labels[s:e].tolist() + [-100] * len(post),
+                    }
+                )
+        return feats
+
+    # -- prediction and metrics -------------------------------------------------------
+    def pipeline(self, model, tokenizer, **options):
+        from clinlm.tasks.ner.pipeline import NerPipeline
+
+        # context (assertion) does not change spans or labels, so scoring skips it
+        kw = dict(max_length=self.max_length, stride=self.stride, decode=self.decode, device=model.device, context=False)
+        kw.update(options)
+        return NerPipeline(model, tokenizer, **kw)
+
+    def evaluate(self, model, tokenizer, examples: Sequence[Document], protocol: str = "clinlm", **options) -> dict[str, Any]:
+        was_training = model.training
+        model.eval()
+        try:
+            pipe = self.pipeline(model, tokenizer, **options)
+            if protocol == "model-card":
+                return model_card_scores(pipe, examples)
+            predictions = list(pipe.pipe(examples))
+            return ner_scores(examples, predictions)
+        finally:
+            model.train(was_training)
+
+    def save(self, model, tokenizer, output_dir: Path, manifest: dict[str, Any]) -> None:
+        model.save_pretrained(output_dir)
+        tokenizer.save_pretrained(output_dir)
+        man = dict(manifest, task="ner", max_length=self.max_length, stride=self.stride, decode=self.decode)
+        if self.train_max_length:
+            man["train_window"] = {"max_length": self.train_max_length, "stride": self.train_stride}
+        man["labels"] = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+        man["cased"] = not lowercases(tokenizer)
+        manifest_io.write(output_dir, man)
+
+
+def ner_scores(gold: Sequence[Document], pred: Sequence[Document]) -> dict[str, Any]:
+    """seqeval strict and default mode over each document's words, plus character-span scores."""
+    y_true, y_pred = [], []
+    for g, p in zip(gold, pred):
+        w = words(g.text)
+        y_true.append(entity_tags(w, g.entities))
+        y_pred.append(entity_tags(w, p.entities))
+    spans = span_scores(gold, pred)
+    return {
+        "strict": seqeval_scores(y_true, y_pred, strict=True),
+        "default": seqeval_scores(y_true, y_pred, strict=False),
+        "span_exact": spans["exact"],
+        "span_overlap": spans["overlap"],
+        "documents": len(gold),
+    }
+
+
+def model_card_scores(pipe, gold: Sequence[Document]) -> dict[str, Any]:
+    """The seed model card's set-up, with seqeval's arguments in the right order:
+    documents truncated at the model's maximum length (words past it vanish from gold and
+    prediction alike), first-subword labels, raw argmax tags, seqeval default mode."""
+    y_true, y_pred = [], []
+    dropped = 0
+    for doc, enc in zip(gold, encode(pipe.tokenizer, [d.text for d in gold])):
+        keep = (enc.first_subword >= 0) & (enc.first_subword < pipe.content_length)
+        dropped += int((enc.first_subword >= pipe.content_length).sum())
+        n = int(keep.sum())
+        tags = entity_tags(enc.words, doc.entities)
+        y_true.append([t for t, k in zip(tags, keep) if k])
+        if n == 0:
+            y_pred.append([])
+            continue
+        logp = pipe._forward([enc.input_ids[: pipe.content_length]])[0]
+        pos = enc.first_subword[keep] + len(pipe._pre)
+        y_pred.append([pipe.labels[i] for i in logp[pos].argmax(axis=1)])
+    out = {"default": seqeval_scores(y_true, y_pred, strict=False), "documents": len(gold)}
+    out["words_dropped_by_truncation"] = dropped
+    return out

@@ -1,0 +1,138 @@
+"""``clinlm train|evaluate|predict sts|nli|pubmedqa``: the sentence-pair tasks, one registration each."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from clinlm.cli.app import evaluate_app, predict_app, train_app
+from clinlm.cli.console import err, quiet_transformers
+from clinlm.cli.options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, LearningRate, Precision, Seed, Warmup, WeightDecay, train_args)
+from clinlm.errors import InputError
+from clinlm.tasks.commands import check_kind, print_result, split_dev, train_and_report, write_jsonl
+
+PAIR_HELP = {
+    "sts": "semantic textual similarity (ClinicalSTS TSV, BIOSSES TSV): Pearson/Spearman",
+    "nli": "natural language inference (MedNLI JSONL, RQE XML): accuracy/macro-F1",
+    "pubmedqa": "PubMedQA yes/no/maybe (ori_pqal.json): accuracy/macro-F1",
+}
+DEFAULT_MAX_LENGTH = {"sts": 128, "nli": 128, "pubmedqa": 256}
+
+IDS_HELP = "Keep only these example ids: a JSON object/list (PubMedQA test_ground_truth.json) or one id a line."
+EXCLUDE_HELP = "Drop these example ids (e.g. the PubMedQA test questions from training)."
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+def _select_ids(examples: list, ids: Optional[Path], exclude_ids: Optional[Path]) -> list:
+    from clinlm.tasks.pair.data import read_ids, select
+
+    if ids is None and exclude_ids is None:
+        return examples
+    kept = select(examples, read_ids(ids) if ids else None, read_ids(exclude_ids) if exclude_ids else None)
+    if not kept:
+        raise InputError("no examples left after --ids/--exclude-ids")
+    return kept
+
+
+def _cross_validate(task, model: str, examples: list, folds: int, args, output: Path, as_json: bool) -> None:
+    from clinlm.tasks.pair.crossval import cross_validate
+    from clinlm.formats import atomic_write_text
+
+    result = cross_validate(task, model, examples, folds, args, on_log=err.print)
+    output.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(output / "cv.json", [json.dumps(dict(result, base_model=model), indent=2) + "\n"])
+    summary = {k: v for k, v in result.items() if k not in ("predictions", "per_fold", "pooled")}
+    summary.update({f"pooled_{k}": v for k, v in result["pooled"].items() if isinstance(v, (int, float))})
+    print_result(summary if not as_json else result, f"{folds}-fold cross-validation ({len(examples)} examples)", as_json)
+    err.print(f"wrote {output / 'cv.json'} (per-fold scores and out-of-fold predictions; no checkpoint is kept)")
+
+
+# -- sts / nli / pubmedqa ---------------------------------------------------------------------
+def _register_pair(kind: str) -> None:
+    def train_cmd(
+        model: str = typer.Option(..., "--model", "-m", help="Base encoder: local directory or hub id."),
+        train: Path = typer.Option(..., "--train", help="Training pairs."),
+        dev: Optional[Path] = typer.Option(None, "--dev", help="Dev pairs for model selection."),
+        output: Path = typer.Option(..., "--output", "-o", help="Checkpoint directory (with --folds: where cv.json goes)."),
+        folds: int = typer.Option(0, help="k-fold cross-validation instead of one model (BIOSSES: 10)."),
+        dev_fraction: float = typer.Option(0.0, help="Without --dev: hold out this seeded share of --train for model selection."),
+        ids: Optional[Path] = typer.Option(None, "--ids", help=IDS_HELP),
+        exclude_ids: Optional[Path] = typer.Option(None, "--exclude-ids", help=EXCLUDE_HELP),
+        epochs: Epochs = 3.0,
+        learning_rate: LearningRate = 5e-5,
+        batch_size: BatchSize = 16,
+        grad_accum: GradAccum = 1,
+        warmup: Warmup = 0.1,
+        weight_decay: WeightDecay = 0.01,
+        max_length: int = typer.Option(DEFAULT_MAX_LENGTH[kind], help="Subwords per pair (longer pairs are truncated)."),
+        balance: Optional[bool] = typer.Option(None, "--balance/--no-balance", help="Class-weighted loss (default: on for pubmedqa)."),
+        seed: Seed = 42,
+        evals_per_epoch: EvalsPerEpoch = 1,
+        precision: Precision = "auto",
+        device: Device = "auto",
+        as_json: AsJson = False,
+    ) -> None:
+        from clinlm.tasks import get_task
+
+        quiet_transformers()
+        task = get_task(kind, max_length=max_length, balance=balance)
+        train_ex = _select_ids(task.read(train), ids, exclude_ids)
+        dev_ex = task.read(dev) if dev else None
+        args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
+                           warmup_ratio=warmup, weight_decay=weight_decay, seed=seed, precision=precision, device=device,
+                           evals_per_epoch=evals_per_epoch)
+        if folds:
+            if dev is not None or dev_fraction:
+                raise InputError("--folds trains on all but the held-out fold: leave out --dev and --dev-fraction")
+            return _cross_validate(task, model, train_ex, folds, args, output, as_json)
+        train_ex, dev_ex = split_dev(train_ex, dev_ex, dev_fraction, seed)
+        train_and_report(task, model, train_ex, dev_ex, args, output, [train] + ([dev] if dev else []), as_json)
+
+    def evaluate_cmd(
+        model: str = typer.Option(..., "--model", "-m", help="A checkpoint trained by clinlm."),
+        data: Path = typer.Option(..., "--data", "-d", help="Gold pairs."),
+        ids: Optional[Path] = typer.Option(None, "--ids", help=IDS_HELP),
+        exclude_ids: Optional[Path] = typer.Option(None, "--exclude-ids", help=EXCLUDE_HELP),
+        batch_size: BatchSize = 64,
+        device: Device = "auto",
+        as_json: AsJson = False,
+    ) -> None:
+        from clinlm.tasks.predict import load_model
+
+        quiet_transformers()
+        predictor = load_model(model, device=device, batch_size=batch_size)
+        check_kind(predictor, kind, model)
+        gold = _select_ids(predictor.task.read(data), ids, exclude_ids)
+        result = dict(predictor.evaluate(gold), model=model, data=str(data))
+        print_result(result, f"{kind}: {data} ({len(gold)} examples)", as_json)
+
+    def predict_cmd(
+        model: str = typer.Option(..., "--model", "-m", help="A checkpoint trained by clinlm."),
+        data: Path = typer.Option(..., "--data", "-d", help="Pairs (labels, if present, are ignored)."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="JSONL file (default: stdout)."),
+        ids: Optional[Path] = typer.Option(None, "--ids", help=IDS_HELP),
+        batch_size: BatchSize = 64,
+        device: Device = "auto",
+    ) -> None:
+        from clinlm.tasks.predict import load_model
+
+        quiet_transformers()
+        predictor = load_model(model, device=device, batch_size=batch_size)
+        check_kind(predictor, kind, model)
+        examples = _select_ids(predictor.task.read(data, require_label=False), ids, None)
+        write_jsonl(predictor.predict(examples), output)
+
+    train_cmd.__doc__ = f"Fine-tune an encoder for {PAIR_HELP[kind]}."
+    evaluate_cmd.__doc__ = f"Score a {kind} checkpoint on gold pairs ({PAIR_HELP[kind].split(': ')[-1]})."
+    predict_cmd.__doc__ = f"Predict {kind} for new pairs, as JSONL."
+    train_app.command(kind)(train_cmd)
+    evaluate_app.command(kind)(evaluate_cmd)
+    predict_app.command(kind)(predict_cmd)
+
+
+for _kind in PAIR_HELP:
+    _register_pair(_kind)
+
+

@@ -1,0 +1,1 @@
+"""Extractive question answering over long contexts: ``data`` (SQuAD layout), ``task``, ``metrics``, ``commands``."""

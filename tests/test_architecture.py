@@ -143,3 +143,30 @@ def test_architecture_md_names_every_module_of_a_room(room):
     for path in sorted((PACKAGE / room).glob("*.py")):
         if path.name != "__init__.py":
             assert path.stem in text, f"ARCHITECTURE.md does not mention {room}/{path.name}"
+
+
+def test_every_import_path_the_readme_shows_exists():
+    """README's ``from clinlm.x import y`` lines and dotted ``clinlm.x.y`` names resolve (docs follow moves)."""
+    import importlib
+    import re
+
+    readme = (SRC.parent / "README.md").read_text(encoding="utf-8")
+    missing = []
+    for module, names in re.findall(r"^\s*from (clinlm[\w.]*) import ([\w, ]+)", readme, re.M):
+        mod = importlib.import_module(module)
+        missing += [f"{module}.{n}" for n in (x.strip() for x in names.split(",")) if n and not hasattr(mod, n)]
+    for dotted in set(re.findall(r"`(clinlm(?:\.[A-Za-z_]\w*)+)", readme)):
+        if dotted.endswith(".json"):
+            continue
+        parts = dotted.split(".")
+        for i in range(len(parts), 0, -1):  # the longest importable prefix, then attributes
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            for attr in parts[i:]:
+                obj = getattr(obj, attr, None)
+            if obj is None:
+                missing.append(dotted)
+            break
+    assert missing == []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clinlm.data import build_official, build_reconstructed
+from clinlm.data.medmentions import build_official, build_reconstructed
 from clinlm.data.medmentions import holdout_split, read_pmids
 from clinlm.errors import InputError
 from clinlm.formats import jsonl, read_documents

@@ -76,3 +76,21 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared data not found at {SHARED} (only developers' machines and CI have it)")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger(tiny_bert, tmp_path_factory) -> Path:
+    """A tiny token classifier whose bias makes every word B-T033: entities, whatever its weights."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    labels = ["O", "B-T033", "I-T033"]
+    model = AutoModelForTokenClassification.from_pretrained(
+        tiny_bert, num_labels=3, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
+    out = tmp_path_factory.mktemp("tiny-tagger")
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(out)
+    return out

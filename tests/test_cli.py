@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from cli_runner import clinlm
 
 from clinlm.document import Document
 from clinlm.formats import read_documents, write_documents
@@ -14,8 +12,6 @@ from clinlm.formats import read_documents, write_documents
 NOTE = "The patient denies chest pain and fever. Mother had cancer."
 
 
-def clinlm(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "clinlm", *map(str, args)], input=stdin, capture_output=True, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +33,7 @@ def workdir(tmp_path_factory, tiny_bert):
     return wd
 
 
+@pytest.mark.slow
 def test_train_writes_checkpoint_and_evaluate_reports_strict_and_default(workdir):
     man = json.loads((workdir / "model" / "clinlm.json").read_text())
     assert man["train_data"]["fingerprint"].startswith("sha256:") and man["stride"] == 8

@@ -195,6 +195,7 @@ def _cached(path):
     return _pipes[path]
 
 
+@pytest.mark.slow
 def test_cli_exports_and_annotates_with_onnx(tagger, tmp_path):
     pytest.importorskip("onnxruntime")
     import json

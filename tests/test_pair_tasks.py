@@ -4,26 +4,20 @@ from __future__ import annotations
 import json
 import math
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import clinlm
+from conftest import WORDS
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clinlm.tasks.pair.data import PairExample, read_ids, read_pairs, select
 from clinlm.data.splits import holdout, kfold
 from clinlm.errors import ConfigError, InputError
-from clinlm.tasks.pair.metrics import classification_scores, correlation_scores
 from clinlm.tasks import get_task
+from clinlm.tasks.pair.data import PairExample, read_ids, read_pairs, select
+from clinlm.tasks.pair.metrics import classification_scores, correlation_scores
 from clinlm.tasks.trainer import TrainArgs, train
-
-from conftest import WORDS
-
-
-def clinlm(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "clinlm", *map(str, args)], capture_output=True, cwd=cwd)
 
 
 # -- fixtures: trivially separable data ------------------------------------------------------
@@ -221,6 +215,7 @@ def test_pubmedqa_keeps_the_question_and_truncates_the_abstract(tiny_bert):
     assert tok.decode(ids[1]).endswith("[SEP] fever [SEP]")  # a question too long for half the window is trimmed too
 
 
+@pytest.mark.slow
 def test_cross_validation_pools_out_of_fold_predictions(tiny_bert):
     from clinlm.tasks.pair.crossval import cross_validate
 
@@ -267,6 +262,7 @@ def nli_files(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_cli_nli_train_evaluate_predict(tiny_bert, nli_files):
     d = nli_files
     r = clinlm("train", "nli", "--model", tiny_bert, "--train", d / "train.jsonl", "--dev", d / "dev.jsonl", "--output", d / "m",
@@ -288,6 +284,7 @@ def test_cli_nli_train_evaluate_predict(tiny_bert, nli_files):
     assert wrong.returncode == 2 and b"is a nli model" in wrong.stderr
 
 
+@pytest.mark.slow
 def test_cli_sts_folds_and_pubmedqa_ids(tiny_bert, tmp_path):
     write_tsv(tmp_path / "sts.tsv", sts_rows(40))
     r = clinlm("train", "sts", "--model", tiny_bert, "--train", tmp_path / "sts.tsv", "--folds", "4", "--output", tmp_path / "cv",

@@ -151,6 +151,7 @@ def test_missing_and_wrong_model_directories(tmp_path, tiny_bert):
         NerPipeline.from_pretrained(tiny_bert)
 
 
+@pytest.mark.slow
 def test_a_one_megabyte_note_works(trained):
     out, _ = trained
     pipe = _pipe(out)

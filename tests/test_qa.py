@@ -3,30 +3,26 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from cli_runner import clinlm
+from conftest import WORDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clinlm.tasks.qa.data import Answer, QaExample, read_squad
 from clinlm.errors import InputError, OffsetError
-from clinlm.tasks.qa.metrics import normalize_answer, squad_scores, token_f1
 from clinlm.runtime.loading import load_tokenizer
 from clinlm.tasks import get_task
+from clinlm.tasks.qa.data import Answer, QaExample, read_squad
+from clinlm.tasks.qa.metrics import normalize_answer, squad_scores, token_f1
 from clinlm.tasks.qa.task import best_span, char_to_token_span, token_to_char_span
 from clinlm.tasks.trainer import TrainArgs, train
-
-from conftest import WORDS
 
 ANSWERS = ["aspirin", "metformin", "covid", "influenza"]
 FILLER = [w for w in WORDS if w not in ANSWERS and w != "takes"]
 
 
-def clinlm(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "clinlm", *map(str, args)], capture_output=True)
 
 
 def squad(examples: list[QaExample]) -> dict:
@@ -170,6 +166,7 @@ def test_qa_learns_and_answers_with_char_offsets_across_windows(tiny_bert, tmp_p
     assert res["exact_match"] >= 90.0
 
 
+@pytest.mark.slow
 def test_cli_qa_train_evaluate_predict(tiny_bert, tmp_path):
     (tmp_path / "train.json").write_text(json.dumps(squad(drug_examples(48))))
     (tmp_path / "dev.json").write_text(json.dumps(squad(drug_examples(8, seed=3))))

@@ -4,23 +4,35 @@ from __future__ import annotations
 import json
 import random
 import re
-import subprocess
-import sys
 
 import pytest
+from cli_runner import clinlm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clinlm.tasks.relation.candidates import candidate_pairs, learn_directions, orient, sentence_starts
 from clinlm.document import Document, Entity, Relation
 from clinlm.errors import ClinlmError, InputError
-from clinlm.formats import brat, chemprot, ddi_xml, jsonl, read_documents, write_documents
-from clinlm.tasks.relation.markers import crop, insert_markers, marker_pair, marker_vocabulary
+from clinlm.formats import (
+    brat,
+    chemprot,
+    ddi_xml,
+    jsonl,
+    read_documents,
+    write_documents,
+)
+from clinlm.tasks.relation.candidates import (
+    candidate_pairs,
+    learn_directions,
+    orient,
+    sentence_starts,
+)
+from clinlm.tasks.relation.markers import (
+    crop,
+    insert_markers,
+    marker_pair,
+    marker_vocabulary,
+)
 from clinlm.tasks.relation.metrics import relation_scores
-
-
-def clinlm(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "clinlm", *map(str, args)], capture_output=True)
 
 
 def note(k: int, related: bool, drug: str = "aspirin") -> Document:
@@ -369,6 +381,7 @@ def cli_model(tmp_path_factory, tiny_bert):
     return wd
 
 
+@pytest.mark.slow
 def test_cli_train_and_evaluate(cli_model):
     man = json.loads((cli_model / "model" / "clinlm.json").read_text())
     assert man["task"] == "re" and man["labels"] == ["none", "treats"] and man["window_sentences"] == 0
@@ -381,6 +394,7 @@ def test_cli_train_and_evaluate(cli_model):
     assert b"micro (all types)" in table.stdout and b"treats" in table.stdout
 
 
+@pytest.mark.slow
 def test_cli_predict_documents_and_texts(cli_model, tiny_bert, tmp_path):
     docs = corpus(4, 5)
     write_documents([d.with_relations([]) for d in docs], tmp_path / "in.jsonl")
@@ -400,6 +414,7 @@ def test_cli_predict_documents_and_texts(cli_model, tiny_bert, tmp_path):
     assert r.returncode == 2 and b"not a relation model" in r.stderr
 
 
+@pytest.mark.slow
 def test_cli_predict_with_an_ner_model(cli_model, tiny_bert, tmp_path):
     from clinlm.tasks.ner.task import NerTask
     from clinlm.tasks.trainer import TrainArgs, train

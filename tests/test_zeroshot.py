@@ -3,21 +3,15 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from cli_runner import clinlm
 
-from clinlm.tasks.mc.data import McQuestion, read_mc
 from clinlm.errors import InputError
+from clinlm.tasks.mc.data import McQuestion, read_mc
 from clinlm.tasks.mc.scoring import PROMPT, evaluate_mc, load_scorer, sample
-
-
-
-def clinlm(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "clinlm", *map(str, args)], capture_output=True)
 
 
 def write_csv(path: Path, rows) -> Path:
@@ -159,6 +153,7 @@ def test_accuracy_per_token_and_chance_by_hand():
     assert [p["prediction"] for p in res["predictions"]] == ["A", "A", "C"]
 
 
+@pytest.mark.slow
 def test_cli_evaluate_mc(tiny_mlm, tmp_path):
     write_csv(tmp_path / "t.csv", [["the patient denies chest pain", "aspirin", "fever", "cough", "heart", "A"]] * 3)
     r = clinlm("evaluate", "mc", "--model", tiny_mlm, "--data", tmp_path / "t.csv", "--json")
@@ -171,6 +166,7 @@ def test_cli_evaluate_mc(tiny_mlm, tmp_path):
     assert bad.returncode == 2 and b"no such file" in bad.stderr
 
 
+@pytest.mark.slow
 def test_cli_predict_mc_takes_unanswered_questions(tiny_mlm, tmp_path):
     rows = [["the patient denies chest pain", "aspirin", "fever", "cough", "heart"], ["is it the lung", "yes", "no", "mild", "acute"]]
     write_csv(tmp_path / "q.csv", rows)

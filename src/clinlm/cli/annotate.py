@@ -8,7 +8,9 @@ import typer
 from rich.table import Table
 
 from clinlm.cli.app import app
-from clinlm.cli.console import err, out, quiet_transformers, read_inputs, write_stdout
+from clinlm.cli.console import (check_format_fits, check_output, err, esc, out, quiet_transformers, read_inputs,
+                                write_stdout)
+from clinlm.cli.options import Device, Discontinuous, DiscontinuousMode, NoteBatch, Precision, WindowLength, WindowStride
 from clinlm.document import Document
 from clinlm.errors import InputError
 
@@ -16,7 +18,7 @@ def _table(docs: Iterator[Document]) -> None:
     from clinlm.labels import type_name
 
     for doc in docs:
-        table = Table(title=f"{doc.id}: {len(doc.entities)} entities", title_justify="left")
+        table = Table(title=f"{esc(doc.id)}: {len(doc.entities)} entities", title_justify="left")
         for col in ("start", "end", "type", "name", "text", "score", "section", "assertion"):
             table.add_column(col, justify="right" if col in ("start", "end", "score") else "left")
         for e in doc.entities:
@@ -25,8 +27,8 @@ def _table(docs: Iterator[Document]) -> None:
             assertion = e.attributes.get("assertion") or ""
             if e.attributes.get("historical") is True:
                 assertion = f"{assertion}, historical" if assertion else "historical"
-            table.add_row(str(e.start), str(e.end), e.label, type_name(e.label), e.text.replace("\n", " "), score,
-                          section, assertion)
+            table.add_row(str(e.start), str(e.end), esc(e.label), esc(type_name(e.label)), esc(e.text.replace("\n", " ")),
+                          score, esc(section), esc(assertion))
         out.print(table)
 
 
@@ -40,11 +42,12 @@ def annotate(
     context_rules: Optional[Path] = typer.Option(None, "--context-rules", help="medspaCy ConText rules (JSON) to add to the defaults."),
     section_rules: Optional[Path] = typer.Option(None, "--section-rules", help="medspaCy section rules (JSON) to add to the defaults."),
     replace_rules: bool = typer.Option(False, "--replace-rules", help="The rule files given replace the default rules of their kind."),
-    batch_size: int = typer.Option(32, help="Notes per batch."),
-    max_length: Optional[int] = typer.Option(None, help="Window length in subwords (default: the model's)."),
-    stride: Optional[int] = typer.Option(None, help="Overlap between windows in subwords."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
-    precision: str = typer.Option("auto", help="auto (bf16 where the hardware has it), bf16, fp16 or fp32."),
+    batch_size: NoteBatch = 32,
+    max_length: WindowLength = None,
+    stride: WindowStride = None,
+    discontinuous: Discontinuous = DiscontinuousMode.error,
+    device: Device = "auto",
+    precision: Precision = "auto",
 ) -> None:
     """Tag clinical concepts in whole notes, with exact character offsets."""
     from rich.progress import Progress
@@ -55,18 +58,28 @@ def annotate(
     quiet_transformers()
     if format != "table" and format not in WRITERS:
         raise InputError(f"unknown output format {format!r}; use table or one of {', '.join(WRITERS)}")
+    if format == "table" and output is not None:
+        raise InputError("--output needs a file format (e.g. --format jsonl); the table is printed")
+    if format == "brat" and output is None:
+        raise InputError("brat output needs --output DIR")
+    check_output(output, format)  # before any work: a directory where a file goes, a missing folder
     options = {k: v for k, v in {"max_length": max_length, "stride": stride}.items() if v is not None}
     annotator = make_context(context, context_rules, section_rules, replace_rules)  # checks the rule files
-    docs = list(read_inputs(inputs))  # read (and validate) every input before loading or writing anything
+    docs = list(read_inputs(inputs, discontinuous.value))  # read (and validate) every input before loading or writing anything
+    check_format_fits(docs, format)
     if annotator is not None and (context_rules or section_rules):
         annotator.nlp  # noqa: B018  (built now, so a bad pattern in a rule file fails before the model loads)
     pipe = load(model, device=device, precision=precision, context=annotator if annotator is not None else False, **options)
-    with Progress(console=err, transient=True, disable=len(docs) < 2) as progress:
-        bar = progress.add_task("annotating", total=len(docs))
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+        notes = progress.add_task("notes", total=len(docs))
+        windows = progress.add_task("windows", total=None)  # a long note moves this one
+
+        def on_progress(done: int, planned: int) -> None:
+            progress.update(windows, completed=done, total=planned)
 
         def stream() -> Iterator[Document]:
-            for d in pipe.pipe(docs, batch_size=batch_size):
-                progress.advance(bar)
+            for d in pipe.pipe(docs, batch_size=batch_size, on_progress=on_progress):
+                progress.advance(notes)
                 yield d
 
         if format == "table":
@@ -76,4 +89,4 @@ def annotate(
         else:
             write_documents(stream(), output, format)
     if output is not None:
-        err.print(f"wrote {len(docs)} document(s) to {output}")
+        err.print(f"wrote {len(docs)} document(s) to {esc(output)}", soft_wrap=True)

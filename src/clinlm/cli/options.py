@@ -5,14 +5,19 @@ flags, help and spelling stay the same across the five tasks.
 """
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
 Epochs = Annotated[float, typer.Option(help="Passes over the training data (fractions allowed).")]
 LearningRate = Annotated[float, typer.Option("--learning-rate", "--lr", help="Peak learning rate (linear warmup and decay).")]
-BatchSize = Annotated[int, typer.Option(help="Examples per update (before --grad-accum).")]
+BatchSize = Annotated[int, typer.Option(min=1, help="Examples per update (before --grad-accum).")]
+InferenceBatch = Annotated[int, typer.Option(min=1, help="Examples per forward pass.")]
+NoteBatch = Annotated[int, typer.Option(min=1, help="Notes per batch.")]
+WindowLength = Annotated[Optional[int], typer.Option(min=1, help="Window length in subwords (default: the model's).")]
+WindowStride = Annotated[Optional[int], typer.Option(min=0, help="Overlap between windows in subwords (default: the model's).")]
 GradAccum = Annotated[int, typer.Option("--grad-accum", help="Gradient accumulation steps.")]
 Warmup = Annotated[float, typer.Option(help="Warmup as a share of all steps.")]
 WeightDecay = Annotated[float, typer.Option(help="AdamW weight decay.")]
@@ -21,6 +26,17 @@ EvalsPerEpoch = Annotated[int, typer.Option(help="Dev evaluations (and checkpoin
 Precision = Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), bf16, fp16 or fp32.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable results.")]
+
+
+class DiscontinuousMode(str, Enum):
+    """What the brat and BioC readers do with an annotation in several pieces (``0 5;8 10``)."""
+
+    error = "error"
+    merge = "merge"
+
+
+Discontinuous = Annotated[DiscontinuousMode, typer.Option(
+    help="brat/BioC annotations in several pieces: error (stop and name the line) or merge (take the covering span).")]
 
 
 def train_args(**kw: Any):

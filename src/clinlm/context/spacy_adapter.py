@@ -6,6 +6,7 @@ every entity a span labelled with its type: all of them in the span group ``clin
 A span covers whole tokens (``char_span(..., alignment_mode="expand")``); the entity itself
 (exact offsets, score, attributes) stays reachable as ``span._.clinlm``, and its context
 flags are also set on medspaCy's ``span._.is_negated`` ... ``is_family`` when medspaCy is loaded.
+``add_spans(doc, entities)`` does the same on a Doc someone else made (the ``clinlm`` component).
 
 ``from_spacy(doc)`` reads the spans back: a span made by ``to_spacy`` gives back its entity
 exactly (offsets included, even when the span was widened to token boundaries); any other
@@ -15,7 +16,7 @@ and medspaCy's context flags and section when it has them. Entities that cover n
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from clinlm.document import Document, Entity
 
@@ -66,18 +67,27 @@ def register_extensions() -> None:
 
 def to_spacy(document: Document, nlp=None, *, ents: bool = True):
     """A spaCy ``Doc`` of ``document`` (tokenized by ``nlp``, default ``spacy.blank("en")``)."""
-    from spacy.tokens import Span
-    from spacy.util import filter_spans
-
     register_extensions()
     nlp = nlp if nlp is not None else _blank()
     doc = nlp.make_doc(document.text)
     doc._.clinlm_id = document.id
     doc._.clinlm_metadata = dict(document.metadata)
-    doc._.clinlm_entities = list(document.entities)
+    add_spans(doc, document.entities, ents=ents)
+    return doc
+
+
+def add_spans(doc, entities: Sequence[Entity], *, spans_key: str = GROUP, ents: bool = True) -> list:
+    """Put ``entities`` (offsets into ``doc.text``) on an existing ``doc``: span group ``spans_key``
+    and, with ``ents``, ``doc.ents`` (the longest non-overlapping of the doc's own ents and these;
+    on a tie the ent already there stays). Shared by ``to_spacy`` and the ``clinlm`` spaCy component."""
+    from spacy.tokens import Span
+    from spacy.util import filter_spans
+
+    register_extensions()
+    doc._.clinlm_entities = list(entities)
     medspacy_flags = Span.has_extension("is_negated")
     spans = []
-    for i, e in enumerate(document.entities):
+    for i, e in enumerate(doc._.clinlm_entities):
         s = doc.char_span(e.start, e.end, alignment_mode="expand")
         if s is None:
             continue  # whitespace only: no token to hang it on; from_spacy still returns it
@@ -87,10 +97,10 @@ def to_spacy(document: Document, nlp=None, *, ents: bool = True):
                 if e.attributes.get(flag) is True and Span.has_extension(ext):
                     span._.set(ext, True)
         spans.append(span)
-    doc.spans[GROUP] = spans
+    doc.spans[spans_key] = spans
     if ents:
-        doc.ents = filter_spans(spans)
-    return doc
+        doc.ents = filter_spans(list(doc.ents) + spans)
+    return spans
 
 
 def from_spacy(doc, doc_id: str | None = None, *, metadata: dict[str, Any] | None = None) -> Document:

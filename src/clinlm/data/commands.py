@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from clinlm.cli.app import data_app
-from clinlm.cli.console import out
+from clinlm.cli.console import esc, out
 from clinlm.errors import InputError
 
 # -- data -------------------------------------------------------------------------------
@@ -34,9 +34,9 @@ def data_medmentions(
                 raise InputError("give --shared DIR (MM-ST21pv-r) or --pubtator FILE --splits DIR (official)")
             shared = default
         summary = build_reconstructed(shared, output, seed=seed)
-    table = Table(title=f"{summary.get('protocol', 'MedMentions')} -> {output}", title_justify="left")
+    table = Table(title=f"{esc(summary.get('protocol', 'MedMentions'))} -> {esc(output)}", title_justify="left")
     for col in ("split", "documents", "mentions"):
         table.add_column(col, justify="left" if col == "split" else "right")
     for split, counts in summary["splits"].items():
-        table.add_row(split, str(counts["docs"]), str(counts["mentions"]))
+        table.add_row(esc(split), str(counts["docs"]), str(counts["mentions"]))
     out.print(table)

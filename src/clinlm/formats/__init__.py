@@ -19,10 +19,10 @@ from __future__ import annotations
 from clinlm.formats import bioc_xml, brat, conll, html, jsonl, pubtator
 from clinlm.formats.files import (PathLike, atomic_write_text, decode_utf8, read_bytes, read_text_file,
                                   split_lines)
-from clinlm.formats.registry import FORMATS, WRITERS, guess_format, read_documents, write_documents
+from clinlm.formats.registry import FORMATS, WRITERS, guess_format, read_documents, read_gold, write_documents
 
 __all__ = [
-    "FORMATS", "WRITERS", "read_documents", "write_documents", "guess_format", "read_text_file", "read_bytes",
+    "FORMATS", "WRITERS", "read_documents", "read_gold", "write_documents", "guess_format", "read_text_file", "read_bytes",
     "decode_utf8", "atomic_write_text", "split_lines", "PathLike",
     "bioc_xml", "brat", "conll", "html", "jsonl", "pubtator",
 ]

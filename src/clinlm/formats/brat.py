@@ -2,6 +2,8 @@
 
 Reading (document id = file stem; ``.txt.gz``/``.ann.gz`` work too; hidden files are skipped):
 
+* A directory is read with its sub-folders (hidden ones skipped): ``DIR/sub/deep.txt`` is the
+  document ``sub/deep``, the id ``clinlm annotate DIR/`` gives a note in a nested folder.
 * ``T1<TAB>Label 0 5<TAB>text`` -> an entity; its text must equal the ``.txt`` slice
   (a line break in the slice may be written as a space, as brat does). Discontinuous
   spans ``0 5;8 10`` raise ``InputError`` unless ``discontinuous="merge"``, which takes
@@ -18,7 +20,15 @@ Reading (document id = file stem; ``.txt.gz``/``.ann.gz`` work too; hidden files
   (events) and ``*`` (equivalences) lines are accepted and ignored.
 * The ``.txt`` is read as strict UTF-8 with newlines untouched, so CRLF offsets are exact.
 
-Writing: a directory with one ``ID.txt`` + ``ID.ann`` per document: ``T`` lines, ``A`` lines
+Gold data (``read(..., require_ann=True)``): every ``.txt`` needs its ``.ann`` (brat writes an
+empty one for a note without annotations); a lone ``.txt`` is then an error, not a document
+without entities.
+
+Writing: a directory with one ``ID.txt`` + ``ID.ann`` per document. An id with ``/`` (``sub/deep``)
+is mirrored as sub-folders (``sub/deep.txt``), so reading the directory gives the same id back;
+an id part that is empty, ``.``/``..``, hidden (``.x``) or holds a backslash, a NUL or a line break is
+refused, as are ids whose files collide on the file system (``A``/``a`` where case does not
+count; ``x`` and ``x.txt/y``). The ``.ann`` holds ``T`` lines, ``A`` lines
 for attributes (``True`` -> ``A1<TAB>Name T1``, a string/number -> ``A1<TAB>Name T1 value``;
 ``False``/``None`` and lists/dicts are left out: brat cannot hold them), then the
 relations (``doc.relations``, then those kept in metadata), normalizations and notes.
@@ -36,7 +46,8 @@ from typing import Any, Iterable
 
 from clinlm.document import Document, Entity, Relation
 from clinlm.errors import ConfigError, InputError
-from clinlm.formats.files import PathLike, umask, read_text_file, split_lines
+from clinlm.formats.files import (PathLike, read_text_file, remove_stale_temps, removed_on_sigterm, replaced_mode,
+                                  split_lines, temp_prefix, umask)
 
 # Our own parser, not bioc.brat: that one reads the .txt with universal newlines (CRLF
 # offsets shift), rstrips .ann lines and fails on bad lines with bare asserts naming no line.
@@ -65,15 +76,19 @@ def _pairs(path: Path) -> list[tuple[str, Path, Path | None]]:
     """``(doc_id, txt, ann or None)`` for a directory, a ``.txt`` or an ``.ann``."""
     if path.is_dir():
         found: dict[str, dict[str, Path]] = {}
-        for f in sorted(path.iterdir()):
-            split = _split_name(f.name)
-            if f.name.startswith(".") or split is None or not f.is_file():
-                continue
-            found.setdefault(split[0], {})[split[1]] = f
+        for folder, subfolders, names in os.walk(path):
+            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+            rel = Path(folder).relative_to(path)
+            for name in names:
+                split = _split_name(name)
+                f = Path(folder) / name
+                if name.startswith(".") or split is None or not f.is_file():
+                    continue
+                found.setdefault((rel / split[0]).as_posix(), {})[split[1]] = f
         out = []
         for stem, kinds in sorted(found.items()):
             if "txt" not in kinds:
-                raise InputError(f"no matching {stem}.txt for this annotation file", str(kinds["ann"]))
+                raise InputError(f"no matching {Path(stem).name}.txt for this annotation file", str(kinds["ann"]))
             out.append((stem, kinds["txt"], kinds.get("ann")))
         return out
     split = _split_name(path.name)
@@ -226,10 +241,23 @@ def loads(text: str, ann: str, doc_id: str = "doc", path: str = "<string>", *, d
     return Document(doc_id, text, ents, meta, relations)
 
 
-def read(path: PathLike, *, discontinuous: str = "error") -> list[Document]:
-    """Documents of a brat directory, or of one ``.txt``/``.ann`` pair (either name works)."""
+def read(path: PathLike, *, discontinuous: str = "error", require_ann: bool = False) -> list[Document]:
+    """Documents of a brat directory, or of one ``.txt``/``.ann`` pair (either name works).
+
+    ``require_ann``: a ``.txt`` without its ``.ann`` is an error (for gold data: read as a
+    document without entities, it would score every prediction as wrong)."""
+    pairs = _pairs(Path(path))
+    lone = [txt for _, txt, ann in pairs if ann is None]
+    if require_ann and lone:
+        more = f" (and {len(lone) - 1} more .txt without one)" if len(lone) > 1 else ""
+        stem = _split_name(lone[0].name)[0]  # type: ignore[index]
+        raise InputError(
+            f"no {stem}.ann beside this text file{more}: gold data in brat needs an .ann per .txt "
+            "(empty for a note without entities); to tag plain notes, use `clinlm annotate`",
+            str(lone[0]),
+        )
     docs = []
-    for doc_id, txt, ann in _pairs(Path(path)):
+    for doc_id, txt, ann in pairs:
         text = read_text_file(txt)
         ann_text = read_text_file(ann) if ann is not None else ""
         docs.append(loads(text, ann_text, doc_id, str(ann), discontinuous=discontinuous))
@@ -297,8 +325,25 @@ def dumps_ann(doc: Document) -> str:
 
 
 def _check_id(doc_id: str) -> None:
-    if not doc_id or doc_id in (".", "..") or doc_id.startswith(".") or any(c in doc_id for c in "/\\\0\n\r"):
-        raise InputError(f"document id {doc_id!r} cannot be a brat file name")
+    for part in doc_id.split("/"):  # "sub/deep" -> sub/deep.txt: each part must be a plain name
+        if not part or part in (".", "..") or part.startswith(".") or any(c in part for c in "\\\0\n\r"):
+            raise InputError(f"document id {doc_id!r} cannot be a brat file name")
+
+
+def _create(f: Path, data: bytes, mode: int, doc_id: str) -> None:
+    """Create ``f`` in the fresh temporary folder. It must not exist yet: then two ids that name
+    one file on this file system (``A``/``a`` where case does not count; ``x`` and ``x.txt/y``)
+    are an error instead of one document silently overwriting the other."""
+    try:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        with open(f, "xb") as fh:
+            fh.write(data)
+    except (FileExistsError, NotADirectoryError, IsADirectoryError):
+        raise InputError(
+            f"document id {doc_id!r}: its file {f.name!r} collides with another document's file or folder "
+            "on this file system; brat needs a file pair per id"
+        ) from None
+    os.chmod(f, mode)
 
 
 def _encode(s: str, doc_id: str) -> bytes:
@@ -309,38 +354,51 @@ def _encode(s: str, doc_id: str) -> bytes:
 
 
 def write(docs: Iterable[Document], path: PathLike) -> None:
-    """Write one ``ID.txt`` + ``ID.ann`` per document into the directory ``path``.
+    """Write one ``ID.txt`` + ``ID.ann`` per document into the directory ``path`` (an id
+    ``sub/deep`` into ``path/sub/``).
 
-    Everything is first written into a temporary folder beside ``path``, so a failure
+    Everything is first written into a temporary folder beside ``path`` (named as
+    :func:`~clinlm.formats.files.temp_prefix` says, removed on failure or SIGTERM), so a failure
     while writing leaves ``path`` untouched. Then a new ``path`` is that folder renamed;
     into an existing one each file is moved with an atomic ``os.replace`` (other files
-    there are kept).
+    there are kept; a replaced file keeps its mode).
     """
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise InputError("brat output must be a directory, but a file is there", str(out))
+    if out.is_symlink() and not out.exists():
+        raise InputError(f"brat output is a symbolic link to a missing folder ({os.readlink(out)})", str(out))
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise InputError("cannot write: the folder does not exist", str(parent))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
-    try:
-        seen: set[str] = set()
-        file_mode = 0o666 & ~umask()
-        for doc in docs:
-            _check_id(doc.id)
-            if doc.id in seen:
-                raise InputError(f"two documents have the id {doc.id!r}; brat needs one file pair per id")
-            seen.add(doc.id)
-            for name, data in ((f"{doc.id}.txt", _encode(doc.text, doc.id)), (f"{doc.id}.ann", _encode(dumps_ann(doc), doc.id))):
-                (tmp / name).write_bytes(data)
-                os.chmod(tmp / name, file_mode)
-        if not out.exists():
-            os.chmod(tmp, 0o777 & ~umask())
-            os.replace(tmp, out)
-            return
-        for f in sorted(tmp.iterdir()):
-            os.replace(f, out / f.name)
-        tmp.rmdir()
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    remove_stale_temps(parent)
+    with removed_on_sigterm():
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), suffix=".tmp", dir=parent))
+        try:
+            seen: set[str] = set()
+            file_mode = 0o666 & ~umask()
+            for doc in docs:
+                _check_id(doc.id)
+                if doc.id in seen:
+                    raise InputError(f"two documents have the id {doc.id!r}; brat needs one file pair per id")
+                seen.add(doc.id)
+                for name, data in ((f"{doc.id}.txt", _encode(doc.text, doc.id)), (f"{doc.id}.ann", _encode(dumps_ann(doc), doc.id))):
+                    _create(tmp / name, data, file_mode, doc.id)
+            if not out.exists():
+                os.chmod(tmp, 0o777 & ~umask())
+                os.replace(tmp, out)
+                return
+            moves = [(f, out / f.relative_to(tmp)) for f in sorted(tmp.rglob("*")) if f.is_file()]
+            for _, dest in moves:  # every conflict is found before anything moves
+                for folder in dest.relative_to(out).parents:
+                    if (out / folder).exists() and not (out / folder).is_dir():
+                        raise InputError("brat output needs a folder here, but a file is there", str(out / folder))
+                replaced_mode(dest, file_mode)
+            for f, dest in moves:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(f, replaced_mode(dest, file_mode))
+                os.replace(f, dest)
+            shutil.rmtree(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise

@@ -1,14 +1,33 @@
 """File helpers every format shares: strict UTF-8 with gzip, line splitting, atomic writes,
-and JSON files whose errors name a line."""
+and JSON files whose errors name a line.
+
+Atomic writes and note text: the output is first written to a hidden temporary file beside
+it, ``.<name>.clinlm-<pid>-<host>-<random>.tmp`` (mode 0600: it holds note text), then
+renamed over the target. A failure or SIGTERM removes it (:func:`removed_on_sigterm`); only
+SIGKILL or a crash can leave it, and the next clinlm write into the same folder on the same
+machine (``<host>`` is a hash of the host name) removes it once process ``<pid>`` has ended
+(:func:`remove_stale_temps`). A replaced file keeps its mode; a symbolic link at the target
+is refused rather than replaced by a file (which would cut the link) or written through
+(which would change a file elsewhere).
+"""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
+import re
+import shutil
+import signal
+import socket
+import stat
 import tempfile
+import threading
 import zlib
+from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from clinlm.errors import InputError
 
@@ -68,40 +87,129 @@ def split_lines(text: str) -> list[str]:
 def atomic_write_text(path: PathLike, chunks: Iterable[str]) -> None:
     """Write ``chunks`` as UTF-8 to ``path`` atomically (gzip when it ends in ``.gz``).
 
-    The chunks may come from a generator that raises midway: then the temporary
-    file is removed and an existing ``path`` is left untouched.
+    The chunks may come from a generator that raises midway (or SIGTERM may arrive): then
+    the temporary file is removed and an existing ``path`` is left untouched. A replaced
+    file keeps its mode; a new one gets ``0666 & ~umask``.
     """
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise InputError("cannot write: the folder does not exist", str(parent))
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            out: Any = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if p.name.endswith(".gz") else raw
-            try:
-                for chunk in chunks:
-                    try:
-                        out.write(chunk.encode("utf-8"))
-                    except UnicodeEncodeError as e:
-                        raise InputError(
-                            f"cannot write text with a lone surrogate (U+{ord(chunk[e.start]):04X}); it is not valid Unicode",
-                            str(p),
-                        ) from None
-            finally:
-                if out is not raw:
-                    out.close()
-            raw.flush()
-            os.fsync(raw.fileno())
-        mode = 0o666 & ~umask()
-        os.chmod(tmp, mode)
-        os.replace(tmp, p)
-    except BaseException:
+    mode = replaced_mode(p, 0o666 & ~umask())
+    remove_stale_temps(parent)
+    with removed_on_sigterm():
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(p.name), suffix=".tmp", dir=parent)
         try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+            with os.fdopen(fd, "wb") as raw:
+                out: Any = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if p.name.endswith(".gz") else raw
+                try:
+                    for chunk in chunks:
+                        try:
+                            out.write(chunk.encode("utf-8"))
+                        except UnicodeEncodeError as e:
+                            raise InputError(
+                                f"cannot write text with a lone surrogate (U+{ord(chunk[e.start]):04X}); it is not valid Unicode",
+                                str(p),
+                            ) from None
+                finally:
+                    if out is not raw:
+                        out.close()
+                raw.flush()
+                os.fsync(raw.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, p)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+
+
+def replaced_mode(p: Path, default: int) -> int:
+    """The permission bits ``p`` has (it is about to be replaced), or ``default`` for a new file.
+
+    A symbolic link or a directory at ``p`` is refused: ``os.replace`` would cut the link or fail.
+    """
+    if p.is_symlink():
+        raise InputError(
+            f"will not replace a symbolic link (to {os.readlink(p)}); write to its target or remove the link",
+            str(p),
+        )
+    if p.is_dir():
+        raise InputError("cannot write a file here: a directory has this name", str(p))
+    try:
+        return stat.S_IMODE(p.stat().st_mode)
+    except FileNotFoundError:
+        return default
+
+
+@lru_cache(maxsize=1)
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+#: ``.<name>.clinlm-<pid>-<host>-<random>.tmp``, as :func:`temp_prefix` and ``mkstemp`` make them.
+_TEMP = re.compile(r"\..*\.clinlm-([0-9]{1,10})-([0-9a-f]{8})-[a-z0-9_]+\.tmp\Z", re.S)
+
+
+def temp_prefix(name: str) -> str:
+    """Prefix of a temporary file or folder for target ``name``: it names this process, so a
+    later write can tell a leftover (its process is gone) from a write in progress."""
+    return f".{name}.clinlm-{os.getpid()}-{_host_tag()}-"
+
+
+def _running(pid: int) -> bool:
+    if os.name != "posix" or pid == os.getpid():
+        return True  # no cheap liveness check elsewhere: never remove
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # alive under another user (or not a pid we can judge)
+    return True
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Remove what a killed clinlm write (SIGKILL, a crash) left in ``folder``: temporary files
+    (and brat's temporary folders) made on this machine by a process that no longer runs."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        m = _TEMP.match(entry.name)
+        if m is None or m.group(2) != _host_tag() or _running(int(m.group(1))):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass  # gone already, or not ours to remove
+
+
+@contextmanager
+def removed_on_sigterm() -> Iterator[None]:
+    """While the block runs, SIGTERM raises ``SystemExit(143)`` instead of killing at once, so
+    the ``except``/``finally`` clauses that remove temporary files (note text) run, and the
+    process still ends with 143 (128 + SIGTERM). Only in the main thread (where Python runs
+    signal handlers) and only over the default action: a handler the program installed, or
+    SIGTERM ignored, is left alone. The previous handler is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def umask() -> int:

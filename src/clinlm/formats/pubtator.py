@@ -12,7 +12,9 @@ comma-separated types, ``attributes["types"]`` = all of them (only when more tha
 one), ``attributes["concept"]`` = the 6th column as written (e.g. ``UMLS:C0010674``;
 absent for 5-column lines), ``attributes["pubtator_extra"]`` = any further columns.
 Relation lines (``PMID<TAB>type<TAB>id1<TAB>id2[<TAB>x]``) are kept as lists of
-their columns after the PMID in ``metadata["pubtator_relations"]``. Writing a read
+their columns after the PMID in ``metadata["pubtator_relations"]``; a 4-column line whose
+2nd and 3rd columns are integers is a mention without its types and raises ``InputError``
+(it would otherwise be dropped as a relation). Writing a read
 file reproduces it byte for byte when its annotation lines are in (start, end,
 type) order, as MedMentions' are.
 """
@@ -128,7 +130,15 @@ def iter_loads(text: str, path: str = "<string>") -> Iterator[Document]:
                 path,
                 lineno,
             )
-        if len(fields) >= 6 or (len(fields) == 5 and _INT.match(fields[1]) and _INT.match(fields[2])):
+        offsets = _INT.match(fields[1]) and _INT.match(fields[2])
+        if len(fields) == 4 and offsets:  # not a relation line: a mention whose types column is missing
+            raise InputError(
+                "mention line with 4 columns: expected 'PMID<TAB>start<TAB>end<TAB>mention<TAB>types"
+                "[<TAB>concept]' (the semantic types column is missing)",
+                path,
+                lineno,
+            )
+        if len(fields) >= 6 or (len(fields) == 5 and offsets):
             cur.anns.append((fields, lineno))
         else:
             cur.rels.append(fields[1:])

@@ -5,6 +5,9 @@
   and keep case unless told otherwise.
 - Their embedding matrix (50,176 rows) is larger than the vocabulary (50,101):
   embeddings are never resized to the tokenizer.
+
+Weights are loaded from safetensors only (:func:`load_pretrained`): a pickled
+``pytorch_model.bin`` can run code when it is loaded, so clinlm never opens one.
 """
 from __future__ import annotations
 
@@ -26,6 +29,43 @@ def check_model_location(path_or_id: str) -> None:
         raise ModelError(f"model directory not found: {path_or_id}")
     if not (p / "config.json").is_file():
         raise ModelError(f"{path_or_id} is not a Hugging Face model directory (no config.json)")
+
+
+#: Files that hold safetensors weights (one file, or the index of a sharded checkpoint).
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+#: Weights clinlm will not load: pickles (and other frameworks' files).
+OTHER_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
+
+
+def check_weights(path_or_id: str) -> None:
+    """A local model directory must hold safetensors weights; say so in one line, naming the
+    pickle found and how to convert it, instead of transformers' ``OSError``."""
+    p = Path(path_or_id)
+    if not p.is_dir() or any((p / name).is_file() for name in SAFE_WEIGHTS):
+        return
+    found = next((p / name for name in OTHER_WEIGHTS if (p / name).is_file()), None)
+    if found is not None:
+        raise ModelError(
+            f"{found}: clinlm loads safetensors weights only (a pickle can run code when loaded); if you trust "
+            "this file, convert it once: load it in transformers (e.g. AutoModelForTokenClassification"
+            f".from_pretrained('{p}')) and call .save_pretrained('{p}', safe_serialization=True), "
+            "which writes model.safetensors"
+        )
+    raise ModelError(f"{p}: no model weights here (a config but no model.safetensors); clinlm loads safetensors weights only")
+
+
+def load_pretrained(auto_class, path_or_id: str | Path, **kwargs):
+    """``auto_class.from_pretrained(path_or_id, use_safetensors=True, **kwargs)``: weights from
+    safetensors only, and a missing or refused weights file as a one-line :class:`ModelError`."""
+    from clinlm.runtime.quiet import quiet_loading
+
+    check_weights(str(path_or_id))
+    try:
+        with quiet_loading():  # a library call draws no "Loading weights" bar on the caller's terminal
+            return auto_class.from_pretrained(path_or_id, use_safetensors=True, **kwargs)
+    except OSError as exc:  # e.g. a hub repo with pickled weights only, or no network
+        reason = " ".join(str(exc).split())
+        raise ModelError(f"cannot load the weights of {path_or_id} (clinlm loads safetensors weights only): {reason}") from None
 
 
 def _has_tokenizer_config(path_or_id: str) -> bool:

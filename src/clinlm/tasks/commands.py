@@ -8,7 +8,7 @@ from typing import Optional
 
 from rich.table import Table
 
-from clinlm.cli.console import err, out
+from clinlm.cli.console import err, esc, out
 from clinlm.cli.options import train_manifest
 from clinlm.errors import InputError
 
@@ -30,9 +30,9 @@ def print_result(result: dict, title: str, as_json: bool) -> None:
     table.add_column("value", justify="right")
     for key, value in result.items():
         if isinstance(value, float):
-            table.add_row(key, f"{value:.4f}")
+            table.add_row(esc(key), f"{value:.4f}")
         elif isinstance(value, (int, str)) and key not in ("model", "data"):
-            table.add_row(key, str(value))
+            table.add_row(esc(key), esc(value))
     out.print(table)
     per_class = result.get("per_class") or (result.get("pooled") or {}).get("per_class")
     if per_class:
@@ -40,7 +40,7 @@ def print_result(result: dict, title: str, as_json: bool) -> None:
         for col in ("class", "precision", "recall", "F1", "support"):
             t2.add_column(col, justify="left" if col == "class" else "right")
         for lab, m in per_class.items():
-            t2.add_row(lab, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+            t2.add_row(esc(lab), f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
         out.print(t2)
 
 
@@ -52,7 +52,7 @@ def write_jsonl(rows: list[dict], output: Optional[Path]) -> None:
         sys.stdout.write("".join(lines))
     else:
         atomic_write_text(output, lines)
-        err.print(f"wrote {len(rows)} prediction(s) to {output}")
+        err.print(f"wrote {len(rows)} prediction(s) to {esc(output)}", soft_wrap=True)
 
 
 def train_and_report(task, model: str, train_examples: list, dev_examples: Optional[list], args, output: Path,
@@ -61,12 +61,13 @@ def train_and_report(task, model: str, train_examples: list, dev_examples: Optio
 
     net, tokenizer = task.build(model, train_examples, seed=args.seed)
     summary = run_training(task, net, tokenizer, train_examples, dev_examples, args, output, train_manifest(model, files),
-                           on_log=err.print)
+                           on_log=lambda m: err.print(esc(m)))
     if summary["dev"]:
         print_result(summary["dev"], f"dev ({len(dev_examples)} examples), selected checkpoint", as_json)
     elif as_json:
         sys.stdout.write(json.dumps({"dev": None, "seconds": summary["seconds"]}) + "\n")
-    err.print(f"saved to {output}  ({summary['seconds']} s, {summary['tokens_per_second']} tokens/s, {summary['precision']})")
+    err.print(f"saved to {esc(output)}  ({summary['seconds']} s, {summary['tokens_per_second']} tokens/s, {summary['precision']})",
+              soft_wrap=True)
 
 
 def check_kind(predictor, kind: str, model: str) -> None:

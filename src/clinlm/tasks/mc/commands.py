@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from clinlm.cli.app import evaluate_app, predict_app
-from clinlm.cli.console import err, quiet_transformers
+from clinlm.cli.console import err, esc, quiet_transformers
 from clinlm.cli.options import AsJson, Device, Seed
 from clinlm.tasks.commands import print_result, write_jsonl
 
@@ -73,4 +73,4 @@ def predict_mc(
 
 def _warn_head(scorer) -> None:
     if scorer.scoring == "pll" and scorer.mlm_head != "pretrained":
-        err.print(f"[yellow]note:[/] masked-LM head {scorer.mlm_head}: expect chance-level accuracy")
+        err.print(f"[yellow]note:[/] masked-LM head {esc(scorer.mlm_head)}: expect chance-level accuracy", soft_wrap=True)

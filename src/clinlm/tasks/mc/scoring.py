@@ -20,7 +20,7 @@ import torch
 from clinlm.runtime.attention import fuse_attention
 from clinlm.tasks.mc.data import LETTERS, McQuestion
 from clinlm.errors import ConfigError, ModelError
-from clinlm.runtime.loading import check_model_location, load_tokenizer
+from clinlm.runtime.loading import check_model_location, load_pretrained, load_tokenizer
 from clinlm.runtime.device import resolve_device
 
 PROMPT = "Question: {question}\nAnswer:"
@@ -108,11 +108,11 @@ def load_scorer(model_path: str, scoring: str = "auto", device: str = "auto", ma
     tokenizer = load_tokenizer(model_path)
     head = "pretrained"
     if scoring == "causal":
-        model = AutoModelForCausalLM.from_pretrained(model_path)
+        model = load_pretrained(AutoModelForCausalLM, model_path)
     else:
         if tokenizer.mask_token_id is None:
             raise ModelError(f"{model_path} has no [MASK] token: pseudo-log-likelihood needs a masked LM (try --scoring causal)")
-        model, info = AutoModelForMaskedLM.from_pretrained(model_path, output_loading_info=True)
+        model, info = load_pretrained(AutoModelForMaskedLM, model_path, output_loading_info=True)
         if any("predictions" in k or "lm_head" in k or "decoder" in k for k in info.get("missing_keys", [])):
             head = "random (the checkpoint has no masked-LM head weights)"
     fuse_attention(model)  # GatorTron's MLM scores every option: fused attention pays off here too

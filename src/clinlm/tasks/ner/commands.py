@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -11,10 +10,11 @@ import typer
 from rich.table import Table
 
 from clinlm.cli.app import evaluate_app, export_app, train_app
-from clinlm.cli.console import err, out, quiet_transformers
-from clinlm.cli.options import (BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, LearningRate, Precision, Seed,
-                                Warmup, WeightDecay, train_args, train_manifest)
-from clinlm.errors import InputError
+from clinlm.cli.console import err, esc, flag_hints, out, quiet_transformers
+from clinlm.cli.options import (BatchSize, Device, Discontinuous, DiscontinuousMode, Epochs, EvalsPerEpoch, GradAccum,
+                                LearningRate, NoteBatch, Precision, Seed, Warmup, WeightDecay, WindowLength,
+                                WindowStride, train_args, train_manifest)
+from clinlm.errors import ConfigError, InputError
 
 # -- train ------------------------------------------------------------------------------
 @train_app.command("ner")
@@ -29,7 +29,7 @@ def train_ner(
     grad_accum: GradAccum = 1,
     warmup: Warmup = 0.1,
     weight_decay: WeightDecay = 0.01,
-    label_smoothing: float = typer.Option(0.0),
+    label_smoothing: float = typer.Option(0.0, help="Label smoothing of the cross-entropy loss (0: none)."),
     max_length: int = typer.Option(512, help="Window length in subwords."),
     stride: int = typer.Option(128, help="Overlap between windows in subwords."),
     train_max_length: int = typer.Option(128, help="Training window length in subwords; inference uses --max-length. Shorter windows mean more updates per epoch."),
@@ -39,6 +39,7 @@ def train_ner(
     cased: Optional[bool] = typer.Option(None, "--cased/--uncased", help="Override case detection of the tokenizer."),
     seed: Seed = 42,
     evals_per_epoch: EvalsPerEpoch = 1,
+    discontinuous: Discontinuous = DiscontinuousMode.error,
     precision: Precision = "auto",
     device: Device = "auto",
 ) -> None:
@@ -50,8 +51,9 @@ def train_ner(
     quiet_transformers()
     task = NerTask(max_length=max_length, stride=stride, decode=decode, cased=cased,
                    train_max_length=train_max_length, train_stride=train_stride)
-    train_docs = task.read(train)
-    dev_docs = task.read(dev) if dev else None
+    with flag_hints():
+        train_docs = task.read(train, discontinuous.value)
+        dev_docs = task.read(dev, discontinuous.value) if dev else None
     label_list = bio_labels(ST21PV_TYPES) if labels == "st21pv" else None
     if labels not in (None, "st21pv"):
         raise InputError(f"unknown label set {labels!r}; use st21pv or leave it out")
@@ -60,10 +62,11 @@ def train_ner(
                       warmup_ratio=warmup, weight_decay=weight_decay, label_smoothing=label_smoothing, seed=seed,
                       precision=precision, device=device, evals_per_epoch=evals_per_epoch)
     man = train_manifest(model, [train] + ([dev] if dev else []))
-    summary = run_training(task, net, tokenizer, train_docs, dev_docs, args, output, man, on_log=err.print)
+    summary = run_training(task, net, tokenizer, train_docs, dev_docs, args, output, man, on_log=lambda m: err.print(esc(m)))
     if summary["dev"]:
         _metrics_table(summary["dev"], f"dev ({len(dev_docs)} documents), selected checkpoint")
-    err.print(f"saved to {output}  ({summary['seconds']} s, {summary['tokens_per_second']} tokens/s, {summary['precision']})")
+    err.print(f"saved to {esc(output)}  ({summary['seconds']} s, {summary['tokens_per_second']} tokens/s, {summary['precision']})",
+              soft_wrap=True)
 
 
 # -- evaluate ---------------------------------------------------------------------------
@@ -75,23 +78,29 @@ def evaluate_ner(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
     record: Optional[str] = typer.Option(None, "--record", help="Also store the results in the model's clinlm.json under metrics.NAME (e.g. test)."),
     data_name: Optional[str] = typer.Option(None, "--data-name", help="Name of the data set/protocol to store with --record (e.g. MM-ST21pv-r)."),
-    max_length: Optional[int] = typer.Option(None),
-    stride: Optional[int] = typer.Option(None),
+    max_length: WindowLength = None,
+    stride: WindowStride = None,
     decode: Optional[str] = typer.Option(None, help="viterbi or argmax (default: the model's)."),
-    batch_size: int = typer.Option(32),
-    device: str = typer.Option("auto"),
-    precision: str = typer.Option("auto"),
+    batch_size: NoteBatch = 32,
+    discontinuous: Discontinuous = DiscontinuousMode.error,
+    device: Device = "auto",
+    precision: Precision = "auto",
 ) -> None:
     """seqeval micro P/R/F1 (strict and default mode), per type, and character-span F1."""
-    from clinlm.tasks.ner.pipeline import load
+    from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR, load
     from clinlm.tasks.ner.task import PROTOCOLS, NerTask, model_card_scores, ner_scores
 
     quiet_transformers()
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    if record and (model is None or Path(model).resolve() == DEFAULT_MODEL_DIR.resolve()):
+        # os.access is no guard: an editable install or root can write into the package
+        raise ConfigError("--record writes into the model's clinlm.json, and the shipped default model is part of "
+                          "the installed package: copy it to a folder of your own and pass --model DIR")
+    with flag_hints():
+        gold = NerTask().read(data, discontinuous.value)  # read and validated before the model loads
     options = {k: v for k, v in {"max_length": max_length, "stride": stride, "decode": decode}.items() if v is not None}
     pipe = load(model, device=device, precision=precision, context=False, **options)  # scores need no assertion
-    gold = NerTask().read(data)
     if protocol == "model-card":
         result = model_card_scores(pipe, gold)
     else:
@@ -102,8 +111,6 @@ def evaluate_ner(
     if record:
         from clinlm import manifest as manifest_io
 
-        if model is None and not os.access(pipe.manifest_dir, os.W_OK):
-            raise InputError("cannot --record into the installed default model (read-only)")
         man = manifest_io.read(pipe.manifest_dir)
         slim = dict(result, protocol=data_name or protocol, scoring=protocol)
         man.setdefault("metrics", {})[record] = slim
@@ -111,7 +118,7 @@ def evaluate_ner(
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:
-        _metrics_table(result, f"{data} ({len(gold)} documents), protocol {protocol}")
+        _metrics_table(result, f"{esc(data)} ({len(gold)} documents), protocol {esc(protocol)}")
 
 
 def _metrics_table(result: dict, title: str) -> None:
@@ -133,7 +140,7 @@ def _metrics_table(result: dict, title: str) -> None:
         for col in ("type", "name", "precision", "recall", "F1", "support"):
             t2.add_column(col, justify="right" if col in ("precision", "recall", "F1", "support") else "left")
         for typ, m in sorted(per_type.items()):
-            t2.add_row(typ, type_name(typ), f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+            t2.add_row(esc(typ), esc(type_name(typ)), f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
         out.print(t2)
     if "words_dropped_by_truncation" in result:
         out.print(f"words dropped by truncation (gold and prediction): {result['words_dropped_by_truncation']}")
@@ -152,4 +159,4 @@ def export_onnx(
 
     quiet_transformers()
     export(model, output, int8=int8, optimize=optimize)
-    err.print(f"wrote {output / 'model.onnx'} ({'int8' if int8 else 'fp32'})")
+    err.print(f"wrote {esc(output / 'model.onnx')} ({'int8' if int8 else 'fp32'})", soft_wrap=True)

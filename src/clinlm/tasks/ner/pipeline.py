@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from clinlm.text import tags_to_entities
 from clinlm.runtime.threads import configure_torch_threads, inference_threads
 from clinlm.windows import Encoded, content_length, encode, owners, plan, special_parts
 
-DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "default"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "default"  # clinlm/models/default
 DECODERS = ("viterbi", "argmax")
 
 
@@ -123,10 +123,19 @@ class NerPipeline:
     def __call__(self, text: str | Document) -> Document:
         return next(iter(self.pipe([text])))
 
-    def pipe(self, texts: Iterable[str | Document], batch_size: int = 64) -> Iterator[Document]:
-        """Annotate a stream of texts or Documents, ``batch_size`` notes at a time (flat memory)."""
+    def pipe(self, texts: Iterable[str | Document], batch_size: int = 64,
+             on_progress: Callable[[int, int], None] | None = None) -> Iterator[Document]:
+        """Annotate a stream of texts or Documents, ``batch_size`` notes at a time (flat memory).
+
+        ``on_progress(done, planned)`` is called after each forward pass with the windows run so far
+        and those planned so far (``planned`` grows as each group of notes is tokenized), so a
+        caller can show progress inside one long note, not only from note to note.
+        """
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
         it = iter(texts)
         counter = itertools.count()
+        earlier = [0]  # windows of the groups of notes already annotated
         while True:
             chunk = list(itertools.islice(it, batch_size))
             if not chunk:
@@ -136,12 +145,17 @@ class NerPipeline:
                 for d in chunk
                 if isinstance(d, (str, Document)) or _raise_type(d)
             ]
-            yield from self._annotate(docs)
+            report = None
+            if on_progress is not None:
+                def report(done: int, planned: int, base: int = earlier[0]) -> None:
+                    earlier[0] = base + planned
+                    on_progress(base + done, base + planned)
+            yield from self._annotate(docs, report)
 
-    def _annotate(self, docs: Sequence[Document]) -> list[Document]:
+    def _annotate(self, docs: Sequence[Document], on_progress: Callable[[int, int], None] | None = None) -> list[Document]:
         encs = encode(self.tokenizer, [d.text for d in docs])
         out = []
-        for doc, enc, logp in zip(docs, encs, self.word_logprobs(encs)):
+        for doc, enc, logp in zip(docs, encs, self.word_logprobs(encs, on_progress)):
             if self.decode == "viterbi":
                 path = viterbi(logp, self._start, self._trans)
             else:
@@ -153,21 +167,30 @@ class NerPipeline:
             out = list(self.context.pipe(out))
         return out
 
-    def word_logprobs(self, encs: Sequence[Encoded]) -> list[np.ndarray]:
+    def word_logprobs(self, encs: Sequence[Encoded],
+                      on_progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
         """Per document, ``[n_words, n_labels]`` label log-probabilities, each word read from
-        the window where it has most context. Words the tokenizer drops get zeros (no preference)."""
+        the window where it has most context. Words the tokenizer drops get zeros (no preference).
+        ``on_progress(done, total)``: windows run and windows planned, once before the first
+        forward pass and after each one."""
         spans = [plan(len(e.input_ids), self.content_length, self.stride) for e in encs]
         owned = [_group(owners(e, s), len(s)) for e, s in zip(encs, spans)]
         result = [np.zeros((len(e.first_subword), len(self.labels)), dtype=np.float32) for e in encs]
         jobs = [(d, j, s, e) for d, sp in enumerate(spans) for j, (s, e) in enumerate(sp)]
         jobs.sort(key=lambda job: job[3] - job[2])
         n_special = len(self._pre) + len(self._post)
+        done = 0
+        if on_progress is not None:
+            on_progress(done, len(jobs))
         for batch in _pack(jobs, lambda job: job[3] - job[2] + n_special, self.batch_tokens):
             logp = self._forward([encs[d].input_ids[s:e] for d, _, s, e in batch])
             for row, (d, j, s, e) in enumerate(batch):
                 mine = owned[d][j]
                 pos = encs[d].first_subword[mine] - s + len(self._pre)
                 result[d][mine] = logp[row, pos]
+            done += len(batch)
+            if on_progress is not None:
+                on_progress(done, len(jobs))
         return result
 
     def _forward(self, chunks: Sequence[np.ndarray]) -> np.ndarray:
@@ -198,6 +221,8 @@ def _load_weights(path: str, tokenizer, device: torch.device, precision: str):
     """
     from transformers import AutoModelForTokenClassification
 
+    from clinlm.runtime.loading import load_pretrained  # safetensors only, a one-line error otherwise
+
     if is_onnx_dir(path):
         if precision not in ("auto", "fp32"):
             raise ConfigError(f"{path} is an ONNX export: its precision was fixed at export (fp32, or --int8); "
@@ -206,7 +231,7 @@ def _load_weights(path: str, tokenizer, device: torch.device, precision: str):
     dtype = resolve_dtype(precision, device)
     if device.type == "cpu":
         configure_torch_threads()
-    model = AutoModelForTokenClassification.from_pretrained(path)
+    model = load_pretrained(AutoModelForTokenClassification, path)  # quiet: no "Loading weights" bar
     check_vocab_fits(model, tokenizer, path)
     fuse_attention(model)
     return model.to(device=device, dtype=dtype if device.type == "cuda" else torch.float32).eval()

@@ -8,9 +8,10 @@ import numpy as np
 
 from clinlm import manifest as manifest_io
 from clinlm.document import Document
+from clinlm.errors import InputError
 from clinlm.labels import OUTSIDE, bio_labels
 from clinlm.tasks.ner.metrics import seqeval_scores, span_scores
-from clinlm.runtime.loading import check_model_location, check_vocab_fits, load_tokenizer, lowercases
+from clinlm.runtime.loading import check_model_location, check_vocab_fits, load_pretrained, load_tokenizer, lowercases
 from clinlm.text import entity_tags, words
 from clinlm.windows import content_length, encode, plan, special_parts
 from clinlm.tasks.base import Task
@@ -41,10 +42,14 @@ class NerTask(Task):
         self.train_stride = train_stride
 
     # -- data ---------------------------------------------------------------------
-    def read(self, path: str | Path) -> list[Document]:
-        from clinlm.formats import read_documents
+    def read(self, path: str | Path, discontinuous: str = "error") -> list[Document]:
+        """Gold or training documents; no documents (an empty file) is an error naming the file.
+        ``discontinuous``: brat/BioC annotations in several pieces are an error, or ``"merge"``d
+        into their covering span (only those two readers take the option)."""
+        from clinlm.formats import guess_format, read_gold
 
-        return list(read_documents(path))
+        options = {"discontinuous": discontinuous} if guess_format(path) in ("brat", "bioc") else {}
+        return read_gold(path, **options)
 
     # -- model ----------------------------------------------------------------------
     def build(self, model_path: str, train_examples: Sequence[Document], labels: Sequence[str] | None = None,
@@ -55,7 +60,10 @@ class NerTask(Task):
         check_model_location(model_path)
         tokenizer = load_tokenizer(model_path, cased=self.cased)
         if labels is None:
-            labels = bio_labels({e.label for d in train_examples for e in d.entities})
+            types = {e.label for d in train_examples for e in d.entities}
+            if not types:  # a model whose only label is O would be saved and score 0
+                raise InputError("the training data has no entities, so there is nothing to learn")
+            labels = bio_labels(types)
         config = AutoConfig.from_pretrained(
             model_path,
             num_labels=len(labels),
@@ -63,7 +71,7 @@ class NerTask(Task):
             label2id={l: i for i, l in enumerate(labels)},
         )
         torch.manual_seed(seed)  # the new head starts the same on every run
-        model = AutoModelForTokenClassification.from_pretrained(model_path, config=config, ignore_mismatched_sizes=True)
+        model = load_pretrained(AutoModelForTokenClassification, model_path, config=config, ignore_mismatched_sizes=True)
         model.float()  # train in fp32 master weights even from an fp16/bf16 checkpoint
         check_vocab_fits(model, tokenizer, model_path)
         limit = getattr(model.config, "max_position_embeddings", self.max_length)

@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from clinlm.cli.app import evaluate_app, predict_app, train_app
-from clinlm.cli.console import err, quiet_transformers
-from clinlm.cli.options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, LearningRate, Precision, Seed, Warmup, WeightDecay, train_args)
+from clinlm.cli.console import err, esc, quiet_transformers
+from clinlm.cli.options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, InferenceBatch, LearningRate, Precision, Seed, Warmup, WeightDecay, train_args)
 from clinlm.errors import InputError
 from clinlm.tasks.commands import check_kind, print_result, split_dev, train_and_report, write_jsonl
 
@@ -40,13 +40,14 @@ def _cross_validate(task, model: str, examples: list, folds: int, args, output: 
     from clinlm.tasks.pair.crossval import cross_validate
     from clinlm.formats import atomic_write_text
 
-    result = cross_validate(task, model, examples, folds, args, on_log=err.print)
+    result = cross_validate(task, model, examples, folds, args, on_log=lambda m: err.print(esc(m)))
     output.mkdir(parents=True, exist_ok=True)
     atomic_write_text(output / "cv.json", [json.dumps(dict(result, base_model=model), indent=2) + "\n"])
     summary = {k: v for k, v in result.items() if k not in ("predictions", "per_fold", "pooled")}
     summary.update({f"pooled_{k}": v for k, v in result["pooled"].items() if isinstance(v, (int, float))})
     print_result(summary if not as_json else result, f"{folds}-fold cross-validation ({len(examples)} examples)", as_json)
-    err.print(f"wrote {output / 'cv.json'} (per-fold scores and out-of-fold predictions; no checkpoint is kept)")
+    err.print(f"wrote {esc(output / 'cv.json')} (per-fold scores and out-of-fold predictions; no checkpoint is kept)",
+              soft_wrap=True)
 
 
 # -- sts / nli / pubmedqa ---------------------------------------------------------------------
@@ -95,7 +96,7 @@ def _register_pair(kind: str) -> None:
         data: Path = typer.Option(..., "--data", "-d", help="Gold pairs."),
         ids: Optional[Path] = typer.Option(None, "--ids", help=IDS_HELP),
         exclude_ids: Optional[Path] = typer.Option(None, "--exclude-ids", help=EXCLUDE_HELP),
-        batch_size: BatchSize = 64,
+        batch_size: InferenceBatch = 64,
         device: Device = "auto",
         as_json: AsJson = False,
     ) -> None:
@@ -106,14 +107,14 @@ def _register_pair(kind: str) -> None:
         check_kind(predictor, kind, model)
         gold = _select_ids(predictor.task.read(data), ids, exclude_ids)
         result = dict(predictor.evaluate(gold), model=model, data=str(data))
-        print_result(result, f"{kind}: {data} ({len(gold)} examples)", as_json)
+        print_result(result, f"{kind}: {esc(data)} ({len(gold)} examples)", as_json)
 
     def predict_cmd(
         model: str = typer.Option(..., "--model", "-m", help="A checkpoint trained by clinlm."),
         data: Path = typer.Option(..., "--data", "-d", help="Pairs (labels, if present, are ignored)."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="JSONL file (default: stdout)."),
         ids: Optional[Path] = typer.Option(None, "--ids", help=IDS_HELP),
-        batch_size: BatchSize = 64,
+        batch_size: InferenceBatch = 64,
         device: Device = "auto",
     ) -> None:
         from clinlm.tasks.predict import load_model

@@ -17,7 +17,7 @@ from clinlm import manifest as manifest_io
 from clinlm.tasks.pair.data import PUBMEDQA_LABELS, PairExample, read_pairs
 from clinlm.errors import ConfigError, InputError, ModelError
 from clinlm.tasks.pair.metrics import classification_scores, correlation_scores
-from clinlm.runtime.loading import check_model_location, check_vocab_fits, load_tokenizer
+from clinlm.runtime.loading import check_model_location, check_vocab_fits, load_pretrained, load_tokenizer
 from clinlm.tasks.base import Task
 from clinlm.tasks.inference import forward_batches
 
@@ -73,7 +73,7 @@ class PairTask(Task):
             problem_type="regression" if self.regression else "single_label_classification",
         )
         torch.manual_seed(seed)  # the new head starts the same on every run
-        model = AutoModelForSequenceClassification.from_pretrained(model_path, config=config, ignore_mismatched_sizes=True)
+        model = load_pretrained(AutoModelForSequenceClassification, model_path, config=config, ignore_mismatched_sizes=True)
         model.float()
         check_vocab_fits(model, tokenizer, model_path)
         self.max_length = min(self.max_length, getattr(model.config, "max_position_embeddings", self.max_length))
@@ -89,7 +89,7 @@ class PairTask(Task):
             raise ModelError(f"{model_dir} is a {man.get('task') or 'non-clinlm'} checkpoint, not {self.kind}")
         self.max_length = man.get("max_length", self.max_length)
         tokenizer = load_tokenizer(str(model_dir))
-        return AutoModelForSequenceClassification.from_pretrained(model_dir), tokenizer
+        return load_pretrained(AutoModelForSequenceClassification, model_dir), tokenizer
 
     def _encode(self, tokenizer, examples: Sequence[PairExample]) -> dict[str, list[list[int]]]:
         """Token ids of each pair, truncated to ``max_length``. Under ``only_second`` a question

@@ -7,9 +7,11 @@ from typing import Optional
 import typer
 
 from clinlm.cli.app import evaluate_app, predict_app, train_app
-from clinlm.cli.console import quiet_transformers
-from clinlm.cli.options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, LearningRate, Precision,
-                                Seed, Warmup, WeightDecay, train_args)
+from clinlm.cli.console import esc, quiet_transformers
+from clinlm.cli.options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, InferenceBatch, LearningRate,
+                                Precision, Seed, Warmup, WeightDecay, train_args)
+
+QA_MODEL_HELP = "A QA checkpoint (from `clinlm train qa`)."
 from clinlm.tasks.commands import check_kind, print_result, split_dev, train_and_report, write_jsonl
 
 # -- extractive QA ------------------------------------------------------------------------------
@@ -18,7 +20,7 @@ def train_qa(
     model: str = typer.Option(..., "--model", "-m", help="Base encoder: local directory or hub id."),
     train: Path = typer.Option(..., "--train", help="SQuAD-layout JSON (as emrQA is distributed)."),
     dev: Optional[Path] = typer.Option(None, "--dev", help="SQuAD JSON for model selection (token F1)."),
-    output: Path = typer.Option(..., "--output", "-o"),
+    output: Path = typer.Option(..., "--output", "-o", help="Checkpoint directory to write."),
     dev_fraction: float = typer.Option(0.0, help="Without --dev: hold out this seeded share of --train."),
     epochs: Epochs = 2.0,
     learning_rate: LearningRate = 5e-5,
@@ -49,9 +51,9 @@ def train_qa(
 
 @evaluate_app.command("qa")
 def evaluate_qa(
-    model: str = typer.Option(..., "--model", "-m"),
+    model: str = typer.Option(..., "--model", "-m", help=QA_MODEL_HELP),
     data: Path = typer.Option(..., "--data", "-d", help="Gold SQuAD JSON."),
-    batch_size: int = typer.Option(32),
+    batch_size: InferenceBatch = 32,
     device: Device = "auto",
     as_json: AsJson = False,
 ) -> None:
@@ -62,15 +64,15 @@ def evaluate_qa(
     predictor = load_model(model, device=device, batch_size=batch_size)
     check_kind(predictor, "qa", model)
     gold = predictor.task.read(data)
-    print_result(dict(predictor.evaluate(gold), model=model, data=str(data)), f"qa: {data} ({len(gold)} questions)", as_json)
+    print_result(dict(predictor.evaluate(gold), model=model, data=str(data)), f"qa: {esc(data)} ({len(gold)} questions)", as_json)
 
 
 @predict_app.command("qa")
 def predict_qa(
-    model: str = typer.Option(..., "--model", "-m"),
+    model: str = typer.Option(..., "--model", "-m", help=QA_MODEL_HELP),
     data: Path = typer.Option(..., "--data", "-d", help="SQuAD JSON (answers, if present, are ignored)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="JSONL file (default: stdout)."),
-    batch_size: int = typer.Option(32),
+    batch_size: InferenceBatch = 32,
     device: Device = "auto",
 ) -> None:
     """Answer each question with a span of its context: JSONL of id, answer, start, end, score."""

@@ -14,7 +14,7 @@ from clinlm import manifest as manifest_io
 from clinlm.tasks.qa.data import QaExample, read_squad
 from clinlm.errors import ConfigError, InputError, ModelError
 from clinlm.tasks.qa.metrics import squad_scores
-from clinlm.runtime.loading import check_model_location, check_vocab_fits, load_tokenizer
+from clinlm.runtime.loading import check_model_location, check_vocab_fits, load_pretrained, load_tokenizer
 from clinlm.tasks.base import Task
 from clinlm.tasks.inference import forward_batches
 
@@ -82,7 +82,7 @@ class QaTask(Task):
         check_model_location(model_path)
         tokenizer = load_tokenizer(model_path)
         torch.manual_seed(seed)  # the new head starts the same on every run
-        model = AutoModelForQuestionAnswering.from_pretrained(model_path)
+        model = load_pretrained(AutoModelForQuestionAnswering, model_path)
         model.float()
         check_vocab_fits(model, tokenizer, model_path)
         self.max_length = min(self.max_length, getattr(model.config, "max_position_embeddings", self.max_length))
@@ -98,7 +98,7 @@ class QaTask(Task):
             raise ModelError(f"{model_dir} is a {man.get('task') or 'non-clinlm'} checkpoint, not qa")
         self.max_length, self.stride = man.get("max_length", self.max_length), man.get("stride", self.stride)
         self.max_answer_tokens = man.get("max_answer_tokens", self.max_answer_tokens)
-        return AutoModelForQuestionAnswering.from_pretrained(model_dir), load_tokenizer(str(model_dir))
+        return load_pretrained(AutoModelForQuestionAnswering, model_dir), load_tokenizer(str(model_dir))
 
     # -- windows -------------------------------------------------------------------------
     def windows(self, tokenizer, examples: Sequence[QaExample]) -> list[QaWindow]:

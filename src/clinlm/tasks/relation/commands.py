@@ -9,7 +9,7 @@ from typing import Annotated, Iterator, List, Optional
 import typer
 from rich.table import Table
 
-from clinlm.cli.console import quiet_transformers, write_stdout, err, out
+from clinlm.cli.console import check_output, esc, quiet_transformers, write_stdout, err, out
 from clinlm.cli.app import evaluate_app, predict_app, train_app
 from clinlm.cli.options import (BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, LearningRate, Precision, Seed, Warmup, WeightDecay, train_args, train_manifest)
 from clinlm.document import Document
@@ -19,7 +19,7 @@ FORMAT_HELP = "chemprot, ddi, jsonl, brat or bioc (default: guessed from the pat
 # options that evaluate and predict share
 WindowChars = Annotated[Optional[int], typer.Option(help="Override the model's candidate window (characters).")]
 WindowSentences = Annotated[Optional[int], typer.Option(help="Override the model's candidate window (sentences).")]
-PairBatch = Annotated[int, typer.Option(help="Pairs per forward pass.")]
+PairBatch = Annotated[int, typer.Option(min=1, help="Pairs per forward pass.")]
 
 
 @train_app.command("re")
@@ -46,7 +46,7 @@ def train_re(
     weight_decay: WeightDecay = 0.01,
     seed: Seed = 42,
     evals_per_epoch: EvalsPerEpoch = 1,
-    cased: Optional[bool] = typer.Option(None, "--cased/--uncased"),
+    cased: Optional[bool] = typer.Option(None, "--cased/--uncased", help="Override case detection of the tokenizer."),
     precision: Precision = "auto",
     device: Device = "auto",
 ) -> None:
@@ -69,10 +69,11 @@ def train_re(
                       evals_per_epoch=evals_per_epoch)
     files = [p for f in [train] + ([dev] if dev else []) for p in _data_files(f)]
     man = train_manifest(model, [train] + ([dev] if dev else []), files)
-    summary = run_training(task, net, tokenizer, train_docs, dev_docs, args, output, man, on_log=err.print)
+    summary = run_training(task, net, tokenizer, train_docs, dev_docs, args, output, man, on_log=lambda m: err.print(esc(m)))
     if summary["dev"]:
         _scores_table(summary["dev"], f"dev ({len(dev_docs)} documents), selected checkpoint")
-    err.print(f"saved to {output}  ({summary['seconds']} s, {summary['train_features']} pairs, {summary['precision']})")
+    err.print(f"saved to {esc(output)}  ({summary['seconds']} s, {summary['train_features']} pairs, {summary['precision']})",
+              soft_wrap=True)
 
 
 def _data_files(path: Path) -> list[Path]:
@@ -105,7 +106,7 @@ def evaluate_re(
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:
-        _scores_table(result, f"{data} ({len(gold)} documents)")
+        _scores_table(result, f"{esc(data)} ({len(gold)} documents)")
 
 
 def _load(model: str, window_chars: int | None, window_sentences: int | None, batch_size: int, device: str, precision: str):
@@ -122,7 +123,7 @@ def _scores_table(result: dict, title: str) -> None:
         table.add_column(col, justify="left" if col == "relation type" else "right")
     rows = [("micro (all types)", result["micro"])] + sorted(result["per_type"].items())
     for name, m in rows:
-        table.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+        table.add_row(esc(name), f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
     out.print(table)
 
 
@@ -142,12 +143,12 @@ def _documents(paths: List[str]) -> Iterator[Document]:
 
 def _relations_table(docs: Iterator[Document]) -> None:
     for doc in docs:
-        table = Table(title=f"{doc.id}: {len(doc.entities)} entities, {len(doc.relations)} relations", title_justify="left")
+        table = Table(title=f"{esc(doc.id)}: {len(doc.entities)} entities, {len(doc.relations)} relations", title_justify="left")
         for col in ("relation", "head", "tail", "score"):
             table.add_column(col, justify="right" if col == "score" else "left")
         for r in doc.relations:
             score = "" if r.score is None else f"{r.score:.2f}"
-            table.add_row(r.label, *(f"{e.text.replace(chr(10), ' ')} ({e.label} {e.start}-{e.end})" for e in (r.head, r.tail)),
+            table.add_row(esc(r.label), *(esc(f"{e.text.replace(chr(10), ' ')} ({e.label} {e.start}-{e.end})") for e in (r.head, r.tail)),
                           score)
         out.print(table)
 
@@ -172,8 +173,11 @@ def predict_re(
     quiet_transformers()
     if format not in ("table", "jsonl", "brat"):
         raise InputError(f"unknown output format {format!r}; use table, jsonl or brat")
+    if format == "table" and output is not None:
+        raise InputError("--output needs a file format (--format jsonl or brat); the table is printed")
     if format == "brat" and output is None:
         raise InputError("brat output needs --output DIR")
+    check_output(output, format)
     docs = list(_documents(inputs))  # every input read (and validated) before any model loads
     pipe = _load(model, window_chars, window_sentences, batch_size, device, precision)
     if any(not d.entities for d in docs):
@@ -185,4 +189,4 @@ def predict_re(
         write_stdout(iter(found), format)
     else:
         write_documents(found, output, format)
-        err.print(f"wrote {len(found)} document(s) to {output}")
+        err.print(f"wrote {len(found)} document(s) to {esc(output)}", soft_wrap=True)

@@ -15,6 +15,7 @@ from torch import nn
 
 from clinlm.document import Document
 from clinlm.errors import ConfigError, ModelError
+from clinlm.runtime.loading import load_pretrained
 from clinlm.tasks.relation.markers import crop, insert_markers, marker_pair
 
 HEAD_FILE = "relation_head.safetensors"
@@ -66,7 +67,7 @@ class RelationModel(nn.Module):
         head_file = Path(path) / HEAD_FILE
         if not head_file.is_file():
             raise ModelError(f"{path} is not a clinlm relation model (no {HEAD_FILE})")
-        model = cls(AutoModel.from_pretrained(str(path)), n_labels, pooling)
+        model = cls(load_pretrained(AutoModel, str(path)), n_labels, pooling)
         state = {k.split(".", 1)[1]: v for k, v in load_file(str(head_file)).items()}
         if state["weight"].shape != model.classifier.weight.shape:
             raise ModelError(f"{head_file}: the head does not fit {n_labels} labels with {pooling} pooling")

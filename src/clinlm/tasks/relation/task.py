@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from clinlm import manifest as manifest_io
 from clinlm.tasks.relation.candidates import candidate_pairs, gold_pairs, learn_directions, related_type_pairs
 from clinlm.document import Document
-from clinlm.errors import ConfigError, ModelError
+from clinlm.errors import ConfigError, InputError, ModelError
 from clinlm.tasks.relation.markers import MARKER_STYLES, marker_vocabulary
 from clinlm.tasks.relation.metrics import relation_scores
-from clinlm.runtime.loading import check_model_location, check_vocab_fits, load_tokenizer, lowercases
+from clinlm.runtime.loading import check_model_location, check_vocab_fits, load_pretrained, load_tokenizer, lowercases
 from clinlm.tasks.relation.model import HEAD_FILE, POOLINGS, RelationModel, encode_pairs
 from clinlm.tasks.relation.pipeline import NO_RELATION, RelationPipeline, collate_pairs
 from clinlm.windows import special_parts
@@ -33,7 +33,7 @@ FORMATS = ("chemprot", "ddi", "jsonl", "brat", "bioc")
 def read_relation_documents(path: str | Path, format: str | None = None, cpr_groups: bool = False) -> list[Document]:
     """Gold documents of a relation corpus: ChemProt JSONL (marked pairs), DDI 2013 XML (a file or
     folder), clinlm JSONL, brat (n2c2 2018: ``T`` and ``R`` lines) or BioC; guessed when not given."""
-    from clinlm.formats import chemprot, ddi_xml, guess_format, read_documents, read_text_file, split_lines
+    from clinlm.formats import chemprot, ddi_xml, guess_format, read_gold, read_text_file, split_lines
 
     p = Path(path)
     if format is None:
@@ -44,13 +44,14 @@ def read_relation_documents(path: str | Path, format: str | None = None, cpr_gro
             format = "chemprot" if chemprot.looks_like(first) else "jsonl"
     if format is not None and format not in FORMATS:
         raise ConfigError(f"unknown relation data format {format!r}; use one of {', '.join(FORMATS)}")
-    if format == "chemprot":
-        return chemprot.read(p, groups=cpr_groups)
-    if format == "ddi":
-        return ddi_xml.read(p)
-    format = format or guess_format(p)
+    if format in ("chemprot", "ddi"):
+        docs = chemprot.read(p, groups=cpr_groups) if format == "chemprot" else ddi_xml.read(p)
+        if not docs:
+            raise InputError(f"no documents in this {'folder' if p.is_dir() else 'file'}; gold and training data need at least one", str(p))
+        return docs
     # n2c2 2018 has discontinuous mentions: relation arguments take their covering span
-    return read_documents(p, format, **({"discontinuous": "merge"} if format in ("brat", "bioc") else {}))
+    merge = (format or guess_format(p)) in ("brat", "bioc")
+    return read_gold(p, format, **({"discontinuous": "merge"} if merge else {}))
 
 
 class RelationTask(Task):
@@ -117,7 +118,7 @@ class RelationTask(Task):
             self.entity_types = sorted({e.label for d in train_examples for e in d.entities})
             tokenizer = load_tokenizer(model_path, cased=self.cased)
             tokenizer.add_tokens(marker_vocabulary(self.markers, self.entity_types), special_tokens=True)
-            encoder = AutoModel.from_pretrained(model_path)
+            encoder = load_pretrained(AutoModel, model_path)
             if len(tokenizer) > encoder.get_input_embeddings().weight.shape[0]:
                 encoder.resize_token_embeddings(len(tokenizer))  # GatorTron has spare rows: no resize there
             model = RelationModel(encoder, len(self.labels), self.pooling)

@@ -78,19 +78,30 @@ def shared_data() -> Path:
     return SHARED
 
 
-@pytest.fixture(scope="session")
-def tiny_tagger(tiny_bert, tmp_path_factory) -> Path:
-    """A tiny token classifier whose bias makes every word B-T033: entities, whatever its weights."""
+def build_biased_tagger(base: Path, out: Path, bias: tuple[float, float, float]) -> Path:
+    """A token classifier on ``base`` whose classifier is only a bias over O, B-T033, I-T033: it tags
+    the same way whatever the text (bias (0, 5, 0): every word an entity; (0, 4, 5): one long entity)."""
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     labels = ["O", "B-T033", "I-T033"]
     model = AutoModelForTokenClassification.from_pretrained(
-        tiny_bert, num_labels=3, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+        base, num_labels=3, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
     with torch.no_grad():
         model.classifier.weight.zero_()
-        model.classifier.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
-    out = tmp_path_factory.mktemp("tiny-tagger")
+        model.classifier.bias.copy_(torch.tensor(bias))
     model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(out)
+    AutoTokenizer.from_pretrained(base).save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger(tiny_bert, tmp_path_factory) -> Path:
+    """Every word B-T033: entities, whatever the weights."""
+    return build_biased_tagger(tiny_bert, tmp_path_factory.mktemp("tiny-tagger"), (0.0, 5.0, 0.0))
+
+
+@pytest.fixture(scope="session")
+def tiny_span_tagger(tiny_bert, tmp_path_factory) -> Path:
+    """B-T033 then I-T033: a whole note is one entity."""
+    return build_biased_tagger(tiny_bert, tmp_path_factory.mktemp("tiny-span-tagger"), (0.0, 4.0, 5.0))

@@ -77,22 +77,9 @@ def words(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.fixture(scope="module")
-def ner_dir(tiny_bert, tmp_path_factory) -> Path:
-    """A tiny token classifier biased to B-T033 then I-T033: a whole note is one entity."""
-    import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
-
-    labels = ["O", "B-T033", "I-T033"]
-    model = AutoModelForTokenClassification.from_pretrained(
-        tiny_bert, num_labels=3, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
-    with torch.no_grad():
-        model.classifier.weight.zero_()
-        model.classifier.bias.copy_(torch.tensor([0.0, 4.0, 5.0]))
-    out = tmp_path_factory.mktemp("ner")
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(out)
-    return out
+@pytest.fixture
+def ner_dir(tiny_span_tagger) -> Path:
+    return tiny_span_tagger
 
 
 # -- 1. help renders for every command ------------------------------------------------------------

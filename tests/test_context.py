@@ -267,22 +267,9 @@ def test_bad_patterns_and_files(tmp_path):
 
 
 # -- NerPipeline and the CLI ------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tagger_dir(tiny_bert, tmp_path_factory):
-    """A tiny token classifier whose bias makes every word B-T033: entities, whatever its weights."""
-    import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
-
-    labels = ["O", "B-T033", "I-T033"]
-    model = AutoModelForTokenClassification.from_pretrained(
-        tiny_bert, num_labels=3, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
-    with torch.no_grad():
-        model.classifier.weight.zero_()
-        model.classifier.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
-    out = tmp_path_factory.mktemp("tagger")
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(out)
-    return out
+@pytest.fixture
+def tagger_dir(tiny_tagger):
+    return tiny_tagger
 
 
 def test_pipeline_attaches_context(tagger_dir, tmp_path):

@@ -10,7 +10,10 @@ line) and offsets index it. ``metadata["title_length"]`` keeps the title's lengt
 the writer can split the text again. Per mention: ``label`` = the first of the
 comma-separated types, ``attributes["types"]`` = all of them (only when more than
 one), ``attributes["concept"]`` = the 6th column as written (e.g. ``UMLS:C0010674``;
-absent for 5-column lines), ``attributes["pubtator_extra"]`` = any further columns.
+absent for 5-column lines), ``attributes["pubtator_extra"]`` = any further columns. A mention
+column with spaces at its edges that the text lacks (offsets right, as in one NCBI-disease training
+line) is repaired: the entity takes the text's span and ``attributes["pubtator_mention"]`` keeps
+the column as written (and the writer writes it back).
 Relation lines (``PMID<TAB>type<TAB>id1<TAB>id2[<TAB>x]``) are kept as lists of
 their columns after the PMID in ``metadata["pubtator_relations"]``; a 4-column line whose
 2nd and 3rd columns are integers is a mention without its types and raises ``InputError``
@@ -70,6 +73,12 @@ def _build(p: _Pending, path: str) -> Document:
                 lineno,
             )
         mention = fields[3]
+        attrs: dict[str, Any] = {}
+        if text[start:end] != mention and mention.strip() == text[start:end] and mention:
+            # the mention column has spaces at its edges that the text lacks (NCBI-disease train,
+            # PMID 10923035): the offsets are right, so keep the text's span and the column as written
+            attrs["pubtator_mention"] = mention
+            mention = text[start:end]
         if text[start:end] != mention:
             raise InputError(
                 f"mention {_short(mention)} does not match the text at {start}-{end}, "
@@ -80,7 +89,6 @@ def _build(p: _Pending, path: str) -> Document:
         types = fields[4].split(",")
         if not all(types):
             raise InputError(f"empty semantic type in {fields[4]!r}", path, lineno)
-        attrs: dict[str, Any] = {}
         if len(types) > 1:
             attrs["types"] = types
         if len(fields) >= 6:
@@ -186,7 +194,9 @@ def dumps_document(doc: Document) -> str:
             _no("\t\n\r", type_field, "a type list", doc.id)
         else:
             type_field = e.label
-        cols = [doc.id, str(e.start), str(e.end), e.text, type_field]
+        written = e.attributes.get("pubtator_mention")
+        mention = written if isinstance(written, str) and written.strip() == e.text and not set("\t\n\r") & set(written) else e.text
+        cols = [doc.id, str(e.start), str(e.end), mention, type_field]
         if "concept" in e.attributes:
             cols.append(str(e.attributes["concept"]))
             extra = e.attributes.get("pubtator_extra")

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -17,11 +18,32 @@ from clinlm.cli.options import (BatchSize, Device, Discontinuous, DiscontinuousM
 from clinlm.errors import ConfigError, InputError
 
 # -- train ------------------------------------------------------------------------------
+class SourceSampling(str, Enum):
+    """How windows of several training sources are mixed."""
+
+    proportional = "proportional"
+    equal = "equal"
+
+
 @train_app.command("ner")
 def train_ner(
     model: str = typer.Option(..., "--model", "-m", help="Base encoder: local directory or hub id (e.g. UFNLP/gatortron-base)."),
-    train: Path = typer.Option(..., "--train", help="Training documents (jsonl, conll, pubtator, brat, bioc)."),
+    train: Optional[List[str]] = typer.Option(
+        None, "--train", metavar="PATH[:MAP]",
+        help="Training documents (jsonl, conll, pubtator, brat, bioc); repeat for several sources. A fully annotated "
+             "source is just PATH; PATH:bc5cdr or PATH:ncbi-disease reads a partially annotated corpus through its "
+             "built-in map to ST21pv (marginal likelihood over the labels it does not annotate)."),
+    sources: Optional[Path] = typer.Option(
+        None, "--sources", help="JSON file of training sources: [{\"path\", \"map\", \"covers\", \"weight\", \"name\"}, ...] "
+                                "or {\"train\": [...], \"report_dev\": [...]} (see README)."),
+    source_sampling: SourceSampling = typer.Option(
+        SourceSampling.proportional, help="Mix several sources as they come (proportional) or repeat the smaller "
+                                          "ones' windows up to the largest's count (equal)."),
     dev: Optional[Path] = typer.Option(None, "--dev", help="Dev documents for model selection (strict F1)."),
+    report_dev: Optional[List[str]] = typer.Option(
+        None, "--report-dev", metavar="PATH[:MAP]",
+        help="Extra dev set scored once at the end with the selected model, never used for selection; "
+             "repeatable. With a map (e.g. :bc5cdr) it is scored per source type by overlap and exact span."),
     output: Path = typer.Option(..., "--output", "-o", help="Checkpoint directory to write."),
     epochs: Epochs = 3.0,
     learning_rate: LearningRate = 5e-5,
@@ -35,7 +57,7 @@ def train_ner(
     train_max_length: int = typer.Option(128, help="Training window length in subwords; inference uses --max-length. Shorter windows mean more updates per epoch."),
     train_stride: int = typer.Option(32, help="Overlap between training windows in subwords (at most half a window)."),
     decode: str = typer.Option("viterbi", help="viterbi (valid BIO) or argmax."),
-    labels: Optional[str] = typer.Option(None, help="st21pv for the 21 MedMentions types; default: types found in --train."),
+    labels: Optional[str] = typer.Option(None, help="st21pv for the 21 MedMentions types; default: types found in --train (and the labels its maps name)."),
     cased: Optional[bool] = typer.Option(None, "--cased/--uncased", help="Override case detection of the tokenizer."),
     seed: Seed = 42,
     evals_per_epoch: EvalsPerEpoch = 1,
@@ -43,30 +65,88 @@ def train_ner(
     precision: Precision = "auto",
     device: Device = "auto",
 ) -> None:
-    """Fine-tune a token-classification model on whole documents (windows, no truncation)."""
-    from clinlm.labels import ST21PV_TYPES, bio_labels
+    """Fine-tune a token-classification model on whole documents (windows, no truncation), from one
+    or several training sources."""
+    from clinlm import manifest as manifest_io
+    from clinlm.labels import ST21PV_TYPES, bio_labels, types_of
+    from clinlm.tasks.ner.sources import Sourced, files_of, model_types, parse_arg, read_spec_file
     from clinlm.tasks.ner.task import NerTask
     from clinlm.tasks.trainer import train as run_training
 
     quiet_transformers()
-    task = NerTask(max_length=max_length, stride=stride, decode=decode, cased=cased,
-                   train_max_length=train_max_length, train_stride=train_stride)
-    with flag_hints():
-        train_docs = task.read(train, discontinuous.value)
-        dev_docs = task.read(dev, discontinuous.value) if dev else None
-    label_list = bio_labels(ST21PV_TYPES) if labels == "st21pv" else None
     if labels not in (None, "st21pv"):
         raise InputError(f"unknown label set {labels!r}; use st21pv or leave it out")
+    srcs = [parse_arg(t, i) for i, t in enumerate(train or [], 1)]
+    reports = [parse_arg(t, i) for i, t in enumerate(report_dev or [], 1)]
+    if sources is not None:
+        more_train, more_reports = read_spec_file(sources)
+        srcs += more_train
+        reports += more_reports
+    if not srcs:
+        raise ConfigError("no training data: give --train PATH[:MAP] (repeatable) or --sources FILE.json")
+    task = NerTask(max_length=max_length, stride=stride, decode=decode, cased=cased,
+                   train_max_length=train_max_length, train_stride=train_stride,
+                   source_sampling=source_sampling.value, seed=seed)
+    with flag_hints():
+        per_source = [task.read(s.path, discontinuous.value) for s in srcs]
+        dev_docs = task.read(dev, discontinuous.value) if dev else None
+        report_docs = [task.read(s.path, discontinuous.value) for s in reports]
+    for s, docs in zip(srcs + reports, per_source + report_docs):
+        s.check_types(docs)
+    single = len(srcs) == 1 and srcs[0].full and srcs[0].weight == 1.0
+    if single:  # the plain path: Documents, cross-entropy, exactly as before
+        train_docs: list = per_source[0]
+        label_list = bio_labels(ST21PV_TYPES) if labels == "st21pv" else None
+    else:
+        train_docs = [Sourced(d, s) for s, docs in zip(srcs, per_source) for d in docs]
+        types = set(ST21PV_TYPES) if labels == "st21pv" else model_types(train_docs)
+        if not types:
+            raise InputError("the training data has no entities, so there is nothing to learn")
+        label_list = bio_labels(types)
+        for s in srcs + reports:
+            s.check_labels(types_of(label_list))
     net, tokenizer = task.build(model, train_docs, labels=label_list, seed=seed)
     args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
                       warmup_ratio=warmup, weight_decay=weight_decay, label_smoothing=label_smoothing, seed=seed,
                       precision=precision, device=device, evals_per_epoch=evals_per_epoch)
-    man = train_manifest(model, [train] + ([dev] if dev else []))
+    given = [s.path for s in srcs] + ([dev] if dev else [])
+    man = train_manifest(model, given, [f for p in given for f in files_of(p)])
+    if not single:
+        man["sources"] = [s.describe(docs) for s, docs in zip(srcs, per_source)]
+        man["source_sampling"] = source_sampling.value
+        man["loss"] = "marginal likelihood over allowed tags (Greenberg et al. 2018, token level)"
     summary = run_training(task, net, tokenizer, train_docs, dev_docs, args, output, man, on_log=lambda m: err.print(esc(m)))
     if summary["dev"]:
         _metrics_table(summary["dev"], f"dev ({len(dev_docs)} documents), selected checkpoint")
+    if reports:
+        recorded = []
+        for s, docs in zip(reports, report_docs):
+            mapping = None if s.full else (s.map or {t: [t] for t in {e.label for d in docs for e in d.entities}})
+            result = task.report(net, tokenizer, docs, mapping)
+            title = f"report dev {esc(s.name)} ({len(docs)} documents), selected checkpoint"
+            if mapping:
+                _mapped_table(result["mapped"], title)
+            else:
+                _metrics_table(result, title)
+            recorded.append(dict(s.describe(docs), scores=result))
+        stored = manifest_io.read(output)
+        stored["report_dev"] = recorded
+        manifest_io.write(output, stored)
     err.print(f"saved to {esc(output)}  ({summary['seconds']} s, {summary['tokens_per_second']} tokens/s, {summary['precision']})",
               soft_wrap=True)
+
+
+def _mapped_table(result: dict, title: str) -> None:
+    table = Table(title=title, title_justify="left",
+                  caption="P/R against predictions of the mapped labels; found: recall by overlap with a prediction "
+                          "of any label", caption_justify="left")
+    for col in ("type → labels", "exact P", "exact R", "overlap P", "overlap R", "found", "gold"):
+        table.add_column(col, justify="left" if col.startswith("type") else "right", overflow="fold")
+    for typ, m in result.items():
+        table.add_row(esc(f"{typ} → {','.join(m['labels'])}"), f"{m['exact']['precision']:.4f}",
+                      f"{m['exact']['recall']:.4f}", f"{m['overlap']['precision']:.4f}", f"{m['overlap']['recall']:.4f}",
+                      f"{m['overlap_any_label']['recall']:.4f}", str(m["support"]))
+    out.print(table)
 
 
 # -- evaluate ---------------------------------------------------------------------------

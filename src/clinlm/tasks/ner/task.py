@@ -10,7 +10,8 @@ from clinlm import manifest as manifest_io
 from clinlm.document import Document
 from clinlm.errors import InputError
 from clinlm.labels import OUTSIDE, bio_labels
-from clinlm.tasks.ner.metrics import seqeval_scores, span_scores
+from clinlm.tasks.ner.metrics import mapped_scores, seqeval_scores, span_scores
+from clinlm.tasks.ner.sources import AllowedTable, Sourced, marginal_nll, model_types, sample, word_tag_sets
 from clinlm.runtime.loading import check_model_location, check_vocab_fits, load_pretrained, load_tokenizer, lowercases
 from clinlm.text import entity_tags, words
 from clinlm.windows import content_length, encode, plan, special_parts
@@ -31,6 +32,8 @@ class NerTask(Task):
         cased: bool | None = None,
         train_max_length: int | None = 128,
         train_stride: int | None = 32,
+        source_sampling: str = "proportional",
+        seed: int = 42,
     ):
         self.max_length = max_length
         self.stride = stride
@@ -40,6 +43,11 @@ class NerTask(Task):
         # inference still reads each word from the widest window (max_length).
         self.train_max_length = train_max_length
         self.train_stride = train_stride
+        #: how several training sources are mixed (``proportional`` or ``equal``) and its seed
+        self.source_sampling = source_sampling
+        self.seed = seed
+        #: the allowed-tag table the last ``features()`` call built (None: plain cross-entropy)
+        self.allowed = None
 
     # -- data ---------------------------------------------------------------------
     def read(self, path: str | Path, discontinuous: str = "error") -> list[Document]:
@@ -60,7 +68,7 @@ class NerTask(Task):
         check_model_location(model_path)
         tokenizer = load_tokenizer(model_path, cased=self.cased)
         if labels is None:
-            types = {e.label for d in train_examples for e in d.entities}
+            types = model_types([x if isinstance(x, Sourced) else Sourced(x) for x in train_examples])
             if not types:  # a model whose only label is O would be saved and score 0
                 raise InputError("the training data has no entities, so there is nothing to learn")
             labels = bio_labels(types)
@@ -80,28 +88,57 @@ class NerTask(Task):
             self.train_max_length = min(self.train_max_length, limit)
         return model, tokenizer
 
-    def features(self, examples: Sequence[Document], model, tokenizer) -> list[dict[str, list[int]]]:
+    def features(self, examples: Sequence[Document | Sourced], model, tokenizer) -> list[dict[str, list[int]]]:
+        """Training windows. Documents (or :class:`Sourced` ones from fully annotated, unit-weight
+        sources) give ``labels``, the gold tag at each word's first subword (-100 elsewhere), for the
+        usual cross-entropy. As soon as one source is partial or weighted, every window instead gives
+        ``allowed``: an index into ``self.allowed`` (tag set and weight) for the marginal loss, and
+        windows with nothing scored are left out. ``self.source_sampling`` mixes the sources."""
+        items = [x if isinstance(x, Sourced) else Sourced(x) for x in examples]
+        marginal = any(i.source is not None and (not i.source.full or i.source.weight != 1.0) for i in items)
         label2id = model.config.label2id
+        self.allowed = AllowedTable(len(label2id)) if marginal else None
+        key, fill = ("allowed", 0) if marginal else ("labels", -100)
         pre, post = special_parts(tokenizer)
         clen = content_length(tokenizer, min(self.train_max_length or self.max_length, self.max_length))
         stride = self.stride if self.train_stride is None else self.train_stride
         stride = min(stride, clen // 2)
-        feats = []
-        for doc, enc in zip(examples, encode(tokenizer, [d.text for d in examples])):
-            tags = entity_tags(enc.words, doc.entities)
-            word_label = np.array([label2id.get(t, label2id[OUTSIDE]) for t in tags], dtype=np.int64)
+        groups: dict[int, list[dict]] = {}
+        for item, enc in zip(items, encode(tokenizer, [i.document.text for i in items])):
+            doc, src = item.document, item.source
+            if marginal:
+                weight = 1.0 if src is None else src.weight
+                sets = word_tag_sets(enc.words, doc, src, label2id)
+                word_value = np.array([self.allowed.index(t, weight) for t in sets], dtype=np.int64)
+            else:
+                tags = entity_tags(enc.words, doc.entities)
+                word_value = np.array([label2id.get(t, label2id[OUTSIDE]) for t in tags], dtype=np.int64)
             is_first = np.zeros(len(enc.input_ids), dtype=bool)
             valid = enc.first_subword[enc.first_subword >= 0]
             is_first[valid] = True
-            sub_labels = np.where(is_first, word_label[enc.word_ids] if len(tags) else -100, -100)
+            sub_values = np.where(is_first, word_value[enc.word_ids] if len(word_value) else fill, fill)
+            group = groups.setdefault(id(src), [])
             for s, e in plan(len(enc.input_ids), clen, stride):
-                feats.append(
+                if marginal and not sub_values[s:e].any():
+                    continue  # nothing scored in this window
+                group.append(
                     {
                         "input_ids": list(pre) + enc.input_ids[s:e].tolist() + list(post),
-                        "labels": [-100] * len(pre) + sub_labels[s:e].tolist() + [-100] * len(post),
+                        key: [fill] * len(pre) + sub_values[s:e].tolist() + [fill] * len(post),
                     }
                 )
-        return feats
+        return sample(list(groups.values()), self.source_sampling, self.seed)
+
+    def loss(self, model, batch, label_smoothing: float = 0.0):
+        """Cross-entropy over ``labels``, or the marginal likelihood over ``allowed`` tag sets
+        (:func:`clinlm.tasks.ner.sources.marginal_nll`) when the features carry those."""
+        if "allowed" not in batch:
+            return super().loss(model, batch, label_smoothing)
+        index = batch.pop("allowed")
+        batch.pop("labels", None)
+        logits = model(**batch).logits
+        mask, weight = self.allowed.tensors(logits.device)
+        return marginal_nll(logits, mask[index], weight[index], label_smoothing)
 
     # -- prediction and metrics -------------------------------------------------------
     def pipeline(self, model, tokenizer, **options):
@@ -123,6 +160,20 @@ class NerTask(Task):
             return ner_scores(examples, predictions)
         finally:
             model.train(was_training)
+
+    def report(self, model, tokenizer, examples: Sequence[Document], mapping: dict[str, list[str]] | None = None,
+               **options) -> dict[str, Any]:
+        """Scores on a report-only dev set: :func:`ner_scores` when it is fully annotated in the
+        model's labels, else per source type :func:`mapped_scores` through its ``mapping``."""
+        if mapping is None:
+            return self.evaluate(model, tokenizer, examples, **options)
+        was_training = model.training
+        model.eval()
+        try:
+            predictions = list(self.pipeline(model, tokenizer, **options).pipe(examples))
+        finally:
+            model.train(was_training)
+        return {"mapped": mapped_scores(examples, predictions, mapping), "documents": len(examples)}
 
     def save(self, model, tokenizer, output_dir: Path, manifest: dict[str, Any]) -> None:
         model.save_pretrained(output_dir)

@@ -13,6 +13,17 @@ from dataclasses import dataclass
 from clinlm.document import Document
 
 
+def doc_with(text: str, terms: list[str], label: str = "T033") -> Document:
+    """A Document with an entity on each term, found in order (each after the previous one)."""
+    d = Document("n", text)
+    pos = 0
+    for t in terms:
+        pos = text.index(t, pos)
+        d.add(pos, pos + len(t), label)
+        pos += len(t)
+    return d
+
+
 @dataclass(frozen=True)
 class Case:
     text: str

@@ -6,14 +6,20 @@ import json
 import time
 
 import pytest
+from context_cases import CASES, HELDOUT, Case, doc_with
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clinlm.context import ASSERTIONS, FLAGS, ContextAnnotator, assertion_of, context_attributes, default_annotator
+from clinlm.context import (
+    ASSERTIONS,
+    FLAGS,
+    ContextAnnotator,
+    assertion_of,
+    context_attributes,
+    default_annotator,
+)
 from clinlm.document import Document, Entity
 from clinlm.errors import ConfigError, InputError
-
-from context_cases import CASES, HELDOUT, Case
 
 KEYS = set(FLAGS) | {"assertion", "section"}
 
@@ -82,18 +88,10 @@ NOTE = ("Family History: Mother had breast cancer.\nPast Medical History: MI in 
         "HPI: Denies fever but reports cough. No increase in swelling. Possible pneumonia.\nReturn if fever recurs.")
 
 
-def _doc(text: str, terms: list[str], label: str = "T033") -> Document:
-    d = Document("n", text)
-    pos = 0
-    for t in terms:
-        pos = text.index(t, pos)
-        d.add(pos, pos + len(t), label)
-        pos += len(t)
-    return d
 
 
 def test_a_note_with_sections(annotator):
-    d = _doc(NOTE, ["breast cancer", "MI", "fever", "cough", "swelling", "pneumonia", "fever"])
+    d = doc_with(NOTE, ["breast cancer", "MI", "fever", "cough", "swelling", "pneumonia", "fever"])
     d.entities[0].attributes["cui"] = "C0006142"
     out = annotator(d)
     got = [(e.text, e.attributes["assertion"], e.attributes["section"], e.attributes["historical"]) for e in out.entities]
@@ -167,7 +165,7 @@ def test_sentence_by_sentence_context_equals_medspacys(annotator):
 
     from clinlm.context.medspacy_bridge import SentenceContext
 
-    d = _doc(NOTE + " No evidence of pneumonia or effusion, but cough persists. Mother and father have no asthma.",
+    d = doc_with(NOTE + " No evidence of pneumonia or effusion, but cough persists. Mother and father have no asthma.",
              ["breast cancer", "MI", "fever", "cough", "swelling", "pneumonia", "fever", "pneumonia", "effusion",
               "cough", "asthma"])
     edges = []
@@ -198,7 +196,7 @@ def test_pyrush_sentences_equal_pyrushs_own_component(annotator):
 def test_no_debug_chatter_and_warning_filters_kept(annotator, capfd):
     import warnings
 
-    annotator(_doc(NOTE, ["fever"]))
+    annotator(doc_with(NOTE, ["fever"]))
     captured = capfd.readouterr()
     assert captured.out == "" and captured.err == ""
     with warnings.catch_warnings(record=True) as caught:
@@ -221,14 +219,14 @@ def test_user_rules_extend_or_replace_the_defaults(tmp_path):
     sections = _write(tmp_path / "sec.json", "section_rules", [{"literal": "Genetics:", "category": "genetics"}])
     text = "Nil fever. Denies cough. Grandpa had gout.\nGenetics: BRCA1 mutation."
     terms = ["fever", "cough", "gout", "BRCA1 mutation"]
-    added = ContextAnnotator(rules, sections)(_doc(text, terms))
+    added = ContextAnnotator(rules, sections)(doc_with(text, terms))
     assert [e.attributes["assertion"] for e in added.entities] == [
         "absent", "absent", "associated_with_someone_else", "present"]
     assert added.entities[-1].attributes["section"] == "genetics"
-    replaced = ContextAnnotator(rules, replace=True)(_doc(text, terms))
+    replaced = ContextAnnotator(rules, replace=True)(doc_with(text, terms))
     assert [e.attributes["assertion"] for e in replaced.entities][:2] == ["absent", "present"]  # "denies" is gone
     assert replaced.entities[-1].attributes["section"] is None  # no section file given: default headers only
-    assert ContextAnnotator(section_rules=sections, replace=True)(_doc("HPI: fever", ["fever"])).entities[0].attributes[
+    assert ContextAnnotator(section_rules=sections, replace=True)(doc_with("HPI: fever", ["fever"])).entities[0].attributes[
         "section"] is None  # the default headers are gone
 
 
@@ -253,7 +251,7 @@ def test_bad_patterns_and_files(tmp_path):
     p = _write(tmp_path / "r.json", "context_rules", [{"literal": "x", "category": "FAMILY", "pattern": [{"LOWR": "x"}]}])
     a = ContextAnnotator(p)  # checked structurally now; the pattern itself when the pipeline is built
     with pytest.raises(InputError, match=r"context rule 0 \('x'\) cannot be used") as info:
-        a(_doc("x fever", ["fever"]))
+        a(doc_with("x fever", ["fever"]))
     assert str(p) in str(info.value) and "\n" not in str(info.value)
     s = _write(tmp_path / "s.json", "section_rules", [{"literal": "A B:", "category": "two words"}])
     with pytest.raises(InputError, match="one word"):
@@ -328,7 +326,7 @@ def test_cli_table_html_and_rule_options(tagger_dir, tmp_path, monkeypatch):
 # -- outputs -------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def annotated(annotator) -> Document:
-    return annotator(_doc(NOTE, ["breast cancer", "MI", "fever", "cough", "pneumonia"]))
+    return annotator(doc_with(NOTE, ["breast cancer", "MI", "fever", "cough", "pneumonia"]))
 
 
 def test_jsonl_and_brat_carry_the_attributes(annotated, tmp_path):

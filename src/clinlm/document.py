@@ -104,6 +104,13 @@ class Document:
         self.entities.sort(key=lambda e: (e.start, e.end, e.label))
         check_relations(self.entities, self.relations, self.id)
 
+    @property
+    def layout(self) -> dict[str, Any] | None:
+        """The note's layout as the context step derives it from the text (``metadata["layout"]``:
+        sections, sub-headers, list items, paragraphs, lines, all character offsets into ``text``;
+        see :mod:`clinlm.context.layout`), or ``None`` when context has not run."""
+        return self.metadata.get("layout")
+
     def relate(self, label: str, head: Entity, tail: Entity, score: float | None = None, **attributes: Any) -> Relation:
         """Add a relation between two entities already in this document."""
         rel = Relation(label, head, tail, score, dict(attributes))

@@ -42,6 +42,7 @@ def annotate(
     context_rules: Optional[Path] = typer.Option(None, "--context-rules", help="medspaCy ConText rules (JSON) to add to the defaults."),
     section_rules: Optional[Path] = typer.Option(None, "--section-rules", help="medspaCy section rules (JSON) to add to the defaults."),
     replace_rules: bool = typer.Option(False, "--replace-rules", help="The rule files given replace the default rules of their kind."),
+    clean: bool = typer.Option(True, "--clean/--no-clean", help="With context: drop what is not a concept (words of headers and sub-headers, names of people, cue words such as 'denies', 'no', 'history') and split concepts at list items and headers."),
     batch_size: NoteBatch = 32,
     max_length: WindowLength = None,
     stride: WindowStride = None,
@@ -69,7 +70,8 @@ def annotate(
     check_format_fits(docs, format)
     if annotator is not None and (context_rules or section_rules):
         annotator.nlp  # noqa: B018  (built now, so a bad pattern in a rule file fails before the model loads)
-    pipe = load(model, device=device, precision=precision, context=annotator if annotator is not None else False, **options)
+    pipe = load(model, device=device, precision=precision, context=annotator if annotator is not None else False,
+                clean=clean, **options)
     with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
         notes = progress.add_task("notes", total=len(docs))
         windows = progress.add_task("windows", total=None)  # a long note moves this one

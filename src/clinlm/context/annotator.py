@@ -1,8 +1,8 @@
 """Assertion and section context for every concept clinlm finds.
 
-:class:`ContextAnnotator` runs medspaCy's ConText algorithm and sectionizer over clinlm's
-*own* entities (never medspaCy's target matcher) and writes into each
-``entity.attributes``:
+:class:`ContextAnnotator` reads the note's layout (:mod:`clinlm.context.layout`), runs
+medspaCy's ConText algorithm over clinlm's *own* entities (never medspaCy's target matcher)
+and writes into each ``entity.attributes``:
 
 * six booleans, :data:`FLAGS`: ``negated``, ``uncertain``, ``historical``,
   ``hypothetical``, ``family`` (experienced by someone other than the patient) and
@@ -13,20 +13,40 @@
   ``"past_medical_history"``, ``"medications"``, ``"observation_and_plan"``, ... as named by
   the section rules), or ``None`` before the first header / in a note without headers.
 
-How it works, per note: medspaCy's tokenizer; PyRuSH clinical sentence splitting; the
-sectionizer (a header starts a line or ends with a colon, and is its own sentence, so
-"Past Medical History:" never acts as the cue "history" on the text below it); then
-ConText, whose modifiers reach their targets within a sentence ("denies fever but
-reports cough": "but" ends the scope, so cough is present). Section context then adds the
-flags of :data:`SECTION_FLAGS`: under Family History a concept is ``family``, under Past
-Medical History ``historical``, under patient instructions/education ``hypothetical``.
+The layout itself goes into ``doc.metadata["layout"]`` (:meth:`Layout.to_dict`: sections,
+subsections, list items, paragraphs, lines, all as character offsets), so writers (JSONL,
+HTML) show it; it is recomputed from the text on every run.
+
+How it works, per note: the layout (headers in capitals or not, with or without a colon,
+bracketed, numbered; sub-headers of exam and review-of-systems lists; relatives' lines; list
+items; paragraphs); medspaCy's tokenizer; PyRuSH clinical sentence splitting, plus a
+sentence start at every break of the layout (so a cue never reaches into the next list item,
+sub-header or header, and a header is never a cue for the text below it); then ConText,
+whose modifiers reach their targets within a sentence ("denies fever but reports cough":
+"but" ends the scope, so cough is present). Then:
+
+* the section of a concept is the layout's section (a header to the next header);
+  :data:`SECTION_FLAGS` adds a flag per section: under Family History a concept is
+  ``family``, under Past Medical History ``historical``, under patient
+  instructions/education ``hypothetical``;
+* a concept on a relative's line ("Paternal grandfather: myocardial infarction") is ``family``;
+* outside a family history section a relative ("his wife", "mother") makes a concept
+  ``family`` only when the sentence says the relative has it: the words after the relative
+  (skipping "'s", "and father", "maternal" ...) start with "has", "had", "with", "died",
+  "is", "was", ... (``possession`` in ``resources/layout_rules.json``): "Mother had breast
+  cancer" is family, "his wife got him into barre classes" is not.
+
+With ``clean=True`` (:meth:`ContextAnnotator.pipe`) what is not a concept is dropped first
+(:mod:`clinlm.context.concepts`): words of headers and sub-headers, pieces of an entity
+across a list item or header (the entity is split there), names of people, and ConText cue
+words ("denies", "no", "history", "positive").
 
 Rules: medspaCy's ~100 English ConText rules and ~140 section rules, plus clinlm's own
 (``resources/context_rules.json``, ``resources/section_rules.json``: pseudo-negations such
-as "no increase", "not only"; "s/p"; "cannot exclude"; conditional cues; more headers),
-plus any user file in medspaCy's JSON format (``{"context_rules": [...]}`` /
-``{"section_rules": [...]}``). ``replace=True`` makes a user file replace the default
-rules of its kind instead of adding to them.
+as "no increase", "not only"; "s/p"; "cannot exclude"; conditional cues; scope ends such as
+"endorses", "reports"; more headers), plus any user file in medspaCy's JSON format
+(``{"context_rules": [...]}`` / ``{"section_rules": [...]}``). ``replace=True`` makes a user
+file replace the default rules of its kind instead of adding to them.
 """
 from __future__ import annotations
 
@@ -35,10 +55,13 @@ from dataclasses import replace as _replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from clinlm.document import Document, Entity
+from clinlm.context import concepts
 from clinlm.context.attributes import context_attributes
-from clinlm.context.rules import PROJECT_CONTEXT_RULES, PROJECT_SECTION_RULES, read_rules, rule_file
-from clinlm.errors import ConfigError
+from clinlm.context.layout import Layout, Vocabulary, load_layout_rules, read_layout
+from clinlm.context.rules import (MEDSPACY_SECTION_RULES, PROJECT_CONTEXT_RULES, PROJECT_SECTION_RULES, read_rules,
+                                  rule_file)
+from clinlm.document import Document, Entity
+from clinlm.errors import ConfigError, InputError
 
 
 # -- the annotator -------------------------------------------------------------------------
@@ -49,8 +72,9 @@ class ContextAnnotator:
     ``section_rules`` are medspaCy JSON rule files added to the defaults (or replacing the
     defaults of their kind with ``replace=True``). The files are checked now; the spaCy
     pipeline is built on first use (importing medspaCy takes seconds) and then reused.
-    ``annotator(doc)`` returns a copy of ``doc`` whose entities carry the attributes;
-    other attributes an entity already has are kept.
+    ``annotator(doc)`` returns a copy of ``doc`` whose entities carry the attributes (other
+    attributes an entity already has are kept) and whose ``metadata["layout"]`` is the note's
+    layout; ``annotator(doc, clean=True)`` also drops what is not a concept first.
     """
 
     def __init__(self, rules: str | Path | None = None, section_rules: str | Path | None = None, replace: bool = False):
@@ -62,6 +86,7 @@ class ContextAnnotator:
         self._user_context = read_rules(self.rules_path, "context") if self.rules_path else None
         self._user_sections = read_rules(self.section_rules_path, "section") if self.section_rules_path else None
         self._nlp = None
+        self._vocabulary: Vocabulary | None = None
 
     def __repr__(self) -> str:
         return (f"ContextAnnotator(rules={self.rules_path}, section_rules={self.section_rules_path}, "
@@ -69,73 +94,160 @@ class ContextAnnotator:
 
     @property
     def nlp(self):
-        """The spaCy pipeline (medspaCy tokenizer, PyRuSH, sectionizer, ConText), built once."""
+        """The spaCy pipeline (medspaCy tokenizer, PyRuSH, layout sentence starts, ConText), built once."""
         if self._nlp is None:
             from clinlm.context.medspacy_bridge import build_pipeline
 
-            # (rules, source) in loading order; rules None: medspaCy's defaults of that kind
+            # (rules, source) in loading order; rules None: medspaCy's defaults
             context_files: list[tuple[Sequence[dict] | None, str]] = []
-            section_files: list[tuple[Sequence[dict] | None, str]] = []
             if not (self.replace and self._user_context is not None):
                 context_files += [(None, "default"), (read_rules(PROJECT_CONTEXT_RULES, "context"), str(PROJECT_CONTEXT_RULES))]
-            if not (self.replace and self._user_sections is not None):
-                section_files += [(None, "default"), (read_rules(PROJECT_SECTION_RULES, "section"), str(PROJECT_SECTION_RULES))]
             if self._user_context is not None:
                 context_files.append((self._user_context, str(self.rules_path)))
-            if self._user_sections is not None:
-                section_files.append((self._user_sections, str(self.section_rules_path)))
-            self._nlp = build_pipeline(context_files, section_files)
+            self._nlp = build_pipeline(context_files)
         return self._nlp
 
-    def __call__(self, doc: Document) -> Document:
-        return next(self.pipe([doc]))
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """Header names and categories (section rules: medspaCy's, clinlm's, the user's) and the layout rules."""
+        if self._vocabulary is None:
+            rules: list[dict] = []
+            if not (self.replace and self._user_sections is not None):
+                if MEDSPACY_SECTION_RULES.is_file():
+                    rules += read_rules(MEDSPACY_SECTION_RULES, "section")
+                rules += read_rules(PROJECT_SECTION_RULES, "section")
+            if self._user_sections is not None:
+                for i, rule in enumerate(self._user_sections):
+                    _check_pattern(rule, i, str(self.section_rules_path))
+                rules += self._user_sections
+            self._vocabulary = Vocabulary(rules, load_layout_rules())
+        return self._vocabulary
 
-    def pipe(self, docs: Iterable[Document]) -> Iterator[Document]:
-        """Annotate a stream of Documents (copies are returned; the inputs are not changed)."""
+    def layout(self, text: str) -> Layout:
+        """The layout of ``text`` under this annotator's section rules."""
+        return read_layout(text, self.vocabulary)
+
+    def __call__(self, doc: Document, *, clean: bool = False) -> Document:
+        return next(self.pipe([doc], clean=clean))
+
+    def pipe(self, docs: Iterable[Document], *, clean: bool = False) -> Iterator[Document]:
+        """Annotate a stream of Documents (copies are returned; the inputs are not changed).
+
+        ``clean``: drop what is not a concept first (:mod:`clinlm.context.concepts`: words of
+        headers and sub-headers, entities split at list items and headers, names of people,
+        ConText cue words); without it every entity comes back with its offsets unchanged.
+        """
         for doc in docs:
             if not isinstance(doc, Document):
                 raise ConfigError(f"ContextAnnotator annotates Documents, not {type(doc).__name__}")
-            if not doc.entities:
-                yield doc.with_entities([])
+            layout = self.layout(doc.text)
+            metadata = {**doc.metadata, "layout": layout.to_dict()}
+            entities = list(doc.entities)
+            if clean and entities:
+                entities = concepts.split_at_breaks(doc.text, entities, layout)
+                names = concepts.name_spans(doc.text, layout, self.vocabulary)
+                entities = concepts.drop_names(doc.text, entities, names)
+            if not entities:
+                yield Document(doc.id, doc.text, [], metadata)
                 continue
-            found = self.spacy_doc(doc)
-            yield doc.with_entities(
-                _replace(e, attributes={**e.attributes, **attrs}) for e, attrs in zip(doc.entities, _read(found))
-            )
+            found = self.spacy_doc(Document(doc.id, doc.text, entities, metadata), layout,
+                                   before_context=self._trim_leading_cues if clean else None)
+            annotated = [_replace(e, attributes={**e.attributes, **attrs})
+                         for e, attrs in zip(found._.clinlm_entities, _read(found, layout, self.vocabulary))]
+            if clean:
+                graph = found._.context_graph
+                cues, _ = concepts.cue_spans(found, ((*m.modifier_span, m.category, m.direction)
+                                                     for m in (graph.modifiers if graph is not None else ())))
+                annotated = [e for e in annotated if not concepts.is_cue_word(e, cues)]
+            yield Document(doc.id, doc.text, annotated, metadata)
 
-    def spacy_doc(self, doc: Document):
-        """The spaCy ``Doc`` of ``doc`` after the context pipeline (entities in span group ``clinlm``)."""
+    def spacy_doc(self, doc: Document, layout: Layout | None = None, before_context=None):
+        """The spaCy ``Doc`` of ``doc`` after the context pipeline (entities in span group ``clinlm``,
+        the layout in ``doc._.clinlm_layout``); ``before_context(sdoc)`` runs just before ConText."""
         from clinlm.context.spacy_adapter import to_spacy
 
-        sdoc = to_spacy(doc, self.nlp, ents=False)
+        nlp = self.nlp
+        sdoc = to_spacy(doc, nlp, ents=False)
+        sdoc._.clinlm_layout = layout if layout is not None else self.layout(doc.text)
         with warnings.catch_warnings():
-            # spaCy's W036: the sectionizer's token-pattern matcher is empty (its rules are phrases)
+            # spaCy's W036: ConText's token-pattern matcher is empty when every rule is a phrase
             warnings.filterwarnings("ignore", message=r"\[W036\]")
-            for _, proc in self.nlp.pipeline:
+            for name, proc in nlp.pipeline:
+                if name == "clinlm_context" and before_context is not None:
+                    before_context(sdoc)
                 sdoc = proc(sdoc)
         return sdoc
 
+    def _trim_leading_cues(self, sdoc) -> None:
+        """Entities that start with a cue start after it ("No fracture" -> "fracture"), so ConText, which
+        runs next, lets the cue act on them; ConText's own matcher finds the cues."""
+        from clinlm.context.spacy_adapter import add_spans
 
-def _read(sdoc) -> list[dict[str, Any]]:
+        matches = self.nlp.get_pipe("clinlm_context").cue_matches(sdoc)
+        sdoc._.clinlm_cues = matches  # ConText reuses them (the tokens and sentences do not change)
+        _, leading = concepts.cue_spans(sdoc, ((s, e, r.category, r.direction) for _, r, s, e in matches))
+        entities = sdoc._.clinlm_entities
+        trimmed = concepts.trim_leading_cues(sdoc.text, entities, leading)
+        if trimmed != entities:
+            add_spans(sdoc, trimmed, ents=False)
+
+
+def _check_pattern(rule: dict, i: int, where: str) -> None:
+    """A section rule's ``pattern`` string must be a regular expression (a token pattern list is
+    matched by its literal: the layout reads text, not tokens)."""
+    import re
+
+    pattern = rule.get("pattern")
+    if isinstance(pattern, str):
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise InputError(f"section rule {i} ({rule.get('literal')!r}) cannot be used: {e}", where) from None
+
+
+def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
     """Per entity of the Document behind ``sdoc`` (in order), its context attributes."""
-    from bisect import bisect_right
-
     from clinlm.context.spacy_adapter import GROUP
 
     entities: list[Entity] = sdoc._.clinlm_entities
-    n = len(sdoc)
-    sections = [(sdoc[s.title_start].idx if s.title_start < n else len(sdoc.text), s.category) for s in sdoc._.sections or []]
-    starts = [c for c, _ in sections]
     categories: list[set[str]] = [set() for _ in entities]
+    sections = [layout.section_at(e.start) for e in entities]
     for span in sdoc.spans[GROUP] if GROUP in sdoc.spans else []:
         i = int(span.id_)
-        categories[i].update(m.category for m in span._.modifiers)
+        section = sections[i].category if sections[i] is not None else None
+        for m in span._.modifiers:
+            if m.category.upper() == "FAMILY" and section != "family_history" and not _relative_has(span, m, vocabulary):
+                continue
+            categories[i].add(m.category)
     out = []
-    for e, cats in zip(entities, categories):
-        k = bisect_right(starts, e.start) - 1
-        section = sections[k][1] if k >= 0 else None
-        out.append(context_attributes(cats, section))
+    for e, cats, sec in zip(entities, categories, sections):
+        sub = layout.subsection_at(e.start)
+        flags = ("family",) if sub is not None and sub.role == "relative" and e.start >= sub.header_end else ()
+        out.append(context_attributes(cats, sec.category if sec is not None else None, flags))
     return out
+
+
+def _relative_has(target, modifier, vocabulary: Vocabulary) -> bool:
+    """Whether a FAMILY cue says its relative has ``target`` (see the module doc). A cue that is
+    not a relative's word ("family history", "FHx") always does."""
+    doc = target.doc
+    start, end = modifier.modifier_span
+    words = [t.lower_ for t in doc[start:end]]
+    relative_like = vocabulary.relative_words | {"family", "families", "fam", "relative", "relatives"}
+    if not words or words[0] not in relative_like or any(w in ("history", "hx", "fhx") for w in words):
+        return True
+    skip = vocabulary.relative_skip | relative_like
+    if end <= target.start:  # the relative comes first: "Mother had ...", "his wife got him into ..."
+        between = [t.lower_ for t in doc[end:target.start] if t.lower_ not in skip]
+        if not between:
+            return True  # "mother's diabetes"
+        if between[0] not in vocabulary.possession:
+            return False  # "his wife got him into ..."
+        # "her husband has noticed that she snores": the relative reports, the patient has it
+        return not (between[0] in ("has", "had", "have", "is", "was", "are", "were") and len(between) > 1
+                    and between[1] in vocabulary.reporting)
+    between = doc[target.end:start]  # the concept comes first: "diabetes in his mother"
+    return all(t.lower_ in skip or t.lower_ in ("in", "of", "on", "a", "an") for t in between)
 
 
 _DEFAULT: ContextAnnotator | None = None

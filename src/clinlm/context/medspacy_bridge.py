@@ -4,18 +4,23 @@ The pipeline is ``spacy.blank("en")`` with medspaCy's clinical tokenizer and thr
 
 * ``clinlm_pyrush``: PyRuSH clinical sentence splitting (ConText's scope is the sentence),
   with the boundaries set in linear time (PyRuSH's own spaCy component is quadratic);
-* ``clinlm_sectionizer``: medspaCy's Sectionizer, where a header must start a line or end
-  with a colon (so "no known allergies" mid-sentence is not the header "Allergies"), and
-  is made its own sentence;
+* ``clinlm_layout``: more sentence starts where the note's layout (``doc._.clinlm_layout``, a
+  :class:`clinlm.context.layout.Layout`) starts a block: a header, a sub-header, a list item,
+  a paragraph, and the text after a header; so a cue never reaches across a line of a list
+  ("- Cardiovascular: Denies chest pain" does not negate "- Psychiatric: depression") and a
+  header ("Past Medical History:") is never the cue "history" for the text below it;
 * ``clinlm_context``: medspaCy's ConText reading the span group ``clinlm``, run sentence by
   sentence. ConText compares every modifier with every other one in the document, which is
   quadratic; scopes never leave a sentence, so running it per sentence gives the same
   edges in linear time (a one-megabyte note has tens of thousands of modifiers).
+
+Sections come from the layout, not from medspaCy's sectionizer (whose header rules the layout
+reads: :mod:`clinlm.context.layout`).
 """
 from __future__ import annotations
 
 import warnings
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
@@ -30,8 +35,6 @@ with warnings.catch_warnings():
     import medspacy  # noqa: F401  (registers medspaCy's factories and extensions)
     from medspacy.context import ConText, ConTextGraph, ConTextModifier, ConTextRule
     from medspacy.custom_tokenizer import create_medspacy_tokenizer
-    from medspacy.section_detection import Sectionizer, SectionRule
-    from medspacy.section_detection.util import is_start_line
     from PyRuSH.RuSH import RuSH
 
 import numpy
@@ -46,6 +49,10 @@ RESOURCES = Path(medspacy.__file__).resolve().parents[1] / "resources" / "en"
 DEFAULT_CONTEXT_RULES = RESOURCES / "context_rules.json"
 DEFAULT_SECTION_RULES = RESOURCES / "section_patterns.json"
 RUSH_RULES = RESOURCES / "rush_rules.tsv"
+
+for _name in ("clinlm_layout", "clinlm_cues"):  # the note's Layout; cue matches found before ConText ran
+    if not spacy.tokens.Doc.has_extension(_name):
+        spacy.tokens.Doc.set_extension(_name, default=None)
 
 
 def _set_sent_starts(doc, starts) -> None:
@@ -89,28 +96,25 @@ class PyRuSHSentences:
         return doc
 
 
-@Language.factory("clinlm_sectionizer")
-class LineSectionizer(Sectionizer):
-    """medspaCy's Sectionizer where, with ``require_start_line``, a header may also end with a
-    colon mid-line, and ``apply_sentence_boundary`` is done in linear time."""
+@Language.factory("clinlm_layout")
+class LayoutSentences:
+    """A sentence starts at every break of the note's layout (``doc._.clinlm_layout``), on top of
+    PyRuSH's: the first token at or after each break offset."""
 
-    def filter_start_lines(self, doc, matches):
-        return [m for m in matches if is_start_line(m[1], doc, self.newline_pattern) or doc[m[2] - 1].text.endswith(":")]
+    def __init__(self, nlp, name: str):
+        pass
 
     def __call__(self, doc):
-        apply, self._apply_sentence_boundary = self._apply_sentence_boundary, False
-        try:
-            doc = super().__call__(doc)
-        finally:
-            self._apply_sentence_boundary = apply
-        if apply and doc.has_annotation("SENT_START"):
-            starts = {t.i for t in doc if t.is_sent_start}
-            for section in doc._.sections:
-                if section.category is not None:
-                    starts.add(section.title_start)
-                    if section.title_end < len(doc):
-                        starts.add(section.title_end)
-            _set_sent_starts(doc, sorted(starts))
+        layout = doc._.clinlm_layout
+        if layout is None or not layout.breaks or not len(doc):
+            return doc
+        idx = [t.idx for t in doc]
+        starts = {t.i for t in doc if t.is_sent_start}
+        for b in layout.breaks:
+            k = bisect_left(idx, b)
+            if k < len(doc):
+                starts.add(k)
+        _set_sent_starts(doc, sorted(starts))
         return doc
 
 
@@ -133,7 +137,6 @@ class SentenceContext(ConText):
             spans = list(doc.spans[self.span_group_name]) if self.span_group_name in doc.spans else []
         graph = ConTextGraph(targets=spans, prune_on_modifier_overlap=self.prune_on_target_overlap)
         if spans:
-            matcher = self._ConText__matcher  # ConText keeps its MedspacyMatcher private
             starts = [s.start for s in doc.sents]
             targets_of: dict[int, list] = defaultdict(list)
             for span in spans:
@@ -142,11 +145,11 @@ class SentenceContext(ConText):
                 for k in range(first, last + 1):
                     targets_of[k].append(span)
             modifiers_of: dict[int, list] = defaultdict(list)
-            for match_id, start, end in matcher(doc):
-                k = bisect_right(starts, start) - 1
-                if k in targets_of:
-                    rule = matcher.rule_map[self.nlp.vocab[match_id].text]
-                    modifiers_of[k].append(ConTextModifier(rule, start, end, doc, max_scope=self.max_scope))
+            found = doc._.clinlm_cues if doc._.clinlm_cues is not None else self.cue_matches(doc, set(targets_of))
+            for k, rule, start, end in found:
+                if k not in targets_of:
+                    continue
+                modifiers_of[k].append(ConTextModifier(rule, start, end, doc, max_scope=self.max_scope))
             for k, modifiers in modifiers_of.items():
                 part = ConTextGraph(targets=targets_of[k], modifiers=modifiers,
                                     prune_on_modifier_overlap=self.prune_on_target_overlap)
@@ -162,6 +165,42 @@ class SentenceContext(ConText):
         return doc
 
 
+    def cue_matches(self, doc, sentences: set[int] | None = None) -> list[tuple[int, Any, int, int]]:
+        """``(sentence index, rule, start token, end token)`` of every cue in the given sentences (all by
+        default), each within its sentence: a match across a sentence start (": no" after a sub-header
+        "Extremities:") is matched again inside each sentence it touched, and a backward cue that
+        starts with a colon and has words after it ("X-ray: No fracture") is read without the colon
+        (": no" is for "Fevers: no.")."""
+        matcher = self._ConText__matcher  # ConText keeps its MedspacyMatcher private
+        sents = list(doc.sents)
+        starts = [s.start for s in sents]
+        wanted = set(range(len(sents))) if sentences is None else sentences
+        matches, redo = [], set()
+        for match in matcher(doc):
+            k, last = bisect_right(starts, match[1]) - 1, bisect_right(starts, match[2] - 1) - 1
+            if k == last:
+                matches.append((k, match))
+            else:
+                redo.update(range(k, last + 1))
+        if redo:
+            matches = [(k, m) for k, m in matches if k not in redo]
+            for k in sorted(redo & wanted):
+                offset = sents[k].start
+                matches += [(k, (mid, s + offset, e + offset)) for mid, s, e in matcher(sents[k].as_doc())]
+        out = []
+        for k, (match_id, start, end) in matches:
+            if k not in wanted:
+                continue
+            rule = matcher.rule_map[self.nlp.vocab[match_id].text]
+            if rule.direction.upper() == "BACKWARD" and doc[start].text == ":" and end < sents[k].end and doc[end].is_alpha:
+                rest = doc[start + 1:sents[k].end].as_doc()
+                out += [(k, matcher.rule_map[self.nlp.vocab[mid].text], start + 1, start + 1 + e0)
+                        for mid, s0, e0 in matcher(rest) if s0 == 0]
+                continue
+            out.append((k, rule, start, end))
+        return out
+
+
 def _load(rules: Sequence[dict[str, Any]] | None, default: Path, kind: str) -> Sequence[dict[str, Any]]:
     if rules is not None:
         return rules
@@ -170,33 +209,36 @@ def _load(rules: Sequence[dict[str, Any]] | None, default: Path, kind: str) -> S
     return read_rules(default, kind)
 
 
+#: Categories of cues that end a negation's scope (and no other): clinlm's ``AFFIRMED`` cues
+#: ("endorses", "reports", "admits to", "positive for"), PSEUDO rules that modify nothing.
+NEGATION_ENDED_BY = {"AFFIRMED"}
+
+
 def _add(component, rule_cls, files, kind: str, default: Path) -> None:
     for rules, source in files:
         where = str(default) if rules is None else source
         for i, d in enumerate(_load(rules, default, kind)):
             try:
-                component.add([rule_cls.from_dict(dict(d))])
+                rule = rule_cls.from_dict(dict(d))
+                if kind == "context" and rule.category.upper() == "NEGATED_EXISTENCE":
+                    rule.terminated_by = set(rule.terminated_by) | NEGATION_ENDED_BY
+                component.add([rule])
             except Exception as exc:  # noqa: BLE001  (spaCy/medspaCy raise several kinds on a bad pattern)
                 msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise InputError(f"{kind} rule {i} ({d.get('literal')!r}) cannot be used: {msg}", where) from None
 
 
-def build_pipeline(context_files, section_files) -> Language:
+def build_pipeline(context_files) -> Language:
     """The spaCy pipeline for :class:`clinlm.context.ContextAnnotator`.
 
-    ``context_files``/``section_files``: ``(rules, source)`` pairs in loading order, where
-    ``rules`` ``None`` means medspaCy's default rules of that kind.
+    ``context_files``: ``(rules, source)`` pairs in loading order, where ``rules`` ``None``
+    means medspaCy's default ConText rules.
     """
     nlp = spacy.blank("en")
     nlp.max_length = 10**9  # no parser or statistical NER here: spaCy's 1M-character guard does not apply
     nlp.tokenizer = create_medspacy_tokenizer(nlp)
     nlp.add_pipe("clinlm_pyrush", config={"rules_path": str(RUSH_RULES)})
-    sectionizer = nlp.add_pipe("clinlm_sectionizer", config={
-        "rules": None, "require_start_line": True, "apply_sentence_boundary": True, "span_attrs": None,
-        "input_span_type": "group", "span_group_name": GROUP})
+    nlp.add_pipe("clinlm_layout")
     context = nlp.add_pipe("clinlm_context", config={"rules": None, "input_span_type": "group", "span_group_name": GROUP})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # "Duplicate section title ...": merging is what we want
-        _add(sectionizer, SectionRule, section_files, "section", DEFAULT_SECTION_RULES)
     _add(context, ConTextRule, context_files, "context", DEFAULT_CONTEXT_RULES)
     return nlp

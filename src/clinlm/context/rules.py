@@ -18,6 +18,20 @@ PROJECT_CONTEXT_RULES = RESOURCES / "context_rules.json"
 PROJECT_SECTION_RULES = RESOURCES / "section_rules.json"
 
 
+def _medspacy_resources() -> Path:
+    """medspaCy's English rule files, found without importing medspaCy (which takes seconds)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("medspacy")
+    origin = spec.origin if spec is not None and spec.origin else None
+    return Path(origin).resolve().parents[1] / "resources" / "en" if origin else RESOURCES / "missing-medspacy"
+
+
+MEDSPACY_RESOURCES = _medspacy_resources()
+MEDSPACY_CONTEXT_RULES = MEDSPACY_RESOURCES / "context_rules.json"
+MEDSPACY_SECTION_RULES = MEDSPACY_RESOURCES / "section_patterns.json"
+
+
 CONTEXT_RULE_KEYS = {"literal", "category", "pattern", "direction", "metadata", "allowed_types",
                      "excluded_types", "max_targets", "max_scope"}
 

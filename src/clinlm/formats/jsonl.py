@@ -4,7 +4,9 @@ Relations are ``{"label", "head", "tail"}`` with ``head``/``tail`` the indices o
 entities in the same line's ``entities`` list (plus optional ``score``, ``attributes``).
 
 Text is stored as a JSON string, so CRLF, tabs and any Unicode survive; scores,
-attributes and metadata survive as far as JSON can hold them (JSON-native values).
+attributes and metadata survive as far as JSON can hold them (JSON-native values). After the
+context step, ``metadata["layout"]`` holds the note's layout (sections, sub-headers, list items,
+lines: character offsets; :mod:`clinlm.context.layout`).
 """
 from __future__ import annotations
 

@@ -52,12 +52,16 @@ class NerPipeline:
         context_rules: str | Path | None = None,
         section_rules: str | Path | None = None,
         replace_rules: bool = False,
+        clean: bool = True,
     ):
         """``context``: add assertion flags, an assertion label and the section to every entity
         (:mod:`clinlm.context`); ``True`` (default rules, plus ``context_rules``/``section_rules``
         files; ``replace_rules`` makes those replace the defaults), ``False``, or a
-        :class:`~clinlm.context.ContextAnnotator`."""
+        :class:`~clinlm.context.ContextAnnotator`. ``clean`` (with context): drop what is not a
+        concept (words of headers and sub-headers, people's names, ConText cue words such as
+        "denies") and split entities at list items and headers (:mod:`clinlm.context.concepts`)."""
         self.context = make_context(context, context_rules, section_rules, replace_rules)
+        self.clean = bool(clean)
         self.model = model
         self.tokenizer = tokenizer
         self.manifest = dict(manifest or {})
@@ -164,7 +168,7 @@ class NerPipeline:
             probs = np.exp(logp[np.arange(len(path)), path]) if len(path) else np.zeros(0)
             out.append(doc.with_entities(tags_to_entities(enc.words, tags, probs.tolist())))
         if self.context is not None:
-            out = list(self.context.pipe(out))
+            out = list(self.context.pipe(out, clean=self.clean))
         return out
 
     def word_logprobs(self, encs: Sequence[Encoded],

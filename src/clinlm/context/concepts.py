@@ -1,0 +1,196 @@
+"""What is not a concept, decided from the note's layout and ConText's own rule matches (never
+from a list of concept words).
+
+``ContextAnnotator(...).pipe(docs, clean=True)`` (what ``clinlm annotate`` and ``clinlm.load()``
+do) applies, in this order:
+
+1. :func:`split_at_breaks`: an entity that runs across a break of the layout (a line that
+   starts a header, a sub-header, a list item or a paragraph; the end of a header) is cut
+   there ("HISTORY\\nHypertension" -> "HISTORY", "Hypertension"); pieces are trimmed of
+   spaces and punctuation, and a piece with no letter or digit is dropped;
+2. pieces inside a header or sub-header are dropped ("PHYSICAL EXAMINATION", "[FAMILY
+   HISTORY]", "Lungs:" in "Lungs: clear");
+3. :func:`name_spans`: names of people are dropped: a capitalised word or two after a title
+   ("Mrs. Torres", "Dr. X", "Doctor Kumar") or on a form line of a person ("Patient: Donna
+   Torres", "Attending: John Smith, MD"), and every later capitalised use of those words
+   ("Torres", "Donna");
+4. :func:`trim_leading_cues`: an entity that starts with a forward cue ("No fracture", "no
+   distress") starts after it, so the cue acts on what follows (ConText runs again on that note);
+5. :func:`is_cue_word` over :func:`cue_spans`: a one-word entity inside the words of a ConText cue
+   (negation, uncertainty, history, hypothetical, a cue that ends a scope or affirms:
+   "denies", "no", "history" in "no history of", "positive" in "positive for", "endorses",
+   "r/o"), a piece of a cue that starts or ends with a function word ("history of"), or an
+   entity that is exactly a whole cue ("family history"), is a cue, not a concept, and is
+   dropped. Relatives ("mother", "partner") and conditional cues ("on
+   exertion") are left: those words are concepts too; so are longer concepts inside a cue
+   ("differential diagnosis" in "differential diagnosis includes").
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Iterable, Sequence
+
+from clinlm.context.layout import Layout, Vocabulary
+from clinlm.document import Entity
+
+#: ConText categories whose cue words are not concepts by themselves (plus any TERMINATE cue).
+CUE_CATEGORIES = {"NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "AFFIRMED"}
+
+_TRIM = " \t\r\n\u00a0\u2028\u2029\x0b\x0c\x1c\x1d\x1e\x85:;,.-\u2013\u2014*\u2022#|[]()"
+
+
+# -- 1 and 2: the layout ---------------------------------------------------------------------------
+def split_at_breaks(text: str, entities: Iterable[Entity], layout: Layout) -> list[Entity]:
+    """Entities cut at the layout's breaks and trimmed; pieces inside headers and sub-headers,
+    and pieces with no letter or digit, dropped. An entity that crosses nothing is returned as is."""
+    out: list[Entity] = []
+    for e in entities:
+        cuts = layout.breaks_within(e.start, e.end)
+        if not cuts and not layout.in_header(e.start, e.end):
+            out.append(e)
+            continue
+        bounds = [e.start] + cuts + [e.end]
+        for a, b in zip(bounds, bounds[1:]):
+            a, b = _trim(text, a, b)
+            if a >= b or not any(c.isalnum() for c in text[a:b]) or layout.in_header(a, b):
+                continue
+            out.append(e if (a, b) == (e.start, e.end) else replace(e, start=a, end=b, text=text[a:b],
+                                                                      attributes=dict(e.attributes)))
+    return out
+
+
+def _trim(text: str, a: int, b: int) -> tuple[int, int]:
+    while a < b and text[a] in _TRIM:
+        a += 1
+    while b > a and text[b - 1] in _TRIM and not (text[b - 1] == "." and _abbreviation(text, a, b)):
+        b -= 1
+    while b > a and text[b - 1] in _TRIM.replace(".", ""):
+        b -= 1
+    return a, b
+
+
+def _abbreviation(text: str, a: int, b: int) -> bool:
+    """``Dr.``, ``b.i.d.``: a dot that belongs to the word before it."""
+    word = text[a:b].split()[-1] if text[a:b].split() else ""
+    return len(word) <= 4 or word.count(".") > 1
+
+
+# -- 3: names of people --------------------------------------------------------------------------
+def name_spans(text: str, layout: Layout, vocabulary: Vocabulary) -> list[tuple[int, int]]:
+    """Character spans of people's names (see the module doc), sorted."""
+    titles = "|".join(re.escape(t) for t in vocabulary.name_titles)
+    suffixes = "|".join(re.escape(s) for s in sorted(vocabulary.name_suffixes, key=len, reverse=True))
+    cap = r"[A-Z][a-zA-Z'\-]*[a-z][a-zA-Z'\-]*|[A-Z](?![a-zA-Z])"
+    spans: list[tuple[int, int]] = []
+    words: set[str] = set()
+    if titles:
+        titled = re.compile(rf"\b(?:{titles})\.?[ \t]+((?:{cap})(?:\.?[ \t]+(?!(?:{titles})\b)(?:[A-Z]\.[ \t]+)?(?:{cap}))?)")
+        for m in titled.finditer(text):
+            spans.append((m.start(), m.end()))
+            words.update(w for w in re.findall(r"[A-Za-z'\-]{2,}", m.group(1)))
+    full = re.compile(rf"^(?:(?:{titles})\.?\s+)?(?:{cap})(?:[,.]?[ \t]+(?:{cap})){{0,3}}(?:,?[ \t]+(?:{suffixes}))?[ \t.]*$"
+                      if titles else rf"^(?:{cap})(?:,?[ \t]+(?:{cap})){{0,3}}[ \t.]*$")
+    for sub in layout.subsections:
+        if sub.role != "field" or sub.name.lower() not in vocabulary.name_fields:
+            continue
+        line_end = text.find("\n", sub.header_end)
+        line_end = len(text) if line_end < 0 else line_end
+        a, b = _trim(text, sub.header_end, min(sub.end, line_end))
+        if a < b and full.match(text[a:b].strip()):
+            spans.append((a, b))
+            words.update(w for w in re.findall(r"[A-Za-z'\-]{2,}", text[a:b])
+                         if w not in vocabulary.name_titles and w not in vocabulary.name_suffixes
+                         and w.strip(".") not in vocabulary.name_suffixes)
+    words = {w for w in words if w[0].isupper() and w not in vocabulary.name_titles}
+    if words:
+        again = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b")
+        spans += [(m.start(), m.end()) for m in again.finditer(text)]
+    return _merge(spans)
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def inside_any(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether ``[start, end)`` lies within one of the sorted, non-overlapping ``spans``."""
+    from bisect import bisect_right
+
+    k = bisect_right(spans, (start, float("inf"))) - 1
+    return k >= 0 and spans[k][0] <= start and end <= spans[k][1]
+
+
+def drop_names(text: str, entities: Iterable[Entity], names: Sequence[tuple[int, int]]) -> list[Entity]:
+    """Entities that are not (inside) a person's name."""
+    return [e for e in entities if not inside_any(e.start, e.end, names)]
+
+
+# -- 4 and 5: ConText cue words ---------------------------------------------------------------------
+def cue_spans(sdoc, matches: Iterable[tuple[int, int, str, str]]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """``(cues, leading)`` from ConText's cue ``matches`` in ``sdoc`` (``(start token, end token,
+    category, direction)``): character spans of the cues whose words are not concepts
+    (:data:`CUE_CATEGORIES`, cues that end a scope, and the family cues "family history", "FHx"),
+    sorted; and of those the forward and affirming ones, which may start an entity that goes on
+    past them ("No fracture", "Endorses depression")."""
+    cues, leading = set(), set()
+    for s, t, category, direction in matches:
+        if s >= t:
+            continue
+        direction, category = str(direction).upper(), str(category).upper()
+        if category == "FAMILY":
+            if direction == "PSEUDO" or not any(w.lower_ in ("history", "hx", "fhx") for w in sdoc[s:t]):
+                continue  # relatives ("mother", "partner", "family") are concepts too
+        elif not (direction == "TERMINATE" or category in CUE_CATEGORIES) or (direction == "PSEUDO"
+                                                                              and category != "AFFIRMED"):
+            continue
+        span = (sdoc[s].idx, sdoc[t - 1].idx + len(sdoc[t - 1].text))
+        cues.add(span)
+        if (direction == "FORWARD" and category != "FAMILY") or category == "AFFIRMED":
+            leading.add(span)
+    return sorted(cues), sorted(leading)
+
+
+def is_cue_word(e: Entity, cues: Sequence[tuple[int, int]]) -> bool:
+    """Whether ``e`` is a cue word, not a concept: one word inside a cue ("denies", "history" of "no
+    history of"), a fragment of a cue that starts or ends with a function word ("history of"), or
+    exactly a whole cue ("family history", "positive for")."""
+    words = e.text.lower().split()
+    fragment = len(words) <= 1 or words[0] in _FUNCTION_WORDS or words[-1] in _FUNCTION_WORDS  # "history of"
+    return any((a <= e.start and e.end <= b and fragment) or (a, b) == (e.start, e.end)
+               for a, b in _starting_near(cues, e.start))
+
+
+_FUNCTION_WORDS = {"of", "for", "to", "with", "without", "in", "on", "at", "by", "from", "the", "a", "an", "and", "or",
+                   "any", "no", "not"}
+
+
+def _starting_near(spans: Sequence[tuple[int, int]], offset: int, reach: int = 200) -> list[tuple[int, int]]:
+    """The sorted ``spans`` that start within ``reach`` characters before ``offset`` or at it (a cue
+    is a few words: this keeps the look-up logarithmic on megabyte notes)."""
+    from bisect import bisect_left, bisect_right
+
+    return list(spans[bisect_left(spans, (offset - reach, -1)):bisect_right(spans, (offset, float("inf")))])
+
+
+def trim_leading_cues(text: str, entities: Sequence[Entity], leading: Sequence[tuple[int, int]]) -> list[Entity]:
+    """Entities that start with a forward cue ("No fracture", "no distress") start after it instead,
+    so the cue acts on the concept; the others are returned as they are."""
+    out = []
+    for e in entities:
+        cue = next(((a, b) for a, b in _starting_near(leading, e.start) if a <= e.start < b < e.end), None)
+        if cue is not None:
+            a = cue[1]
+            while a < e.end and text[a] in _TRIM:
+                a += 1
+            if a < e.end and any(c.isalnum() for c in text[a:e.end]):
+                out.append(replace(e, start=a, text=text[a:e.end], attributes=dict(e.attributes)))
+                continue
+        out.append(e)
+    return out

@@ -1,0 +1,315 @@
+"""A note's layout (clinlm.context.layout) and what follows from it: sections from header to header,
+ConText scopes that stop at list items, family history lines, and what is not a concept
+(clinlm.context.concepts). Entities are placed by hand here (the model-free part); tests/test_whole_notes.py
+runs the default model on whole notes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from context_cases import doc_with
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clinlm.context import ContextAnnotator, default_annotator
+from clinlm.context.concepts import name_spans, split_at_breaks
+from clinlm.context.layout import LINE_KINDS, NEWLINE, ROLES, Layout, read_layout
+from clinlm.document import Document, Entity
+from clinlm.errors import InputError
+
+NOTE = """Patient: Donna Torres
+DOB: 03/14/1961
+
+CHIEF COMPLAINT
+Chest pain for two days.
+
+HISTORY OF PRESENT ILLNESS
+Mrs. Torres is a 63-year-old woman who presents with chest pain. She denies chest pain or dyspnea on exertion. His wife got him into barre classes.
+
+PAST HISTORY:
+Hypertension. Appendectomy in 1990.
+
+[FAMILY HISTORY]
+Mother: breast cancer
+Paternal grandfather: myocardial infarction
+
+REVIEW OF SYSTEMS
+- Cardiovascular: Denies palpitations or syncope
+- Respiratory: Positive for cough
+Psychiatric: Endorses depression
+Gastrointestinal: Reports nausea
+
+PHYSICAL EXAMINATION
+Heart: Regular rate and rhythm. No murmurs.
+Lungs: Lungs are clear to auscultation bilaterally.
+Abdomen: Abdomen is soft, nontender.
+Extremities: No edema.
+
+ASSESSMENT AND PLAN
+1. Depression. Start sertraline.
+2. Hypertension.
+
+INSTRUCTIONS
+Return if chest pain worsens.
+"""
+
+
+@pytest.fixture(scope="module")
+def annotator() -> ContextAnnotator:
+    return default_annotator()
+
+
+
+
+def _by_text(doc: Document) -> dict[str, dict]:
+    return {e.text: e.attributes for e in doc.entities}
+
+
+# -- the layout ------------------------------------------------------------------------------------
+def test_headers_of_every_style_start_sections_that_end_at_the_next_header():
+    layout = read_layout(NOTE)
+    got = [(NOTE[s.header_start:s.header_end], s.category) for s in layout.sections]
+    assert got == [
+        ("CHIEF COMPLAINT", "chief_complaint"), ("HISTORY OF PRESENT ILLNESS", "history_of_present_illness"),
+        ("PAST HISTORY:", "past_medical_history"), ("[FAMILY HISTORY]", "family_history"),
+        ("REVIEW OF SYSTEMS", "review_of_systems"), ("PHYSICAL EXAMINATION", "physical_exam"),
+        ("ASSESSMENT AND PLAN", "observation_and_plan"), ("INSTRUCTIONS", "patient_instructions")]
+    assert layout.section_at(NOTE.index("Appendectomy")).category == "past_medical_history"
+    assert layout.section_at(NOTE.index("Start sertraline")).category == "observation_and_plan"  # PAST HISTORY ended
+    assert layout.section_at(NOTE.index("Donna")) is None  # before the first header
+    subs = {NOTE[s.header_start:s.header_end]: s.role for s in layout.subsections}
+    assert subs == {"Patient:": "field", "DOB:": "field", "Mother:": "relative", "Paternal grandfather:": "relative",
+                    "- Cardiovascular:": "system", "- Respiratory:": "system", "Psychiatric:": "system",
+                    "Gastrointestinal:": "system", "Heart:": "system", "Lungs:": "system", "Abdomen:": "system",
+                    "Extremities:": "system"}
+    kinds = {NOTE[ln.start:ln.end]: ln.kind for ln in layout.lines}
+    assert kinds["1. Depression. Start sertraline."] == "item" and kinds[""] == "blank"
+    assert kinds["Chest pain for two days."] == "text" and kinds["INSTRUCTIONS"] == "header"
+
+
+@pytest.mark.parametrize("text,header,category", [
+    ("1. CHIEF COMPLAINT\nCough.", "1. CHIEF COMPLAINT", "chief_complaint"),
+    ("Review of Systems:\nNo fever.", "Review of Systems:", "review_of_systems"),
+    ("HPI: 55-year-old man with cough.", "HPI:", "history_of_present_illness"),
+    ("Vitals stable. Plan: follow up in 2 weeks.", "Plan:", "observation_and_plan"),
+    ("GYN HISTORY\nG2P2.", "GYN HISTORY", "gyn_history"),
+    ("[DISPOSITION]\nHome.", "[DISPOSITION]", "observation_and_plan"),
+])
+def test_header_styles(text, header, category):
+    (s,) = read_layout(text).sections
+    assert (text[s.header_start:s.header_end], s.category) == (header, category)
+
+
+@pytest.mark.parametrize("text", ["HTN\nDM\nCAD", "Hypertension\nAsthma", "She has no known allergies.\nCough.",
+                                  "Chest pain: worse with exertion."])
+def test_what_is_not_a_header(text):
+    assert read_layout(text).sections == []
+
+
+def test_inline_system_subheaders_and_exam_subheaders_that_are_also_headers():
+    text = ("ROS\nCONSTITUTIONAL:  No fever. RESPIRATORY:  No cough.\n\nPHYSICAL EXAM\nVital Signs\nBP 120/80.\n"
+            "6. LABS\nNormal.")
+    layout = read_layout(text)
+    assert [s.category for s in layout.sections] == ["review_of_systems", "physical_exam", "labs_and_studies"]
+    assert [text[s.header_start:s.header_end] for s in layout.subsections] == [
+        "CONSTITUTIONAL:", "RESPIRATORY:", "Vital Signs"]
+
+
+def test_wrapped_lines_are_no_break_but_list_lines_are():
+    text = "She has chronic kidney disease and was admitted with fever,\nworsening dyspnea and cough.\nNo edema.\n- Lungs clear"
+    layout = read_layout(text)
+    assert text.index("worsening") not in layout.breaks
+    assert text.index("No edema") in layout.breaks and text.index("- Lungs") in layout.breaks
+    assert text.index("Lungs clear") in layout.breaks  # an item's text starts after its bullet
+
+
+# -- hypothesis: offsets ------------------------------------------------------------------------------
+LINES = ["CHIEF COMPLAINT", "[FAMILY HISTORY]", "PAST HISTORY:", "1. HPI", "Mother: breast cancer", "- Lungs: clear",
+         "\u2022 Psychiatric: Endorses depression", "Denies chest pain or dyspnea", "No edema.", "", "  ", "Plan: rest.",
+         "Patient: Ann Lee", "HEENT:", "Vital signs", "fever,", "was admitted with a long line of wrapped text and",
+         "x", "Dr. Smith saw her. Assessment: ok", ":", "-", "1.", "[", "]", "A - b"]
+BREAKS = ["\n", "\r\n", "\r", "\u2028", "\n\n"]
+
+
+@st.composite
+def notes(draw):
+    parts = draw(st.lists(st.one_of(st.sampled_from(LINES), st.text(st.sampled_from(list("aZ :-[]1.\u00e9 \t")),
+                                                                     max_size=12)), min_size=0, max_size=12))
+    seps = draw(st.lists(st.sampled_from(BREAKS), min_size=len(parts), max_size=len(parts)))
+    return "".join(p + s for p, s in zip(parts, seps)) + draw(st.sampled_from(["", "end", "\n"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(notes())
+def test_layout_spans_partition_the_lines_and_sections_are_ordered(text):
+    layout = read_layout(text)
+    # lines: in order, no line break inside, each followed by exactly one line break (the last may end the text)
+    pos = 0
+    for ln in layout.lines:
+        assert ln.start == pos and pos <= ln.end <= len(text) and not NEWLINE.search(text[ln.start:ln.end])
+        assert ln.kind in LINE_KINDS and (ln.kind == "blank") == (text[ln.start:ln.end].strip() == "")
+        m = NEWLINE.match(text, ln.end)
+        pos = m.end() if m else ln.end
+    assert pos == len(text)
+    # sections: ordered, contiguous from the first header to the end, each starting with its header
+    secs = layout.sections
+    for s in secs:
+        assert s.start == s.header_start < s.header_end <= s.end and s.level == 1
+    assert all(a.end == b.start for a, b in zip(secs, secs[1:]))
+    assert not secs or secs[-1].end == len(text)
+    subs = layout.subsections
+    for s in subs:
+        assert s.start == s.header_start < s.header_end <= s.end <= len(text) and s.role in ROLES
+    assert all(a.end <= b.start for a, b in zip(subs, subs[1:]))
+    assert layout.breaks == sorted(set(layout.breaks)) and all(0 < b < len(text) for b in layout.breaks)
+    for blocks in (layout.items, layout.paragraphs):
+        assert all(0 <= b.start < b.end <= len(text) for b in blocks)
+        assert all(a.end <= b.start for a, b in zip(blocks, blocks[1:]))
+    d = layout.to_dict()
+    assert Layout.from_dict(json.loads(json.dumps(d)), len(text)).to_dict() == d
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(notes(), st.lists(st.tuples(st.integers(0, 200), st.integers(1, 30)), max_size=8))
+def test_clean_entities_keep_exact_offsets_and_cross_no_break(annotator, text, raw):
+    ents = [Entity(s, min(s + n, len(text)), "T033", text[s:min(s + n, len(text))]) for s, n in raw if s < len(text)]
+    out = annotator(Document("h", text, ents), clean=True)
+    layout = read_layout(text, annotator.vocabulary)
+    assert out.metadata["layout"] == layout.to_dict()
+    for e in out.entities:
+        assert text[e.start:e.end] == e.text and e.start < e.end
+        assert any(o.start <= e.start and e.end <= o.end for o in ents)  # pieces of what was found, never more
+        assert not layout.breaks_within(e.start, e.end) and not layout.in_header(e.start, e.end)
+    kept = annotator(Document("h", text, ents))  # without clean every entity comes back as it was
+    assert sorted(e.key() for e in kept.entities) == sorted(e.key() for e in ents)
+
+
+# -- assertion in whole notes --------------------------------------------------------------------
+def test_a_whole_note(annotator):
+    terms = ["Chest pain", "chest pain", "chest pain", "dyspnea", "barre classes", "Hypertension", "breast cancer",
+             "myocardial infarction", "palpitations", "syncope", "cough", "depression", "nausea", "Regular rate",
+             "murmurs", "Lungs", "clear", "Abdomen", "soft", "edema", "Depression", "Hypertension", "chest pain"]
+    out = annotator(doc_with(NOTE, terms))
+    got = [(e.text, e.attributes["section"], e.attributes["assertion"]) for e in out.entities]
+    assert got == [
+        ("Chest pain", "chief_complaint", "present"),
+        ("chest pain", "history_of_present_illness", "present"),
+        ("chest pain", "history_of_present_illness", "absent"),
+        ("dyspnea", "history_of_present_illness", "absent"),  # negation wins over "on exertion"
+        ("barre classes", "history_of_present_illness", "present"),  # "his wife got him into ..." is not family
+        ("Hypertension", "past_medical_history", "present"),
+        ("breast cancer", "family_history", "associated_with_someone_else"),
+        ("myocardial infarction", "family_history", "associated_with_someone_else"),
+        ("palpitations", "review_of_systems", "absent"),
+        ("syncope", "review_of_systems", "absent"),
+        ("cough", "review_of_systems", "present"),  # the "Denies" of the line above stops at its line
+        ("depression", "review_of_systems", "present"),
+        ("nausea", "review_of_systems", "present"),
+        ("Regular rate", "physical_exam", "present"),
+        ("murmurs", "physical_exam", "absent"),
+        ("Lungs", "physical_exam", "present"),
+        ("clear", "physical_exam", "present"),
+        ("Abdomen", "physical_exam", "present"),
+        ("soft", "physical_exam", "present"),
+        ("edema", "physical_exam", "absent"),  # ": no" after "Extremities:" does not hide "No"
+        ("Depression", "observation_and_plan", "present"),
+        ("Hypertension", "observation_and_plan", "present"),
+        ("chest pain", "patient_instructions", "hypothetical"),
+    ]
+    dyspnea = out.entities[3].attributes
+    assert dyspnea["negated"] is True and dyspnea["conditional"] is True  # the flags stay; the label says absent
+
+
+@pytest.mark.parametrize("text,target,family", [
+    ("Paternal grandfather: myocardial infarction", "myocardial infarction", True),  # no family history header
+    ("Mother - colon cancer", "colon cancer", True),
+    ("His wife got him into barre classes.", "barre classes", False),
+    ("His wife has the flu.", "flu", True),
+    ("Her husband has noticed that she snores.", "snores", False),
+    ("Her mother's diabetes is well controlled.", "diabetes", True),
+    ("Mother and father have no asthma.", "asthma", True),
+    ("Daughter drove her to the visit for her cough.", "cough", False),
+])
+def test_relatives_outside_family_history(annotator, text, target, family):
+    assert _by_text(annotator(doc_with(text, [target])))[target]["family"] is family
+
+
+@pytest.mark.parametrize("text,target,assertion", [
+    ("Denies fever. Endorses fatigue.", "fatigue", "present"),
+    ("Denies fever, reports fatigue.", "fatigue", "present"),
+    ("No nausea, admits to vomiting.", "vomiting", "present"),
+    ("Negative for fever, positive chills.", "chills", "present"),
+    ("Return if she reports chest pain.", "chest pain", "hypothetical"),  # only negation ends at "reports"
+    ("MSK: Negative myalgia, negative joint pain.", "joint pain", "absent"),
+])
+def test_affirming_cues_end_a_negation_only(annotator, text, target, assertion):
+    assert _by_text(annotator(doc_with(text, [target])))[target]["assertion"] == assertion
+
+
+# -- what is not a concept -------------------------------------------------------------------------
+def test_clean_drops_headers_cue_words_and_names_and_splits_at_items(annotator):
+    text = ("Patient: Donna Torres\nDOB: 01/02/1960\n\nPAST HISTORY\nHypertension\n\nREVIEW OF SYSTEMS\n"
+            "- Psychiatric: Endorses depression. Denies anxiety.\nX-ray: No fracture.\nMrs. Torres was seen by Dr. Kumar.")
+    terms = [("Donna Torres\nDOB", None), ("HISTORY\nHypertension", None), ("REVIEW", None), ("Psychiatric", None),
+             ("Endorses", None), ("depression", None), ("Denies", None), ("anxiety", None), ("No fracture", None),
+             ("Mrs. Torres", None), ("Dr. Kumar", None), ("Torres", 2)]
+    d = Document("n", text)
+    for term, nth in terms:
+        start = -1
+        for _ in range(nth or 1):
+            start = text.index(term, start + 1)
+        d.add(start, start + len(term), "T033")
+    out = annotator(d, clean=True)
+    assert [(e.text, e.attributes["assertion"]) for e in out.entities] == [
+        ("Hypertension", "present"), ("depression", "present"), ("anxiety", "absent"), ("fracture", "absent")]
+    assert out.entities[0].attributes["section"] == "past_medical_history"
+    assert out.metadata["layout"]["sections"][0]["category"] == "past_medical_history"
+    assert [e.text for e in annotator(d).entities] == [e.text for e in d.entities]  # clean=False changes nothing
+
+
+def test_names_from_titles_and_name_lines():
+    text = "Patient: Torres, Donna\nAttending: John Smith, MD\nDonna was seen by Doctor Kumar and Dr. X. Ms. Lee called."
+    layout = read_layout(text)
+    got = [text[a:b] for a, b in name_spans(text, layout, default_annotator().vocabulary)]
+    assert got == ["Torres, Donna", "John Smith, MD", "Donna", "Doctor Kumar", "Dr. X", "Ms. Lee"]
+
+
+def test_split_keeps_an_entity_that_crosses_nothing():
+    text = "type 2 diabetes mellitus,\nchronic kidney disease"
+    e = Entity(0, len(text), "T038", text)
+    assert split_at_breaks(text, [e], read_layout(text)) == [e]
+
+
+# -- rules -------------------------------------------------------------------------------------------
+def test_user_section_rules_with_a_regular_expression(tmp_path):
+    rules = tmp_path / "s.json"
+    rules.write_text(json.dumps({"section_rules": [{"literal": "Genetics", "category": "genetics",
+                                                     "pattern": "genetic (testing|results)"}]}), encoding="utf-8")
+    a = ContextAnnotator(section_rules=rules)
+    text = "GENETIC TESTING\nBRCA1 mutation.\nGenetics: none."
+    assert [s.category for s in a.layout(text).sections] == ["genetics", "genetics"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"section_rules": [{"literal": "X", "category": "x", "pattern": "(unclosed"}]}),
+                   encoding="utf-8")
+    with pytest.raises(InputError, match=r"section rule 0 \('X'\) cannot be used") as info:
+        ContextAnnotator(section_rules=bad).layout("x")
+    assert str(bad) in str(info.value)
+
+
+def test_the_layout_goes_into_jsonl_and_the_html_view(annotator, tmp_path):
+    from clinlm.formats import jsonl, write_documents
+
+    out = annotator(doc_with(NOTE, ["breast cancer", "palpitations"]))
+    back = jsonl.loads(jsonl.dumps([out]))[0]
+    assert back == out and back.layout == out.metadata["layout"]
+    assert back.layout["sections"][3] == {"start": NOTE.index("[FAMILY"), "end": NOTE.index("REVIEW OF"),
+                                          "name": "FAMILY HISTORY", "category": "family_history",
+                                          "header": {"start": NOTE.index("[FAMILY"),
+                                                     "end": NOTE.index("[FAMILY") + len("[FAMILY HISTORY]")}}
+    page = tmp_path / "p.html"
+    write_documents([out], page, "html")
+    html = page.read_text(encoding="utf-8")
+    assert html.count('<section class="clinlm-section"') == 9  # the lines before the first header, 8 sections
+    assert "family_history &middot; FAMILY HISTORY" in html and '<b title="relative">Mother:</b>' in html
+    assert 'class="clinlm-line subheader" style="padding-left: 1.6em' in html  # "- Cardiovascular:" is a list item
+    assert "Biologic Function FAM" in html or "Finding FAM" in html

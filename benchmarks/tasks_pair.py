@@ -137,9 +137,10 @@ def mmlu(ctx) -> dict[str, Any]:
     return {
         "task": "multiple choice (zero-shot)", "dataset": "MMLU medical (6 subjects)", "metric": "accuracy",
         "value": 100 * res["accuracy"],
-        "budget": f"{len(questions)} test questions, {scorer.scoring}{head}, max_length {scorer.max_length}, chance {100 * res['chance']:.0f}",
+        "budget": f"{len(questions)} test questions, {scorer.scoring}{head}, log-probability {'per token' if res['normalize'] == 'mean' else 'summed'}, max_length {scorer.max_length}, chance {100 * res['chance']:.0f}",
         "seconds": round(time.perf_counter() - t0, 1),
         "extra": {"chance": round(100 * res["chance"], 2), "accuracy_per_token": round(100 * res["accuracy_per_token"], 2),
+                  "accuracy_sum": round(100 * res["accuracy_sum"], 2),
                   "mlm_head": res["mlm_head"]},
     }
 

@@ -117,13 +117,18 @@ def ddi_data(ctx, budget: dict[str, Any]):
 def run_ddi(ctx) -> dict[str, Any]:
     budget = (QUICK if ctx.quick else BUDGETS)["ddi"]
     train, dev, test = ddi_data(ctx, budget)
-    res = _fit(ctx, "ddi", train, dev, test, budget, negatives_per_positive=budget["negatives_per_positive"])
+    res = _fit(ctx, "ddi", train, dev, test, budget, negatives_per_positive=budget.get("negatives_per_positive"))
     b = dict(budget, markers=MARKERS, pooling=POOLING)
     n_pos = sum(len(d.relations) for d in train)
-    what = (f"{n_pos} train DDIs + {b['negatives_per_positive']:g} negatives each, dev {len(dev)} sentences (all pairs), "
-            f"test {len(test)} sentences")
     return {"task": "relation extraction", "dataset": "DDI 2013 (official test, 4 types)", "metric": "micro-F1",
-            "budget": _budget_text(b, what), **res}
+            "budget": _budget_text(b, _ddi_text(n_pos, b.get("negatives_per_positive"), len(dev), len(test))), **res}
+
+
+def _ddi_text(n_pos: int, negatives_per_positive: float | None, n_dev: int, n_test: int) -> str:
+    """What DDI trained and was scored on; negatives not thinned (``None``) are all kept."""
+    negatives = ("all their negative pairs" if negatives_per_positive is None
+                 else f"{negatives_per_positive:g} negatives each")
+    return f"{n_pos} train DDIs + {negatives}, dev {n_dev} sentences (all pairs), test {n_test} sentences"
 
 
 BENCHMARKS = {"chemprot": run_chemprot, "ddi": run_ddi}
@@ -144,7 +149,7 @@ def compare_markers(ctx, n_train: int = 2400, n_dev: int = 600, lr: float = 1e-4
     rows = []
     for name in dict.fromkeys(d for d, _, _ in study):
         train, dev, _ = data[name](ctx, budgets[name])
-        extra = {"negatives_per_positive": budgets[name]["negatives_per_positive"]} if name == "ddi" else {}
+        extra = {"negatives_per_positive": budgets[name].get("negatives_per_positive")} if name == "ddi" else {}
         for _, markers, pooling in (c for c in study if c[0] == name):
             res = _fit(ctx, f"cmp-{name}-{markers}-{pooling}", train, dev, dev[:1], budgets[name], markers=markers,
                        pooling=pooling, **extra)

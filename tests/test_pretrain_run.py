@@ -210,7 +210,7 @@ def test_a_checkpoint_with_pickled_weights_only_is_refused(tiny_bert, notes, cac
 
 def test_evaluate_mc_reports_the_pretrained_head(pretrained, tiny_bert, tmp_path):
     (tmp_path / "q.csv").write_text("Which organ pumps blood?,heart,kidney,lung,mouse,A\n")
-    base = json.loads(clinlm("evaluate", "mc", "--model", tiny_bert, "--data", tmp_path / "q.csv", "--json").stdout)
+    base = json.loads(clinlm("evaluate", "mc", "--model", tiny_bert, "--data", tmp_path / "q.csv", "--json", "--allow-random-head").stdout)
     ours = json.loads(clinlm("evaluate", "mc", "--model", pretrained[0], "--data", tmp_path / "q.csv", "--json").stdout)
     assert base["mlm_head"].startswith("random") and ours["mlm_head"] == "pretrained"
 

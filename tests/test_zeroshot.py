@@ -150,7 +150,9 @@ def test_accuracy_per_token_and_chance_by_hand():
     res = evaluate_mc(_Fixed(table), qs)
     assert res["accuracy"] == pytest.approx(2 / 3) and res["accuracy_per_token"] == pytest.approx(2 / 3)
     assert res["chance"] == pytest.approx((1 / 2 + 1 / 4 + 1 / 4) / 3) and res["n"] == 3
-    assert [p["prediction"] for p in res["predictions"]] == ["A", "A", "C"]
+    assert res["accuracy_sum"] == pytest.approx(2 / 3) and res["normalize"] == "mean"
+    assert [p["prediction"] for p in res["predictions"]] == ["B", "B", "C"]  # per token by default
+    assert [p["prediction"] for p in evaluate_mc(_Fixed(table), qs, normalize="sum")["predictions"]] == ["A", "A", "C"]
 
 
 @pytest.mark.slow
@@ -174,9 +176,15 @@ def test_cli_predict_mc_takes_unanswered_questions(tiny_mlm, tmp_path):
     assert r.returncode == 0, r.stderr.decode()
     preds = [json.loads(l) for l in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert [p["id"] for p in preds] == ["q:1", "q:2"] and all(len(p["logprobs"]) == 4 for p in preds)
-    for p, row in zip(preds, rows):  # the chosen option is the best-scored one, named by letter and text
-        best = max(range(4), key=lambda i: p["logprobs"][i])
+    for p, row in zip(preds, rows):  # the chosen option is the best-scored one per token, named by letter and text
+        best = max(range(4), key=lambda i: p["logprobs"][i] / p["tokens"][i])
         assert p["prediction"] == "ABCD"[best] and p["option"] == row[1 + best]
+    r = clinlm("predict", "mc", "--model", tiny_mlm, "--data", tmp_path / "q.csv", "--normalize", "sum")
+    assert r.returncode == 0, r.stderr.decode()
+    for line, row in zip(r.stdout.decode().splitlines(), rows):  # --normalize sum: the best summed score
+        p = json.loads(line)
+        best = max(range(4), key=lambda i: p["logprobs"][i])
+        assert p["prediction"] == p["prediction_sum"] == "ABCD"[best] and p["option"] == row[1 + best]
     # scoring needs the answers: one line naming the file and line, nothing written
     ev = clinlm("evaluate", "mc", "--model", tiny_mlm, "--data", tmp_path / "q.csv")
     assert ev.returncode == 2 and f"{tmp_path / 'q.csv'}:1: expected 6 fields".encode() in ev.stderr
@@ -195,3 +203,90 @@ def test_medconceptsqa_without_answer_columns_reads_for_prediction(tmp_path):
 def test_shared_mmlu_medical_reads(shared_data):
     test = read_mc(shared_data / "mmlu_medical" / "test")
     assert len(test) == 1099 and {q.answer for q in test} == {0, 1, 2, 3} and all(len(q.options) == 4 for q in test)
+
+
+# -- issue 23: seeded random head, refusing it, length normalisation, masked positions only -------------------
+def test_random_mlm_head_is_seeded(tiny_bert):
+    question, options = "the patient denies chest pain", ["aspirin daily", "fever"]
+    first = load_scorer(str(tiny_bert)).logprobs(question, options)
+    torch.rand(100)  # the global generator moves on between the two loads
+    again = load_scorer(str(tiny_bert), seed=42).logprobs(question, options)
+    other = load_scorer(str(tiny_bert), seed=7).logprobs(question, options)
+    assert first == again and first != other
+
+
+def test_sum_and_mean_normalisation_pick_different_options():
+    from clinlm.errors import ConfigError
+    from clinlm.tasks.mc.scoring import predict_mc
+
+    qs = [McQuestion("1", "a", ("short", "a much longer option"), 1)]
+    table = {"a": [(-3.0, 1), (-4.0, 4)]}  # sum: -3 > -4 picks A; mean: -1 > -3 picks B (right)
+    [by_sum] = predict_mc(_Fixed(table), qs, normalize="sum")
+    [by_mean] = predict_mc(_Fixed(table), qs, normalize="mean")
+    assert (by_sum["prediction"], by_sum["option"]) == ("A", "short")
+    assert (by_mean["prediction"], by_mean["option"]) == ("B", "a much longer option")
+    assert by_sum["prediction_sum"] == by_mean["prediction_sum"] == "A" and by_mean["prediction_per_token"] == "B"
+    assert by_mean["tokens"] == [1, 4] and predict_mc(_Fixed(table), qs) == [by_mean]  # per token is the default
+    res = evaluate_mc(_Fixed(table), qs)
+    assert res["normalize"] == "mean" and res["accuracy"] == res["accuracy_per_token"] == 1.0 and res["accuracy_sum"] == 0.0
+    res = evaluate_mc(_Fixed(table), qs, normalize="sum")
+    assert res["normalize"] == "sum" and res["accuracy"] == res["accuracy_sum"] == 0.0 and res["accuracy_per_token"] == 1.0
+    with pytest.raises(ConfigError, match="normalize"):
+        predict_mc(_Fixed(table), qs, normalize="max")
+
+
+def _pll_reference(scorer, question, option):
+    """The straightforward computation: full-vocabulary log-softmax at every position of each masked copy."""
+    tok, model = scorer.tokenizer, scorer.model
+    enc = tok(PROMPT.format(question=question), option)
+    ids = enc["input_ids"]
+    total = 0.0
+    with torch.inference_mode():
+        for pos in [i for i, s in enumerate(enc.sequence_ids()) if s == 1]:
+            masked = list(ids)
+            masked[pos] = tok.mask_token_id
+            logp = model(input_ids=torch.tensor([masked]), token_type_ids=torch.tensor([enc["token_type_ids"]])).logits.float().log_softmax(-1)
+            total += float(logp[0, pos, ids[pos]])
+    return total
+
+
+@pytest.mark.parametrize("which", ["tiny_mlm", "tiny_megatron"])
+def test_pll_applies_the_mlm_head_at_masked_positions_only(which, request):
+    scorer = load_scorer(str(request.getfixturevalue(which)), device="cpu")
+    scorer.batch_size = 2  # several chunks
+    head = scorer.model.cls
+    shapes = []
+    hook = head.register_forward_hook(lambda module, args, out: shapes.append(tuple(out.shape)))
+    try:
+        question, option = "the patient denies chest pain", "aspirin mg daily fever"
+        [(got, n)] = scorer.logprobs(question, [option])
+    finally:
+        hook.remove()
+    vocab = scorer.model.config.vocab_size
+    assert n > 2 and sum(s[0] for s in shapes) == n and all(len(s) == 2 and s[1] == vocab for s in shapes)
+    assert got == pytest.approx(_pll_reference(scorer, question, option), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_cli_refuses_a_random_mlm_head_unless_allowed(tiny_bert, tmp_path):
+    data = write_csv(tmp_path / "t.csv", [["the patient denies chest pain", "aspirin", "fever", "cough", "heart", "A"]])
+    for command in ("evaluate", "predict"):
+        r = clinlm(command, "mc", "--model", tiny_bert, "--data", data)
+        lines = r.stderr.decode().strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and not r.stdout, r.stderr.decode()
+        assert "no masked-LM head" in lines[0] and "clinlm pretrain" in lines[0] and "--allow-random-head" in lines[0]
+    ok = clinlm("evaluate", "mc", "--model", tiny_bert, "--data", data, "--json", "--allow-random-head")
+    assert ok.returncode == 0, ok.stderr.decode()
+    assert json.loads(ok.stdout)["mlm_head"].startswith("random") and b"random" in ok.stderr and b"chance" in ok.stderr
+    pred = clinlm("predict", "mc", "--model", tiny_bert, "--data", data, "--allow-random-head", "--seed", "3")
+    assert pred.returncode == 0 and b"random" in pred.stderr and json.loads(pred.stdout.splitlines()[0])["id"] == "t:1"
+
+
+def test_pll_of_an_unknown_head_layout_slices_the_logits_before_the_log_softmax(tiny_mlm, monkeypatch):
+    import clinlm.tasks.mc.scoring as scoring
+
+    scorer = load_scorer(str(tiny_mlm), device="cpu")
+    monkeypatch.setattr(scoring, "_mlm_parts", lambda model: None)  # a head clinlm cannot call on its own
+    question, option = "the patient denies chest pain", "aspirin daily"
+    [(got, _)] = scorer.logprobs(question, [option])
+    assert got == pytest.approx(_pll_reference(scorer, question, option), abs=1e-5)

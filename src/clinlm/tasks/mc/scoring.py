@@ -4,10 +4,15 @@
 - encoders (BERT, GatorTron): the masked-LM pseudo-log-likelihood (Salazar et al. 2020) of the
   option's tokens, each masked in turn with the prompt and the rest of the option visible.
 
-The option with the highest summed log-probability is the answer (``accuracy``); the highest
-mean per token is reported beside it (``accuracy_per_token``), as is chance.
+The answer is the option with the highest log-probability per token (``normalize="mean"``, the
+default: a sum favours options of fewer tokens, each token adding a negative term) or the highest
+sum (``normalize="sum"``). Both accuracies are reported (``accuracy_per_token``, ``accuracy_sum``;
+``accuracy`` is the selected one's), as is chance.
 An encoder saved without its masked-LM head (e.g. a sentence-transformers model) gets a
-randomly initialised head: ``mlm_head`` says so and its scores sit near chance.
+randomly initialised head, seeded (``seed``) so that runs agree: ``mlm_head`` says so and its
+scores sit near chance; the CLI refuses such a model unless told ``--allow-random-head``.
+Pseudo-log-likelihoods apply the masked-LM head (and the log-softmax over the vocabulary) at the
+masked position of each copy only.
 """
 from __future__ import annotations
 
@@ -25,6 +30,33 @@ from clinlm.runtime.device import resolve_device
 
 PROMPT = "Question: {question}\nAnswer:"
 SCORINGS = ("auto", "pll", "causal")
+NORMALIZATIONS = ("mean", "sum")
+RANDOM_HEAD = "random (seed {seed}; the checkpoint has no masked-LM head weights)"
+
+
+def check_normalize(normalize: str) -> None:
+    if normalize not in NORMALIZATIONS:
+        raise ConfigError(f"unknown normalize {normalize!r}; use one of {', '.join(NORMALIZATIONS)}")
+
+
+def choose(logprobs: Sequence[tuple[float, int]], normalize: str = "mean") -> int:
+    """The index of the best option: highest log-probability per token (``mean``) or summed (``sum``); the first on ties."""
+    check_normalize(normalize)
+    if normalize == "sum":
+        return max(range(len(logprobs)), key=lambda i: logprobs[i][0])
+    return max(range(len(logprobs)), key=lambda i: logprobs[i][0] / max(1, logprobs[i][1]))
+
+
+def _mlm_parts(model) -> tuple[Any, Any] | None:
+    """``(encoder, masked-LM head)`` of a ``*ForMaskedLM`` whose head maps hidden states to logits
+    (BERT, megatron-bert/GatorTron: ``cls``; RoBERTa family: ``lm_head``), else None."""
+    base = getattr(model, getattr(model, "base_model_prefix", "") or "", None)
+    head = getattr(model, "cls", None)
+    if head is None:
+        head = getattr(model, "lm_head", None)
+    if isinstance(base, torch.nn.Module) and isinstance(head, torch.nn.Module) and base is not model:
+        return base, head
+    return None
 
 
 @dataclass
@@ -65,15 +97,25 @@ class OptionScorer:
         ids = enc["input_ids"]
         positions = [i for i, s in enumerate(enc.sequence_ids()) if s == 1]
         extra = {"token_type_ids": enc["token_type_ids"]} if "token_type_ids" in enc else {}
+        parts = _mlm_parts(self.model)
+        device = self.model.device
         total = 0.0
         for s in range(0, len(positions), self.batch_size):
             chunk = positions[s : s + self.batch_size]
             batch = torch.tensor([ids] * len(chunk))
-            for row, pos in enumerate(chunk):
-                batch[row, pos] = tok.mask_token_id
-            more = {k: torch.tensor([v] * len(chunk), device=self.model.device) for k, v in extra.items()}
-            logp = self.model(input_ids=batch.to(self.model.device), **more).logits.float().log_softmax(-1)
-            total += sum(float(logp[row, pos, ids[pos]]) for row, pos in enumerate(chunk))
+            rows, cols = torch.arange(len(chunk)), torch.tensor(chunk)
+            batch[rows, cols] = tok.mask_token_id
+            more = {k: torch.tensor([v] * len(chunk), device=device) for k, v in extra.items()}
+            rows, cols = rows.to(device), cols.to(device)
+            if parts is not None:  # the head (vocabulary projection) at the masked positions only
+                encoder, head = parts
+                hidden = encoder(input_ids=batch.to(device), **more)[0]
+                logits = head(hidden[rows, cols])
+            else:  # an unknown head layout: every position's logits, but the log-softmax at the masked ones only
+                logits = self.model(input_ids=batch.to(device), **more).logits[rows, cols]
+            logp = logits.float().log_softmax(-1)
+            target = torch.tensor([ids[p] for p in chunk], device=device)
+            total += float(logp.gather(1, target[:, None]).double().sum())
         return total, len(positions)
 
     def _causal(self, ctx: list[int], conts: list[list[int]]) -> list[tuple[float, int]]:
@@ -94,8 +136,10 @@ class OptionScorer:
         return out
 
 
-def load_scorer(model_path: str, scoring: str = "auto", device: str = "auto", max_length: int = 128) -> OptionScorer:
-    """An encoder (pseudo-log-likelihood) or causal LM (log-likelihood) to score options with."""
+def load_scorer(model_path: str, scoring: str = "auto", device: str = "auto", max_length: int = 128,
+                seed: int = 42) -> OptionScorer:
+    """An encoder (pseudo-log-likelihood) or causal LM (log-likelihood) to score options with.
+    Weights the checkpoint lacks (a masked-LM head) are initialised from ``seed``, so runs agree."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM
 
     if scoring not in SCORINGS:
@@ -107,14 +151,16 @@ def load_scorer(model_path: str, scoring: str = "auto", device: str = "auto", ma
         scoring = "causal" if causal or getattr(config, "is_decoder", False) else "pll"
     tokenizer = load_tokenizer(model_path)
     head = "pretrained"
-    if scoring == "causal":
-        model = load_pretrained(AutoModelForCausalLM, model_path)
-    else:
-        if tokenizer.mask_token_id is None:
-            raise ModelError(f"{model_path} has no [MASK] token: pseudo-log-likelihood needs a masked LM (try --scoring causal)")
-        model, info = load_pretrained(AutoModelForMaskedLM, model_path, output_loading_info=True)
-        if any("predictions" in k or "lm_head" in k or "decoder" in k for k in info.get("missing_keys", [])):
-            head = "random (the checkpoint has no masked-LM head weights)"
+    if scoring == "pll" and tokenizer.mask_token_id is None:
+        raise ModelError(f"{model_path} has no [MASK] token: pseudo-log-likelihood needs a masked LM (try --scoring causal)")
+    with torch.random.fork_rng(devices=[]):  # missing weights are drawn on the CPU: seeded, the caller's generator untouched
+        torch.manual_seed(seed)
+        if scoring == "causal":
+            model = load_pretrained(AutoModelForCausalLM, model_path)
+        else:
+            model, info = load_pretrained(AutoModelForMaskedLM, model_path, output_loading_info=True)
+            if any("predictions" in k or "lm_head" in k or "decoder" in k for k in info.get("missing_keys", [])):
+                head = RANDOM_HEAD.format(seed=seed)
     fuse_attention(model)  # GatorTron's MLM scores every option: fused attention pays off here too
     model.to(resolve_device(device)).eval()
     limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", max_length)
@@ -128,28 +174,35 @@ def sample(questions: Sequence[McQuestion], limit: int | None, seed: int = 42) -
     return random.Random(seed).sample(list(questions), limit)
 
 
-def predict_mc(scorer: OptionScorer, questions: Sequence[McQuestion], on_progress: Callable[[], None] | None = None) -> list[dict[str, Any]]:
-    """Each question's chosen option: by summed log-probability (``prediction``, ``option``) and by
-    log-probability per token (``prediction_per_token``), with every option's log-probability."""
+def predict_mc(scorer: OptionScorer, questions: Sequence[McQuestion], on_progress: Callable[[], None] | None = None,
+               normalize: str = "mean") -> list[dict[str, Any]]:
+    """Each question's chosen option by ``normalize`` (``prediction``, ``option``), the choices of
+    both (``prediction_per_token``, ``prediction_sum``), and every option's summed log-probability
+    (``logprobs``) and token count (``tokens``)."""
+    check_normalize(normalize)
     preds = []
     for q in questions:
         lp = scorer.logprobs(q.question, q.options)
-        total = max(range(len(lp)), key=lambda i: lp[i][0])
-        per_token = max(range(len(lp)), key=lambda i: lp[i][0] / lp[i][1])
-        preds.append({"id": q.id, "prediction": LETTERS[total], "option": q.options[total],
-                      "prediction_per_token": LETTERS[per_token], "logprobs": [round(x, 4) for x, _ in lp]})
+        best, total, per_token = choose(lp, normalize), choose(lp, "sum"), choose(lp, "mean")
+        preds.append({"id": q.id, "prediction": LETTERS[best], "option": q.options[best],
+                      "prediction_per_token": LETTERS[per_token], "prediction_sum": LETTERS[total],
+                      "logprobs": [round(x, 4) for x, _ in lp], "tokens": [n for _, n in lp]})
         if on_progress:
             on_progress()
     return preds
 
 
-def evaluate_mc(scorer: OptionScorer, questions: Sequence[McQuestion], on_progress: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Accuracy (summed log-probability), accuracy per token, chance, and each prediction."""
-    preds = [dict(p, gold=LETTERS[q.answer]) for q, p in zip(questions, predict_mc(scorer, questions, on_progress))]
+def evaluate_mc(scorer: OptionScorer, questions: Sequence[McQuestion], on_progress: Callable[[], None] | None = None,
+                normalize: str = "mean") -> dict[str, Any]:
+    """Accuracy by ``normalize`` (``accuracy``), per token and summed (``accuracy_per_token``,
+    ``accuracy_sum``), chance, and each prediction."""
+    preds = [dict(p, gold=LETTERS[q.answer]) for q, p in zip(questions, predict_mc(scorer, questions, on_progress, normalize))]
     n = len(questions)
     return {
         "accuracy": sum(p["prediction"] == p["gold"] for p in preds) / n if n else 0.0,
         "accuracy_per_token": sum(p["prediction_per_token"] == p["gold"] for p in preds) / n if n else 0.0,
+        "accuracy_sum": sum(p["prediction_sum"] == p["gold"] for p in preds) / n if n else 0.0,
+        "normalize": normalize,
         "chance": sum(1 / len(q.options) for q in questions) / n if n else 0.0,
         "n": n,
         "scoring": scorer.scoring,

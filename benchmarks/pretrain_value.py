@@ -99,6 +99,20 @@ def record(results: Path, row: dict) -> None:
     print(json.dumps(row), flush=True)
 
 
+def pretrain(work: Path, base: str, steps: int, lr: float, results: Path, t0: float) -> Path:
+    """MiniLM continued on ``WORK/corpus.jsonl`` (resumes from its last checkpoint); returns its folder."""
+    continued = work / "minilm-continued"
+    if "pretrain" not in done(results):
+        resume = ["--resume"] if (continued / "checkpoints").exists() else []
+        clinlm("pretrain", "--model", base, "--text", work / "corpus.jsonl", "--output", continued,
+               "--max-length", "128", "--effective-batch", "32", "--batch-size", "32", "--lr", str(lr),
+               "--max-steps", str(steps), "--save-every", "100", "--eval-every", "100", *resume)
+        man = json.loads((continued / "clinlm.json").read_text())
+        record(results, {"run": "pretrain", "steps": steps, "minutes": round((time.time() - t0) / 60, 1),
+                         "manifest": man})
+    return continued
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", type=Path, default=Path("../shared/data"))
@@ -116,15 +130,7 @@ def main() -> None:
     t0 = time.time()
     counts = build_corpus(args.shared, args.mm, args.work / "corpus.jsonl")
     print(f"corpus: {sum(counts.values())} documents {counts}", flush=True)
-    continued = args.work / "minilm-continued"
-    if "pretrain" not in done(results):
-        resume = ["--resume"] if (continued / "checkpoints").exists() else []
-        clinlm("pretrain", "--model", base, "--text", args.work / "corpus.jsonl", "--output", continued,
-               "--max-length", "128", "--effective-batch", "32", "--batch-size", "32", "--lr", str(args.pretrain_lr),
-               "--max-steps", str(args.pretrain_steps), "--save-every", "100", "--eval-every", "100", *resume)
-        man = json.loads((continued / "clinlm.json").read_text())
-        record(results, {"run": "pretrain", "steps": args.pretrain_steps, "minutes": round((time.time() - t0) / 60, 1),
-                         "manifest": man})
+    continued = pretrain(args.work, base, args.pretrain_steps, args.pretrain_lr, results, t0)
 
     for start_name, start in (("base", base), ("continued", str(continued))):
         for seed in args.seeds.split(","):

@@ -381,3 +381,27 @@ def test_cli_source_errors_are_one_line(tmp_path):
     assert r.returncode == 2 and b"type(s) Drug (1) are in the data but not in the source's map" in r.stderr
     r = clinlm("train", "ner", "--model", tmp_path / "none", "--output", tmp_path / "o")
     assert r.returncode == 2 and b"no training data" in r.stderr
+
+
+def test_cli_evaluates_any_model_on_a_mapped_corpus(tiny_tagger, tmp_path):
+    """``evaluate ner --data PATH:bc5cdr``: the tagger calls every word T033, a disease label, so every
+    Disease mention is found with the right labels and no Chemical is (T103 is never predicted)."""
+    title, abstract = "Aspirin and fever", "Fever after cocaine use was seen in two cases."
+    text = f"{title} {abstract}"
+    spans = [(0, 7, "Aspirin", "Chemical"), (12, 17, "fever", "Disease"), (18, 23, "Fever", "Disease"),
+             (30, 37, "cocaine", "Chemical")]
+    lines = [f"1|t|{title}", f"1|a|{abstract}"] + [f"1\t{s}\t{e}\t{w}\t{t}\tD1" for s, e, w, t in spans]
+    assert all(text[s:e] == w for s, e, w, _ in spans)
+    gold = tmp_path / "dev.PubTator.txt"
+    gold.write_text("\n".join(lines) + "\n\n")
+    r = clinlm("evaluate", "ner", "--model", tiny_tagger, "--data", f"{gold}:bc5cdr", "--json")
+    assert r.returncode == 0, r.stderr.decode()
+    mapped = json.loads(r.stdout)["mapped"]
+    assert set(mapped) == {"Chemical", "Disease", "all"}
+    assert mapped["Disease"]["overlap"]["recall"] == 1.0 and mapped["Disease"]["support"] == 2
+    assert mapped["Chemical"]["overlap"]["recall"] == 0.0 and mapped["Chemical"]["predicted"] == 0
+    assert mapped["Chemical"]["overlap_any_label"]["recall"] == 1.0
+    r = clinlm("evaluate", "ner", "--model", tiny_tagger, "--data", f"{gold}:bc5cdr")
+    assert r.returncode == 0 and b"Disease" in r.stdout and b"T038,T033,T037" in r.stdout
+    r = clinlm("evaluate", "ner", "--model", tiny_tagger, "--data", f"{gold}:bc5cdr", "--protocol", "model-card")
+    assert r.returncode == 2 and b"scored with the clinlm protocol only" in r.stderr and r.stderr.decode().count("\n") == 1

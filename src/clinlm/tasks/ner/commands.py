@@ -121,7 +121,7 @@ def train_ner(
     if reports:
         recorded = []
         for s, docs in zip(reports, report_docs):
-            mapping = None if s.full else (s.map or {t: [t] for t in {e.label for d in docs for e in d.entities}})
+            mapping = s.score_map(docs)
             result = task.report(net, tokenizer, docs, mapping)
             title = f"report dev {esc(s.name)} ({len(docs)} documents), selected checkpoint"
             if mapping:
@@ -152,7 +152,9 @@ def _mapped_table(result: dict, title: str) -> None:
 # -- evaluate ---------------------------------------------------------------------------
 @evaluate_app.command("ner")
 def evaluate_ner(
-    data: Path = typer.Option(..., "--data", "-d", help="Gold documents."),
+    data: str = typer.Option(..., "--data", "-d", metavar="PATH[:MAP]",
+                             help="Gold documents. PATH:bc5cdr or PATH:ncbi-disease scores a corpus annotated in "
+                                  "other types through its built-in map (per source type, by overlap and exact span)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint (default: the shipped model)."),
     protocol: str = typer.Option("clinlm", help="clinlm (whole documents) or model-card (the seed card's set-up: truncated at 512 subwords, seqeval default mode)."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
@@ -167,7 +169,9 @@ def evaluate_ner(
     precision: Precision = "auto",
 ) -> None:
     """seqeval micro P/R/F1 (strict and default mode), per type, and character-span F1."""
+    from clinlm.tasks.ner.metrics import mapped_scores
     from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR, load
+    from clinlm.tasks.ner.sources import parse_arg
     from clinlm.tasks.ner.task import PROTOCOLS, NerTask, model_card_scores, ner_scores
 
     quiet_transformers()
@@ -177,17 +181,26 @@ def evaluate_ner(
         # os.access is no guard: an editable install or root can write into the package
         raise ConfigError("--record writes into the model's clinlm.json, and the shipped default model is part of "
                           "the installed package: copy it to a folder of your own and pass --model DIR")
+    source = parse_arg(data)
+    if not source.full and protocol != "clinlm":
+        raise ConfigError(f"--protocol {protocol} scores the model's own labels; a mapped corpus ({data}) is scored "
+                          "with the clinlm protocol only")
     with flag_hints():
-        gold = NerTask().read(data, discontinuous.value)  # read and validated before the model loads
+        gold = NerTask().read(source.path, discontinuous.value)  # read and validated before the model loads
+    source.check_types(gold)
+    mapping = source.score_map(gold)
     options = {k: v for k, v in {"max_length": max_length, "stride": stride, "decode": decode}.items() if v is not None}
     pipe = load(model, device=device, precision=precision, context=False, **options)  # scores need no assertion
-    if protocol == "model-card":
+    if mapping:
+        result = {"mapped": mapped_scores(gold, list(pipe.pipe(gold, batch_size=batch_size)), mapping),
+                  "documents": len(gold)}
+    elif protocol == "model-card":
         result = model_card_scores(pipe, gold)
     else:
         result = ner_scores(gold, list(pipe.pipe(gold, batch_size=batch_size)))
     result["protocol"] = protocol
     result["model"] = model or "default"
-    result["data"] = str(data)
+    result["data"] = data
     if record:
         from clinlm import manifest as manifest_io
 
@@ -197,6 +210,8 @@ def evaluate_ner(
         manifest_io.write(pipe.manifest_dir, man)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    elif mapping:
+        _mapped_table(result["mapped"], f"{esc(data)} ({len(gold)} documents)")
     else:
         _metrics_table(result, f"{esc(data)} ({len(gold)} documents), protocol {esc(protocol)}")
 

@@ -115,6 +115,13 @@ class Source:
             raise ConfigError(f"{self.where()}: label(s) {', '.join(unknown)} are not among the model's labels "
                               f"({', '.join(sorted(known))})")
 
+    def score_map(self, docs: Sequence[Document]) -> dict[str, list[str]] | None:
+        """How to score ``docs`` from this source: ``None`` when fully annotated in the model's labels,
+        else source type → model labels (a ``covers``-only source scores each type as itself)."""
+        if self.full:
+            return None
+        return self.map or {t: [t] for t in {e.label for d in docs for e in d.entities}}
+
     def check_types(self, docs: Sequence[Document]) -> None:
         """A mapped source must map every type it contains (``[]`` to ignore one)."""
         if self.map is None:

@@ -1,0 +1,130 @@
+"""The default concept model, one step at a time: each row of the MODEL_CARD ablation table,
+trained from the base MiniLM-L6 and scored the same way.
+
+    python3 benchmarks/ner_ablation.py --shared ../shared/data --mm data/mm --work runs/ablation \\
+        [--rows v1,recipe,pretrained,supervised] [--epochs 8] [--supervised-epochs 5] [--continued DIR]
+
+Rows (each adds one thing to the row before):
+
+- ``v1``: the model shipped before (``--v1 DIR``; default: the installed default model), not retrained.
+- ``recipe``: MiniLM-L6 fine-tuned on MM-ST21pv-r train with 128-subword training windows (stride
+  32) for ``--epochs``; v1 used 512-subword windows for 6 epochs.
+- ``pretrained``: the same from MiniLM-L6 continued on open in-domain text (``benchmarks/
+  pretrain_value.py``'s corpus and pretraining; ``--continued DIR`` reuses one already made).
+- ``supervised``: the same start, plus BC5CDR train (Chemical → T103, Disease → T038/T033/T037) and
+  NCBI-disease train (→ T038/T033/T037) as partially annotated sources under the marginal likelihood,
+  for ``--supervised-epochs`` passes over the union.
+
+Every row selects its checkpoint on MM-ST21pv-r dev only. Scores: MM-ST21pv-r test strict and default
+micro F1 and per-type strict F1 (T033, T103, T038, T058); BC5CDR dev Chemical mentions against T103
+predictions and NCBI dev disease mentions against disease-type predictions (recall and precision, by
+overlap and exact span). The test set is read once per row, after training.
+
+Resumable: each finished row leaves its checkpoint and a line in ``WORK/results.jsonl``; a rerun skips
+finished rows. Rows are independent given the continued model, so two processes with different
+``--rows`` (and ``OMP_NUM_THREADS=1`` each) may share one ``--work``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pretrain_value import build_corpus, clinlm, done, minilm_dir, pretrain, record
+
+ROWS = ("v1", "recipe", "pretrained", "supervised")
+TYPES = ("T033", "T103", "T038", "T058")
+
+
+def evaluate(model: Path, data: str) -> dict:
+    """``clinlm evaluate ner --json`` of one model on one data set (``PATH[:MAP]``)."""
+    proc = subprocess.run([sys.executable, "-m", "clinlm", "evaluate", "ner", "--model", str(model), "--data", data,
+                           "--json"], check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(proc.stdout)
+
+
+def scores(model: Path, mm: Path, shared: Path) -> dict:
+    test = evaluate(model, str(mm / "test.jsonl"))
+    bc5 = evaluate(model, f"{shared / 'bc5cdr' / 'CDR_DevelopmentSet.PubTator.txt'}:bc5cdr")["mapped"]
+    ncbi = evaluate(model, f"{shared / 'ncbi_disease' / 'NCBIdevelopset_corpus.txt'}:ncbi-disease")["mapped"]
+    per_type = test["strict"]["per_type"]
+    return {"test_strict_f1": test["strict"]["f1"], "test_default_f1": test["default"]["f1"],
+            "test_per_type_f1": {t: per_type.get(t, {}).get("f1", 0.0) for t in TYPES},
+            "test_types_at_zero": sorted(t for t, m in per_type.items() if m["f1"] == 0.0),
+            "bc5cdr_chemical": bc5["Chemical"], "ncbi_disease": ncbi["all"] if "all" in ncbi else ncbi}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shared", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--mm", type=Path, required=True, help="MM-ST21pv-r JSONL folder (clinlm data medmentions)")
+    ap.add_argument("--work", type=Path, default=Path("runs/ablation"))
+    ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--epochs", type=float, default=8.0)
+    ap.add_argument("--supervised-epochs", type=float, default=5.0)
+    ap.add_argument("--lr", type=float, default=1.5e-4)
+    ap.add_argument("--seed", default="42")
+    ap.add_argument("--v1", type=Path, default=None, help="the previous default model (default: the installed one)")
+    ap.add_argument("--continued", type=Path, default=None, help="an existing continued-pretraining MiniLM to reuse")
+    ap.add_argument("--pretrain-steps", type=int, default=600)
+    args = ap.parse_args()
+    rows = args.rows.split(",")
+    if unknown := set(rows) - set(ROWS):
+        ap.error(f"unknown rows {sorted(unknown)}; choose from {','.join(ROWS)}")
+    args.work.mkdir(parents=True, exist_ok=True)
+    results = args.work / "results.jsonl"
+    base = minilm_dir()
+    continued = args.continued
+    if continued is None and {"pretrained", "supervised"} & set(rows):
+        build_corpus(args.shared, args.mm, args.work / "corpus.jsonl")
+        continued = pretrain(args.work, base, args.pretrain_steps, 1e-4, results, time.time())
+
+    mm_train = ["--train", str(args.mm / "train.jsonl")]
+    partial = ["--train", f"{args.shared / 'bc5cdr' / 'CDR_TrainingSet.PubTator.txt'}:bc5cdr",
+               "--train", f"{args.shared / 'ncbi_disease' / 'NCBItrainset_corpus.txt'}:ncbi-disease"]
+    plans = {"recipe": (base, mm_train, args.epochs), "pretrained": (continued, mm_train, args.epochs),
+             "supervised": (continued, mm_train + partial, args.supervised_epochs)}
+    for row in rows:
+        if row in done(results):
+            continue
+        t0 = time.time()
+        if row == "v1":
+            from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR
+
+            out, minutes, epochs = args.v1 or DEFAULT_MODEL_DIR, None, None
+        else:
+            start, train, epochs = plans[row]
+            out = args.work / row
+            clinlm("train", "ner", "--model", start, *train, "--dev", args.mm / "dev.jsonl", "--output", out,
+                   "--labels", "st21pv", "--epochs", str(epochs), "--lr", str(args.lr), "--batch-size", "8",
+                   "--warmup", "0.06", "--seed", args.seed)
+            minutes = round((time.time() - t0) / 60, 1)
+        dev = json.loads((Path(out) / "clinlm.json").read_text()).get("training", {}).get("dev", {})
+        record(results, {"run": row, "model": str(out), "epochs": epochs, "train_minutes": minutes,
+                         "dev_strict_f1": dev.get("strict", {}).get("f1"), **scores(Path(out), args.mm, args.shared)})
+
+    table(done(results))
+
+
+def table(rows: dict[str, dict]) -> None:
+    """The MODEL_CARD ablation table, rows in ladder order."""
+    print("\n| row | MM test strict F1 | default F1 | " + " | ".join(f"{t} F1" for t in TYPES)
+          + " | BC5CDR Chem→T103 overlap R / P | exact R / P | NCBI disease overlap R | train min |")
+    print("|---|---:|---:|" + "---:|" * len(TYPES) + "---:|---:|---:|---:|")
+    for name in ROWS:
+        if name not in rows:
+            continue
+        r = rows[name]
+        c, n = r["bc5cdr_chemical"], r["ncbi_disease"]
+        print(f"| {name} | {r['test_strict_f1']:.4f} | {r['test_default_f1']:.4f} | "
+              + " | ".join(f"{r['test_per_type_f1'][t]:.3f}" for t in TYPES)
+              + f" | {c['overlap']['recall']:.3f} / {c['overlap']['precision']:.3f}"
+              f" | {c['exact']['recall']:.3f} / {c['exact']['precision']:.3f} | {n['overlap']['recall']:.3f}"
+              f" | {r['train_minutes'] if r['train_minutes'] is not None else '—'} |")
+
+
+if __name__ == "__main__":
+    main()

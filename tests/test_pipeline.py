@@ -182,3 +182,15 @@ def test_short_training_windows_cover_every_word_and_inference_keeps_wide_window
     train(task, model, tok, docs, None, TrainArgs(epochs=1, batch_size=4), tmp_path / "m")
     pipe = NerPipeline.from_pretrained(tmp_path / "m")
     assert pipe.max_length == 48
+
+
+@pytest.mark.parametrize("kwargs, window", [
+    ({}, (128, 32)),  # read back the way training read: dev scores and the saved model
+    ({"train_max_length": 64, "train_stride": 16}, (64, 16)),
+    ({"train_max_length": None}, (512, 128)),
+    ({"max_length": 64}, (64, 16)),
+    ({"max_length": 48, "stride": 8}, (48, 8)),
+])
+def test_inference_windows_default_to_the_training_windows(kwargs, window):
+    task = NerTask(**kwargs)
+    assert (task.max_length, task.stride) == window

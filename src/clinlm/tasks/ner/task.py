@@ -26,8 +26,8 @@ class NerTask(Task):
 
     def __init__(
         self,
-        max_length: int = 512,
-        stride: int = 128,
+        max_length: int | None = None,
+        stride: int | None = None,
         decode: str = "viterbi",
         cased: bool | None = None,
         train_max_length: int | None = 128,
@@ -35,12 +35,17 @@ class NerTask(Task):
         source_sampling: str = "proportional",
         seed: int = 42,
     ):
-        self.max_length = max_length
+        # Shorter training windows give more optimiser steps per epoch (and cost less attention), and
+        # inference reads words the way training did unless told otherwise: a MiniLM trained on
+        # 128-subword windows scored MM-ST21pv-r dev strict F1 0.418 read from 128-subword windows and
+        # 0.365 from 512-subword ones (a 512-trained model: 0.472 and 0.475).
+        self.max_length = max_length or train_max_length or 512
+        if stride is None:
+            stride = (train_stride if max_length is None and train_max_length and train_stride is not None
+                      else min(128, self.max_length // 4))
         self.stride = stride
         self.decode = decode
         self.cased = cased
-        # Shorter training windows give more optimiser steps per epoch (and cost less attention);
-        # inference still reads each word from the widest window (max_length).
         self.train_max_length = train_max_length
         self.train_stride = train_stride
         #: how several training sources are mixed (``proportional`` or ``equal``) and its seed

@@ -10,9 +10,10 @@ from clinlm.cli.app import evaluate_app, predict_app, train_app
 from clinlm.cli.console import esc, quiet_transformers
 from clinlm.cli.options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, InferenceBatch, LearningRate,
                                 Precision, Seed, Warmup, WeightDecay, train_args)
+from clinlm.tasks.commands import check_kind, print_result, split_dev, train_and_report, write_jsonl
 
 QA_MODEL_HELP = "A QA checkpoint (from `clinlm train qa`)."
-from clinlm.tasks.commands import check_kind, print_result, split_dev, train_and_report, write_jsonl
+
 
 # -- extractive QA ------------------------------------------------------------------------------
 @train_app.command("qa")

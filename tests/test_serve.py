@@ -168,3 +168,122 @@ def test_a_one_megabyte_note_keeps_exact_offsets(tiny_tagger):
     doc = r.json()
     check_document(text, doc)
     assert doc["entities"] and doc["entities"][-1]["end"] > len(text) - 20
+
+
+MARKER = "PHI-MARKER-Q7ZX93-Łódź"
+
+
+def test_no_note_text_in_any_log_line_or_metric(default_pipeline, caplog):
+    """A unique marker sent every way a client can send it never shows in a log record (DEBUG, every
+    logger) or in /metrics; the access log still says method, route, status, size and latency."""
+    import logging
+
+    with caplog.at_level(logging.DEBUG), serving(default_pipeline, max_chars=200) as c:
+        note = f"{MARKER} denies chest pain. Mother had breast cancer. {MARKER}"
+        assert c.post("/v1/annotate", json={"text": note, "id": MARKER}).status_code == 200
+        assert c.post("/v1/annotate/batch", json={"notes": [{"text": note, "id": MARKER}]}).status_code == 200
+        assert c.post("/v1/annotate", content=f'{{"text": "{MARKER}'.encode(),
+                      headers={"Content-Type": "application/json"}).status_code == 400
+        assert c.post("/v1/annotate", json={"text": note, MARKER: MARKER}).status_code == 422
+        assert c.post("/v1/annotate", json={"text": [MARKER]}).status_code == 422
+        assert c.post("/v1/annotate", json={"text": MARKER * 20}).status_code == 413
+        assert c.post("/v1/annotate", json={"text": note, "id": MARKER * 20}).status_code == 422
+        assert c.get(f"/v1/{MARKER}?q={MARKER}").status_code == 404
+        assert c.post(f"/v1/annotate?{MARKER}=1", json={"text": note}).status_code == 200
+        metrics = c.get("/metrics").text
+    client_side = ("httpx", "httpcore")  # the test's own HTTP client logs the URL it requested
+    lines = [f"{r.name} {r.levelname} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records
+             if not r.name.startswith(client_side)]
+    assert lines, "nothing was logged: the test would prove nothing"
+    leaked = [line for line in lines if MARKER in line or "Łódź" in line or "PHI-MARKER" in line]
+    assert leaked == []
+    assert MARKER not in metrics and "PHI-MARKER" not in metrics
+    access = [r.getMessage() for r in caplog.records if r.name == "clinlm.serve.access"]
+    assert "POST /v1/annotate 200" in " ".join(access) and "GET unmatched 404" in " ".join(access)
+    assert all(len(line.split()) == 5 and line.endswith("ms") for line in access)
+
+
+def test_metrics_are_prometheus_text(client):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client.post("/v1/annotate", json={"text": "Denies fever."})
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    for name in ("clinlm_requests", "clinlm_request_duration_seconds", "clinlm_batch_notes", "clinlm_queue_depth",
+                 "clinlm_notes", "clinlm_ready"):
+        assert name in families, name
+    routes = {s.labels.get("route") for s in families["clinlm_requests"].samples}
+    assert "/v1/annotate" in routes
+    assert families["clinlm_ready"].samples[0].value == 1.0
+
+
+def test_bearer_token_guards_the_api_not_the_probes(default_pipeline):
+    with serving(default_pipeline, token="s3cret-token") as c:
+        for r in (c.post("/v1/annotate", json={"text": "fever"}),
+                  c.post("/v1/annotate", json={"text": "fever"}, headers={"Authorization": "Bearer wrong"}),
+                  c.post("/v1/annotate", json={"text": "fever"}, headers={"Authorization": "Basic s3cret-token"}),
+                  c.get("/v1/info"), c.get("/metrics")):
+            assert r.status_code == 401 and error_of(r)["code"] == "unauthorized"
+            assert r.headers["WWW-Authenticate"] == "Bearer"
+        good = {"Authorization": "Bearer s3cret-token"}
+        assert c.post("/v1/annotate", json={"text": "fever"}, headers=good).status_code == 200
+        assert c.get("/v1/info", headers=good).json()["auth"] is True
+        assert c.get("/metrics", headers=good).status_code == 200
+        for open_path in ("/healthz", "/readyz", "/", "/openapi.json"):
+            assert c.get(open_path).status_code == 200, open_path
+
+
+def test_token_file_is_read_and_must_not_be_empty(tmp_path):
+    from clinlm.errors import ConfigError
+    from clinlm.serve.settings import read_token
+
+    (tmp_path / "t").write_text("abc123\n")
+    assert read_token(str(tmp_path / "t")) == "abc123"
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match="empty"):
+        read_token(str(tmp_path / "empty"))
+    settings = ServeSettings(token="abc123", token_file=str(tmp_path / "t"))
+    assert "abc123" not in settings.to_json()  # worker processes re-read the file
+    assert ServeSettings.from_json(settings.to_json()).token == "abc123"
+
+
+def test_binds_localhost_and_cors_is_off_unless_asked(client, default_pipeline):
+    assert ServeSettings().host == "127.0.0.1"
+    r = client.options("/v1/annotate", headers={"Origin": "http://ehr.example", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in r.headers
+    with serving(default_pipeline, cors_origins=["http://ehr.example"]) as c:
+        r = c.options("/v1/annotate", headers={"Origin": "http://ehr.example", "Access-Control-Request-Method": "POST"})
+        assert r.headers["access-control-allow-origin"] == "http://ehr.example"
+
+
+def test_the_openapi_schema_describes_the_real_responses(default_pipeline):
+    """Every response (successes and errors) validates against the schema /openapi.json declares for it."""
+    from jsonschema import Draft202012Validator
+
+    with serving(default_pipeline, max_chars=500, token="tok") as c:
+        spec = c.get("/openapi.json").json()
+        auth = {"Authorization": "Bearer tok"}
+        seen = [
+            ("/v1/annotate", "post", c.post("/v1/annotate", json={"text": NOTE, "id": "x"}, headers=auth)),
+            ("/v1/annotate", "post", c.post("/v1/annotate", json={"text": "Denies fever."}, headers=auth)),
+            ("/v1/annotate", "post", c.post("/v1/annotate", content=b"{", headers={**auth, "Content-Type": "application/json"})),
+            ("/v1/annotate", "post", c.post("/v1/annotate", json={"txt": "a"}, headers=auth)),
+            ("/v1/annotate", "post", c.post("/v1/annotate", json={"text": "a" * 501}, headers=auth)),
+            ("/v1/annotate", "post", c.post("/v1/annotate", json={"text": "a"})),
+            ("/v1/annotate/batch", "post", c.post("/v1/annotate/batch", json={"notes": [{"text": NOTE}, {"text": "", "id": "e"}]}, headers=auth)),
+            ("/v1/info", "get", c.get("/v1/info", headers=auth)),
+            ("/healthz", "get", c.get("/healthz")),
+            ("/readyz", "get", c.get("/readyz")),
+        ]
+    statuses = set()
+    for path, method, r in seen:
+        declared = spec["paths"][path][method]["responses"]
+        assert str(r.status_code) in declared, (path, r.status_code)
+        schema = declared[str(r.status_code)]["content"]["application/json"]["schema"]
+        Draft202012Validator({**schema, "components": spec["components"]}).validate(r.json())
+        statuses.add(r.status_code)
+    assert statuses == {200, 400, 401, 413, 422}
+    entity = spec["components"]["schemas"]["EntityOut"]
+    assert "half-open" in entity["properties"]["start"]["description"]
+    assert "bearer" in json.dumps(spec["components"]["securitySchemes"]).lower()

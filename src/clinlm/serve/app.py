@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import time
 import traceback
 from contextlib import asynccontextmanager
@@ -298,7 +299,7 @@ def create_app(pipeline: Any = None, settings: ServeSettings | None = None) -> F
         return {"model": holder["name"], "version": clinlm.__version__,
                 "labels": [{"label": t, "name": type_name(t)} for t in types],
                 "context": pipe.context is not None, "max_length": pipe.max_length, "stride": pipe.stride,
-                "auth": settings.token is not None, "ready": holder["ready"],
+                "auth": settings.token is not None, "ready": holder["ready"], "worker_pid": os.getpid(),
                 "limits": {k: getattr(settings, k) for k in ("max_chars", "max_batch_notes", "max_batch_tokens",
                                                              "max_wait_ms", "max_queue", "timeout_s")}}
 
@@ -323,6 +324,4 @@ def create_app(pipeline: Any = None, settings: ServeSettings | None = None) -> F
 def app_from_environment() -> FastAPI:
     """uvicorn's factory for worker processes (``--workers``, ``--max-requests``): settings from the
     environment, the model loaded by each worker on startup."""
-    import os
-
     return create_app(None, ServeSettings.from_json(os.environ[SETTINGS_ENV]))

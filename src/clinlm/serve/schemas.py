@@ -118,6 +118,7 @@ class Info(BaseModel):
     stride: int
     auth: bool = Field(description="Whether /v1 and /metrics need a bearer token.")
     ready: bool
+    worker_pid: int = Field(description="The process answering (workers are replaced after --max-requests).")
     limits: Limits
 
 

@@ -191,10 +191,12 @@ def note_nlp_rows(note_id: int, text: str, entities: list[Entity], nlp_system: s
     rows = []
     for e in entities:
         values = note_nlp_values(e)
+        if e.end - e.start > SNIPPET:  # the window cannot hold the whole entity: a cut
+            cuts["snippet"] += 1
         rows.append({
             "note_id": note_id,
             "section_concept_id": concepts.section(e.attributes.get("section")),
-            "snippet": cuts.fit("snippet", snippet(text, e.start, e.end)),
+            "snippet": snippet(text, e.start, e.end),
             "offset": cuts.fit("offset", values["offset"]),
             "lexical_variant": cuts.fit("lexical_variant", values["lexical_variant"]),
             "note_nlp_concept_id": concepts.concept(e),

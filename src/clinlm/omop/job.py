@@ -73,6 +73,7 @@ class RunReport:
     rows_replaced: int = 0
     words: int = 0
     seconds: float = 0.0
+    db_seconds: float = 0.0  # reading NOTE and writing NOTE_NLP (the rest: annotating and mapping)
     cuts: Cuts = field(default_factory=Cuts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,6 +81,7 @@ class RunReport:
                 "annotated": self.annotated, "changed": self.changed, "skipped": self.skipped,
                 "failed": len(self.failed), "failed_note_ids": self.failed[:100], "rows_written": self.rows_written,
                 "rows_replaced": self.rows_replaced, "words": self.words, "seconds": round(self.seconds, 3),
+                "db_seconds": round(self.db_seconds, 3),
                 "truncated": dict(self.cuts)}
 
 
@@ -209,7 +211,13 @@ class NoteNlpJob:
         report = RunReport(self.nlp_system, run_id)
         started = time.perf_counter()
         today = dt.date.today()
-        for page in self._pages():
+        pages = self._pages()
+        while True:
+            t0 = time.perf_counter()
+            page = next(pages, None)
+            report.db_seconds += time.perf_counter() - t0
+            if page is None:
+                break
             report.notes_read += len(page)
             todo = []
             for nid, text, known in page:
@@ -236,7 +244,9 @@ class NoteNlpJob:
                     batch.append((nid, h, DONE, rows))
                     report.annotated += 1
                     report.words += len(text.split())
+                t0 = time.perf_counter()
                 self._write(batch, run_id, report)
+                report.db_seconds += time.perf_counter() - t0
                 if on_progress is not None:
                     on_progress(report, len(chunk))
         report.seconds = time.perf_counter() - started

@@ -90,3 +90,19 @@ def evaluate_linking(linker: Linker, docs: Iterable[Document], *, labels: Iterab
     result["missing_ids"] = len(missing_ids)
     result["errors"] = errors
     return result
+
+
+def annotated_names(docs: Iterable[Document], labels: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """``(mention text, id)`` of every gold mention with one id (of ``labels``), for
+    ``LinkIndex.build(..., annotations=...)``: training documents' names for their concepts."""
+    wanted = set(labels) if labels else None
+    out = []
+    for doc in docs:
+        for e in doc.entities:
+            if wanted is not None and e.label not in wanted:
+                continue
+            raw = str(e.attributes.get("concept", ""))
+            ids = gold_ids(raw)
+            if len(ids) == 1 and len([p for p in _SPLIT.split(raw) if p.strip()]) == 1:
+                out.append((e.text, ids[0]))
+    return out

@@ -11,7 +11,7 @@ the resulting cosines are taken with ``argpartition``.
 
 On disk (``LinkIndex.save``; no pickle anywhere): ``index.json`` (settings, counts), ``concepts.json``
 (ids, preferred names, types, alternative ids), ``names.json`` (the normalized names),
-``name_ptr.npy``/``name_concepts.npy``/``name_preferred.npy`` (which concepts each name belongs to,
+``name_ptr.npy``/``name_concepts.npy``/``name_rank.npy`` (which concepts each name belongs to,
 CSR-style), ``idf.npy`` and ``inverted_{data,indices,indptr}.npy``, the matrix, which
 :meth:`LinkIndex.load` memory-maps (only the posting lists a query touches are read from disk).
 """
@@ -21,8 +21,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,7 +35,7 @@ from clinlm.linking.vocab import Vocabulary
 
 INDEX_VERSION = 1
 N_FEATURES = 2 ** 20
-NGRAMS = (1, 3)
+NGRAMS = (3, 3)
 _CHUNK = 200_000
 
 
@@ -61,12 +62,12 @@ class LinkIndex:
 
     def __init__(self, *, vocab: str, ids: list[str], names: list[str], types: list[list[str]] | None,
                  alt_ids: list[list[str]], keys: list[str], name_ptr: np.ndarray, name_concepts: np.ndarray,
-                 name_preferred: np.ndarray, idf: np.ndarray, inverted: sp.csr_matrix,
+                 name_rank: np.ndarray, idf: np.ndarray, inverted: sp.csr_matrix,
                  ngrams: tuple[int, int] = NGRAMS, n_features: int = N_FEATURES):
         self.vocab = vocab
         self.ids, self.names, self.types, self.alt_ids = ids, names, types, alt_ids
         self.keys = keys
-        self.name_ptr, self.name_concepts, self.name_preferred = name_ptr, name_concepts, name_preferred
+        self.name_ptr, self.name_concepts, self.name_rank = name_ptr, name_concepts, name_rank
         self.idf = idf
         self.inverted = inverted
         self.ngrams = tuple(ngrams)
@@ -77,11 +78,16 @@ class LinkIndex:
 
     # -- build --------------------------------------------------------------------------------
     @classmethod
-    def build(cls, vocab: Vocabulary, *, ngrams: tuple[int, int] = NGRAMS, n_features: int = N_FEATURES) -> "LinkIndex":
+    def build(cls, vocab: Vocabulary, *, annotations: Iterable[tuple[str, str]] = (),
+              ngrams: tuple[int, int] = NGRAMS, n_features: int = N_FEATURES) -> "LinkIndex":
+        """Index every name of ``vocab``. ``annotations``: ``(mention text, concept id)`` pairs from
+        annotated training documents; each mention becomes a name of the concept it was most often
+        linked to (an alternative id counts for its concept; ids the vocabulary lacks are skipped),
+        and wins ties against the vocabulary's own names."""
         from sklearn.feature_extraction.text import TfidfTransformer
 
         key_row: dict[str, int] = {}
-        pairs: list[tuple[int, int, int]] = []  # (name row, concept, preferred)
+        pairs: list[tuple[int, int, int]] = []  # (name row, concept, 2 annotated / 1 preferred / 0 synonym)
         for ci, c in enumerate(vocab.concepts):
             for j, name in enumerate(c.names()):
                 k = normalize(name)
@@ -89,12 +95,26 @@ class LinkIndex:
                     continue
                 row = key_row.setdefault(k, len(key_row))
                 pairs.append((row, ci, int(j == 0)))
+        of_id: dict[str, int] = {}
+        for ci, c in enumerate(vocab.concepts):
+            for a in c.alt_ids:
+                of_id.setdefault(a, ci)
+        for ci, c in enumerate(vocab.concepts):
+            of_id[c.id] = ci
+        votes: dict[str, Counter] = {}
+        for text, cid in annotations:
+            k = normalize(text)
+            if k and cid in of_id:
+                votes.setdefault(k, Counter())[of_id[cid]] += 1
+        for k, counter in votes.items():
+            row = key_row.setdefault(k, len(key_row))
+            pairs.append((row, counter.most_common(1)[0][0], 2))
         keys = list(key_row)
         del key_row
         arr = np.array(pairs, dtype=np.int64).reshape(-1, 3)
         del pairs
         arr = arr[np.lexsort((-arr[:, 2], arr[:, 1], arr[:, 0]))]
-        # a concept listed twice under one name keeps one entry (its preferred flag if any)
+        # a concept listed twice under one name keeps one entry (its highest rank)
         keep = np.ones(len(arr), dtype=bool)
         keep[1:] = (arr[1:, 0] != arr[:-1, 0]) | (arr[1:, 1] != arr[:-1, 1])
         arr = arr[keep]
@@ -108,11 +128,13 @@ class LinkIndex:
         del counts
         inverted = x.T.tocsr()
         del x
-        inverted.indices = inverted.indices.astype(np.int32, copy=False)
+        small = inverted.nnz < 2 ** 31  # one index dtype for both arrays, so loading never converts (copies) them
+        inverted.indices = inverted.indices.astype(np.int32 if small else np.int64, copy=False)
+        inverted.indptr = inverted.indptr.astype(np.int32 if small else np.int64, copy=False)
         types = [list(c.types) for c in vocab.concepts] if vocab.has_types else None
         return cls(vocab=vocab.name, ids=[c.id for c in vocab.concepts], names=[c.name for c in vocab.concepts],
                    types=types, alt_ids=[list(c.alt_ids) for c in vocab.concepts], keys=keys, name_ptr=name_ptr,
-                   name_concepts=arr[:, 1].astype(np.int32), name_preferred=arr[:, 2].astype(np.int8), idf=idf,
+                   name_concepts=arr[:, 1].astype(np.int32), name_rank=arr[:, 2].astype(np.int8), idf=idf,
                    inverted=inverted, ngrams=ngrams, n_features=n_features)
 
     # -- disk ---------------------------------------------------------------------------------
@@ -138,7 +160,7 @@ class LinkIndex:
                                                    "alt_ids": self.alt_ids})
                 _dump_json(tmp / "names.json", self.keys)
                 for name, arr in (("name_ptr", self.name_ptr), ("name_concepts", self.name_concepts),
-                                  ("name_preferred", self.name_preferred), ("idf", self.idf),
+                                  ("name_rank", self.name_rank), ("idf", self.idf),
                                   ("inverted_data", self.inverted.data), ("inverted_indices", self.inverted.indices),
                                   ("inverted_indptr", self.inverted.indptr)):
                     np.save(tmp / f"{name}.npy", np.asarray(arr), allow_pickle=False)
@@ -179,7 +201,7 @@ class LinkIndex:
                                  shape=(int(meta["n_features"]), n), copy=False)
         return cls(vocab=meta["vocab"], ids=concepts["ids"], names=concepts["names"], types=concepts["types"],
                    alt_ids=concepts["alt_ids"], keys=keys, name_ptr=arr("name_ptr"),
-                   name_concepts=arr("name_concepts"), name_preferred=arr("name_preferred"), idf=np.asarray(arr("idf")),
+                   name_concepts=arr("name_concepts"), name_rank=arr("name_rank"), idf=np.asarray(arr("idf")),
                    inverted=inverted, ngrams=tuple(meta["ngrams"]), n_features=int(meta["n_features"]))
 
     # -- search -------------------------------------------------------------------------------
@@ -198,9 +220,10 @@ class LinkIndex:
             self._bags = bags
         return self._bags
 
-    def concepts_of(self, row: int) -> list[tuple[int, bool]]:
+    def concepts_of(self, row: int) -> list[tuple[int, int]]:
+        """The concepts name ``row`` belongs to, with its rank there (2 annotated, 1 preferred, 0 synonym)."""
         a, b = int(self.name_ptr[row]), int(self.name_ptr[row + 1])
-        return [(int(c), bool(f)) for c, f in zip(self.name_concepts[a:b], self.name_preferred[a:b])]
+        return [(int(c), int(f)) for c, f in zip(self.name_concepts[a:b], self.name_rank[a:b])]
 
     def vectors(self, keys: Sequence[str]) -> sp.csr_matrix:
         return _weigh(self._hv.transform(list(keys)), self.idf)

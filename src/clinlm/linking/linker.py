@@ -112,7 +112,7 @@ class Linker:
         out = []
         for q, label in zip(queries, labels):
             allowed = self.allowed_types(label)
-            best: dict[int, tuple[float, bool]] = {}
+            best: dict[int, tuple[float, int]] = {}
 
             def offer(row: int, score: float, factor: float) -> None:
                 for c, pref in self.index.concepts_of(row):
@@ -134,7 +134,7 @@ class Linker:
                         offer(r, BAG_SCORE, factor)
                 for r, cos in next(near):
                     offer(r, cos, factor)
-            ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], not kv[1][1], kv[0]))
+            ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
             out.append([{"vocab": self.index.vocab, "id": self.index.ids[c], "name": self.index.names[c],
                          "score": round(s, 4)} for c, (s, _) in ranked[:k] if s >= threshold])
         return out

@@ -37,8 +37,8 @@ def _singular(w: str) -> str:
 
 def normalize(name: str) -> str:
     """Lowercase, accents off, punctuation to spaces, plurals singular, single spaces."""
-    s = unicodedata.normalize("NFKD", name)
-    s = "".join(c for c in s if not unicodedata.combining(c)).lower()
+    s = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
+    s = "".join(c for c in s if not unicodedata.combining(c))
     return " ".join(_singular(w) for w in _PUNCT.sub(" ", s).split())
 
 
@@ -91,7 +91,8 @@ def abbreviations(text: str) -> dict[str, str]:
         sf = m.group(1).strip()
         if not _short_form_ok(sf) or sf in found:
             continue
-        sentence_start = max(text.rfind(". ", 0, m.start()) + 2, 0)
+        dot = text.rfind(". ", 0, m.start())
+        sentence_start = dot + 2 if dot >= 0 else 0
         lf = _long_form(sf, text[sentence_start: m.start()])
         if lf:
             found[sf] = lf

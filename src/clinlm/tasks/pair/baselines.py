@@ -26,11 +26,10 @@ THRESHOLD = "cosine threshold"
 
 def zero_shot_cosines(base_model: str, examples: Sequence[PairExample], max_length: int = 128) -> list[float]:
     """The untrained base encoder's cosine of each pair (mean pooling)."""
-    from clinlm.tasks.pair.task import PairTask
+    from clinlm.tasks.pair.biencoder import cosines, load_bi_encoder
 
-    task = PairTask("sts", max_length=max_length, architecture="bi-encoder")
-    model, tokenizer = task.build(base_model, examples)
-    return [p["score"] for p in task.predict(model, tokenizer, examples)]
+    model, tokenizer = load_bi_encoder(base_model)
+    return cosines(model, tokenizer, [(e.text_a, e.text_b) for e in examples], max_length)
 
 
 def best_threshold(cosines: Sequence[float], positive: Sequence[bool]) -> tuple[float, float]:

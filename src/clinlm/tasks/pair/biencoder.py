@@ -71,3 +71,37 @@ def collate_pairs(batch: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]
     if "labels" in batch[0]:
         out["labels"] = torch.tensor([float(f["labels"]) for f in batch])
     return out
+
+
+def load_bi_encoder(model_path: str) -> tuple[BiEncoder, object]:
+    """A bi-encoder over the checkpoint's encoder (no head), with its tokenizer, in fp32."""
+    from transformers import AutoModel
+
+    from clinlm.runtime.loading import check_model_location, check_vocab_fits, load_pretrained, load_tokenizer
+
+    check_model_location(str(model_path))
+    tokenizer = load_tokenizer(str(model_path))
+    encoder = load_pretrained(AutoModel, model_path, add_pooling_layer=False)
+    encoder.float()
+    check_vocab_fits(encoder, tokenizer, str(model_path))
+    return BiEncoder(encoder), tokenizer
+
+
+def cosines(model: BiEncoder, tokenizer, pairs: Sequence[tuple[str, str]], max_length: int = 128,
+            batch_size: int = 64) -> list[float]:
+    """Cosine of each ``(text_a, text_b)`` pair, in input order."""
+    max_length = min(max_length, getattr(model.config, "max_position_embeddings", max_length))
+    out: list[float] = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for s in range(0, len(pairs), batch_size):
+                chunk = pairs[s : s + batch_size]
+                enc = [{"input_ids": tokenizer(a, truncation=True, max_length=max_length)["input_ids"],
+                        "input_ids_b": tokenizer(b, truncation=True, max_length=max_length)["input_ids"]} for a, b in chunk]
+                batch = collate_pairs(enc, tokenizer.pad_token_id or 0)
+                out += model(**{k: v.to(model.device) for k, v in batch.items()}).logits[:, 0].tolist()
+    finally:
+        model.train(was_training)
+    return out

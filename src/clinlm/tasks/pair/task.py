@@ -94,15 +94,11 @@ class PairTask(Task):
         return model, tokenizer
 
     def _bi_encoder(self, model_path: str | Path, tokenizer):
-        from transformers import AutoModel
+        from clinlm.tasks.pair.biencoder import load_bi_encoder
 
-        from clinlm.tasks.pair.biencoder import BiEncoder
-
-        encoder = load_pretrained(AutoModel, model_path, add_pooling_layer=False)
-        encoder.float()
-        check_vocab_fits(encoder, tokenizer, str(model_path))
-        self.max_length = min(self.max_length, getattr(encoder.config, "max_position_embeddings", self.max_length))
-        return BiEncoder(encoder)
+        model, _ = load_bi_encoder(str(model_path))
+        self.max_length = min(self.max_length, getattr(model.config, "max_position_embeddings", self.max_length))
+        return model
 
     def load(self, model_dir: str | Path) -> tuple[Any, Any]:
         """A checkpoint this task saved (labels and settings from its ``clinlm.json``)."""

@@ -57,7 +57,7 @@ def annotate_command(
     builder = SparkSession.builder.appName("clinlm spark annotate")
     if master:
         builder = builder.master(master)
-    elif active is None and "spark.master" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
+    elif active is None and "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit (its master wins)
         builder = builder.master("local[*]")
     spark = builder.getOrCreate()
     try:

@@ -127,6 +127,8 @@ def test_the_ddl_quotes_offset_for_both_dialects():
     for dialect in (postgresql.dialect(), sqlite.dialect()):
         ddl = str(CreateTable(tables().note_nlp).compile(dialect=dialect))
         assert '"offset" VARCHAR(50)' in ddl and "term_modifiers VARCHAR(2000)" in ddl
+        assert "SERIAL" not in ddl and "AUTOINCREMENT" not in ddl
+        assert "SERIAL" not in str(CreateTable(tables().note).compile(dialect=dialect))
 
 
 def test_run_needs_the_tables_and_a_sane_database(tmp_path):
@@ -134,6 +136,31 @@ def test_run_needs_the_tables_and_a_sane_database(tmp_path):
     assert result.returncode == 2 and b"clinlm omop init" in result.stderr
     result = clinlm("omop", "init", "--db", f"sqlite:///{tmp_path}/x.db", "--schema", "cdm")
     assert result.returncode == 2 and b"no schemas" in result.stderr
+    engine = fill(f"sqlite:///{tmp_path}/y.db", [(1, "fever")])
+    from clinlm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--where"):
+        from clinlm.omop.job import NoteNlpJob
+
+        NoteNlpJob(engine, WordTagger(), SYSTEM, where="no_such_column > 1").count()
+
+
+def test_a_postgresql_schema_holds_everything(postgres):
+    from clinlm.omop.job import NoteNlpJob
+    from clinlm.omop.notes import load_notes
+    from clinlm.omop.schema import create, engine_for, tables
+
+    from clinlm.document import Document
+
+    engine = engine_for(postgres.new_database())
+    assert sorted(create(engine, "cdm")) == ["clinlm_id_counter", "clinlm_note_status", "note", "note_nlp"]
+    load_notes(engine, [Document("1", "HPI: no asthma tonight"), Document("x", "fever again")], schema="cdm")
+    report = NoteNlpJob(engine, WordTagger(), SYSTEM, schema="cdm").run()
+    assert (report.annotated, report.rows_written) == (2, 2)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables("cdm").note_nlp)).scalar_one() == 2
+        assert conn.execute(sa.text("SELECT count(*) FROM information_schema.sequences WHERE sequence_schema = 'cdm'")).scalar_one() == 1
+        assert conn.execute(sa.text("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")).scalar_one() == 0
 
 
 # -- the mapping ----------------------------------------------------------------------------

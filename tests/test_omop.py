@@ -137,6 +137,9 @@ def test_run_needs_the_tables_and_a_sane_database(tmp_path):
     result = clinlm("omop", "init", "--db", f"sqlite:///{tmp_path}/x.db", "--schema", "cdm")
     assert result.returncode == 2 and b"no schemas" in result.stderr
     engine = fill(f"sqlite:///{tmp_path}/y.db", [(1, "fever")])
+    result = clinlm("omop", "run", "--db", f"sqlite:///{tmp_path}/y.db", "--where", "no_such_column > 1",
+                    "--model", tmp_path / "no-model")  # --where is checked before the model loads
+    assert result.returncode == 2 and b"--where" in result.stderr and b"no_such_column" in result.stderr
     from clinlm.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--where"):

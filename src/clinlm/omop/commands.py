@@ -87,23 +87,19 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from clinlm import __version__
-    from clinlm.omop.job import NoteNlpJob, nlp_system_of
+    from clinlm.omop.job import NoteNlpJob, nlp_system_for
     from clinlm.omop.mapping import ConceptMap
-    from clinlm.omop.schema import check_schema
-    from clinlm.tasks.ner.pipeline import load
+    from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR, load
 
     quiet_transformers()
     concept_map = ConceptMap.read(concepts)  # checked before the model loads
     engine = _engine(db)
-    check_schema(engine, schema)
     with _database_errors(db):
-        from clinlm.omop.schema import require_tables, tables
-
-        require_tables(engine, tables(schema))  # before the model loads: a missing NOTE table fails fast
-        pipe = load(model, device=device, precision=precision, context=context)
-        job = NoteNlpJob(engine, pipe, nlp_system_of(pipe, __version__, model), schema=schema, where=where,
-                         batch_notes=batch_notes, concepts=concept_map)
+        # the tables, the schema and --where are checked before the model loads
+        job = NoteNlpJob(engine, None, nlp_system_for(model or DEFAULT_MODEL_DIR, __version__), schema=schema,
+                         where=where, batch_notes=batch_notes, concepts=concept_map)
         total = job.count()
+        job.pipe = load(model, device=device, precision=precision, context=context)
         columns = [TextColumn("notes"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} notes/s"),
                    TimeRemainingColumn()]
         with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:

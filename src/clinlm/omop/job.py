@@ -48,14 +48,19 @@ def model_fingerprint(model_dir: str | Path | None) -> str:
     return h.hexdigest()[:12]
 
 
+def nlp_system_for(model: str | Path, version: str) -> str:
+    """``clinlm <version> <model name>@<fingerprint>`` for a model directory (its folder's name;
+    ``default`` for the shipped model) or hub id (fingerprint ``unknown``), without loading it."""
+    p = Path(model)
+    if p.is_dir():
+        return f"clinlm {version} {p.resolve().name}@{model_fingerprint(p)}"
+    return f"clinlm {version} {model}@unknown"
+
+
 def nlp_system_of(pipe: Any, version: str, model: str | None = None) -> str:
-    """``clinlm <version> <model name>@<fingerprint>``: what NOTE_NLP rows say made them. The name
-    is the model directory's (``default`` for the shipped model) or the hub id given."""
+    """:func:`nlp_system_for` the directory a loaded pipeline came from (else ``model``)."""
     model_dir = getattr(pipe, "manifest_dir", None)
-    name = model or (Path(model_dir).name if model_dir is not None else "model")
-    if model and Path(model).is_dir():
-        name = Path(model).resolve().name
-    return f"clinlm {version} {name}@{model_fingerprint(model_dir)}"
+    return nlp_system_for(model_dir if model_dir is not None else (model or "model"), version)
 
 
 @dataclass
@@ -207,6 +212,8 @@ class NoteNlpJob:
     def run(self, on_progress: Callable[[RunReport, int], None] | None = None) -> RunReport:
         """Annotate every selected note not done with its current text; ``on_progress(report, n)``
         after each page's skipped notes and each written batch (``n`` notes more)."""
+        if self.pipe is None:
+            raise ConfigError("NoteNlpJob.run needs a pipeline (clinlm.load())")
         run_id = str(uuid.uuid4())
         report = RunReport(self.nlp_system, run_id)
         started = time.perf_counter()
@@ -253,4 +260,4 @@ class NoteNlpJob:
         return report
 
 
-__all__ = ["DONE", "FAILED", "LENGTHS", "NoteNlpJob", "RunReport", "model_fingerprint", "nlp_system_of", "text_hash"]
+__all__ = ["DONE", "FAILED", "LENGTHS", "NoteNlpJob", "RunReport", "model_fingerprint", "nlp_system_for", "nlp_system_of", "text_hash"]

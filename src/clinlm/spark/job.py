@@ -49,11 +49,9 @@ def model_location(model: str | None) -> str:
 
 def nlp_system(model: str | None) -> str:
     from clinlm import __version__
-    from clinlm.omop.job import model_fingerprint
+    from clinlm.omop.job import nlp_system_for
 
-    where = model_location(model)
-    name = Path(where).name if Path(where).is_dir() else where
-    return f"clinlm {__version__} {name}@{model_fingerprint(where if Path(where).is_dir() else None)}"
+    return nlp_system_for(model_location(model), __version__)
 
 
 def _pipeline(model: str, context: bool, clean: bool, threads: int):

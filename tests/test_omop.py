@@ -181,6 +181,18 @@ def test_snippet_holds_the_entity_and_fits(text, data):
         assert s == text[start:start + 250]
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.text(min_size=1, max_size=400), st.data())
+def test_offset_and_end_give_back_the_entity(text, data):
+    spans = data.draw(st.lists(st.tuples(st.integers(0, len(text) - 1), st.integers(1, 300)), max_size=5))
+    ents = [Entity(a, min(len(text), a + n), "T033", text[a:min(len(text), a + n)], 0.5, {}) for a, n in spans]
+    rows = note_nlp_rows(1, text, ents, "sys", ConceptMap(), Cuts(), None, None)
+    for e, row in zip(ents, rows):
+        start = int(row["offset"])
+        end = int(row["term_modifiers"].rsplit("end=", 1)[1])
+        assert (start, end) == (e.start, e.end) and row["lexical_variant"] == text[start:end][:250]
+
+
 def test_rows_cut_long_text_and_count_the_cuts():
     text = "x" * 300 + " tail"
     e = Entity(0, 300, "T033", text[:300], 0.9, {"section": "s" * 2100})
@@ -235,6 +247,17 @@ def test_run_is_idempotent_and_replaces_changed_notes(make_db):
                                                "subject=patient,section=history_of_present_illness,score=0.500,end=22")])
     assert [r for r in after if r[0] != 2] == sorted(r[1:] for r in rows if r[1] != 2)
     assert len(table_rows(engine, system="other")) == 1
+
+
+def test_section_concepts_come_from_the_concept_table(make_db):
+    engine = fill(make_db(), [(1, "HPI: asthma tonight")])
+    with engine.begin() as conn:  # a sliver of the OMOP vocabulary: LOINC 10164-2
+        conn.execute(sa.text("CREATE TABLE concept (concept_id integer, concept_name varchar(255), "
+                             "vocabulary_id varchar(20), concept_code varchar(50))"))
+        conn.execute(sa.text("INSERT INTO concept VALUES (3010000, 'History of Present illness Narrative', 'LOINC', "
+                             "'10164-2'), (99, 'other', 'SNOMED', '10164-2')"))
+    run_job(engine)
+    assert {r[1] for r in table_rows(engine)} == {3010000}
 
 
 def test_failed_notes_are_reported_by_id_and_retried(make_db):

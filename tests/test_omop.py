@@ -359,3 +359,41 @@ def test_commands_fill_note_nlp_like_annotate(make_db, tmp_path, tiny_tagger):
     assert sorted((r[0], int(r[3]), r[4]) for r in got) == expected and expected
     again = json.loads(clinlm("omop", "run", "--db", url, "--model", tiny_tagger, "--json").stdout)
     assert (again["annotated"], again["skipped"]) == (0, 2)
+
+
+@pytest.mark.slow
+def test_the_command_killed_mid_run_resumes(make_db, tiny_tagger, tmp_path):
+    """The real ``clinlm omop run`` process, SIGKILLed once some batches are in, then resumed."""
+    import os
+
+    from clinlm.omop.schema import tables
+
+    url = make_db()
+    engine = fill(url, notes(150, seed=3))
+    t = tables()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "clinlm", "omop", "run", "--db", url, "--model", str(tiny_tagger), "--batch-notes", "4"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        with engine.connect() as conn:
+            done = conn.execute(sa.select(sa.func.count()).select_from(t.status)).scalar_one()
+        if done >= 8:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 8 <= done < 150
+    resumed = clinlm("omop", "run", "--db", url, "--model", tiny_tagger, "--json")
+    report = json.loads(resumed.stdout)
+    assert report["skipped"] >= 8 and report["skipped"] + report["annotated"] == 150
+    system = report["nlp_system"]
+    ref = fill(make_db(), notes(150, seed=3))
+    json.loads(clinlm("omop", "run", "--db", str(ref.url.render_as_string(hide_password=False)), "--model", tiny_tagger,
+                      "--json").stdout)
+    assert sorted(r[1:] for r in table_rows(engine, system, ids=True)) == \
+        sorted(r[1:] for r in table_rows(ref, system, ids=True))
+    assert len(table_rows(engine, system)) == len(set(table_rows(engine, system)))

@@ -260,6 +260,41 @@ def test_section_concepts_come_from_the_concept_table(make_db):
     assert {r[1] for r in table_rows(engine)} == {3010000}
 
 
+class LinkedTagger(WordTagger):
+    """WordTagger whose entities carry the linker's ``concepts`` attribute."""
+
+    LINKS = {"asthma": ("MEDIC", "D001249"), "aspirin": ("RXNORM", "1191"), "tonight": ("UMLS", "C0000001"),
+             "nausea": ("MEDIC", "D009325")}
+
+    def _one(self, doc):
+        doc = super()._one(doc)
+        for e in doc.entities:
+            if e.text in self.LINKS:
+                vocab, cid = self.LINKS[e.text]
+                e.attributes["concepts"] = [{"vocab": vocab, "id": cid, "name": e.text, "score": 1.0}]
+        return doc
+
+
+def test_linked_concepts_map_through_the_omop_vocabulary(make_db, tmp_path):
+    engine = fill(make_db(), [(1, "asthma aspirin tonight nausea fever")])
+    with engine.begin() as conn:  # a sliver of the OMOP vocabulary (concept ids made up)
+        conn.execute(sa.text("CREATE TABLE concept (concept_id integer, concept_name varchar(255), "
+                             "vocabulary_id varchar(20), concept_code varchar(50), standard_concept varchar(1))"))
+        conn.execute(sa.text("CREATE TABLE concept_relationship (concept_id_1 integer, concept_id_2 integer, "
+                             "relationship_id varchar(20), invalid_reason varchar(1))"))
+        conn.execute(sa.text("INSERT INTO concept VALUES (100, 'Asthma', 'MeSH', 'D001249', NULL), "
+                             "(317009, 'Asthma', 'SNOMED', '195967001', 'S'), (1112807, 'aspirin', 'RxNorm', '1191', 'S')"))
+        conn.execute(sa.text("INSERT INTO concept_relationship VALUES (100, 317009, 'Maps to', NULL), "
+                             "(100, 5, 'Maps to', 'D')"))
+    concepts = tmp_path / "map.json"
+    concepts.write_text(json.dumps({"concepts": {"MEDIC:D009325": 31967, "T033": 7}}))
+    run_job(engine, tagger=LinkedTagger(), concepts=ConceptMap.read(concepts))
+    got = {r[4]: (r[5], r[6]) for r in table_rows(engine)}  # lexical_variant -> (concept, source concept)
+    # MeSH -> Maps to (the deprecated mapping ignored); a standard concept is its own; UMLS has no
+    # OMOP vocabulary: the label's entry; the user's entry for a linked concept wins
+    assert got == {"asthma": (317009, 100), "aspirin": (1112807, 1112807), "tonight": (7, 0), "nausea": (31967, 0)}
+
+
 def test_failed_notes_are_reported_by_id_and_retried(make_db):
     engine = fill(make_db(), [(1, "fever tonight"), (2, "poison headache"), (3, "asthma again")])
     report = run_job(engine, tagger=WordTagger(fail_on="poison"))

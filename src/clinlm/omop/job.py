@@ -112,6 +112,9 @@ class NoteNlpJob:
         self.page_notes = page_notes or max(4 * batch_notes, 256)
         self.concepts = concepts or ConceptMap()
         require_tables(engine, self.t)
+        inspector = sa.inspect(engine)
+        self._has_concept = inspector.has_table("concept", schema=schema)
+        self._has_relationship = inspector.has_table("concept_relationship", schema=schema)
         self.concepts = self.concepts.with_sections(self._section_concepts())
 
     # -- reading ------------------------------------------------------------------------
@@ -146,17 +149,50 @@ class NoteNlpJob:
             yield [(r.note_id, r.note_text or "", known.get(r.note_id)) for r in page]
             last = ids[-1]
 
+    def _vocabulary_tables(self) -> tuple[sa.Table, sa.Table]:
+        md = sa.MetaData(schema=self.t.metadata.schema)
+        concept = sa.Table("concept", md, sa.Column("concept_id", sa.Integer), sa.Column("vocabulary_id", sa.String(20)),
+                           sa.Column("concept_code", sa.String(50)), sa.Column("standard_concept", sa.String(1)))
+        rel = sa.Table("concept_relationship", md, sa.Column("concept_id_1", sa.Integer),
+                       sa.Column("concept_id_2", sa.Integer), sa.Column("relationship_id", sa.String(20)),
+                       sa.Column("invalid_reason", sa.String(1)))
+        return concept, rel
+
     def _section_concepts(self) -> dict[str, int]:
         """Section category → concept id of its LOINC code, from the database's CONCEPT table."""
-        schema = self.t.metadata.schema
-        if not sa.inspect(self.engine).has_table("concept", schema=schema):
+        if not self._has_concept:
             return {}
-        concept = sa.Table("concept", sa.MetaData(schema=schema), sa.Column("concept_id", sa.Integer),
-                           sa.Column("vocabulary_id", sa.String(20)), sa.Column("concept_code", sa.String(50)))
+        concept, _ = self._vocabulary_tables()
         with self.engine.connect() as conn:
             found = dict(conn.execute(sa.select(concept.c.concept_code, concept.c.concept_id).where(
                 concept.c.vocabulary_id == "LOINC", concept.c.concept_code.in_(sorted(set(SECTION_LOINC.values()))))).all())
         return {cat: found[code] for cat, code in SECTION_LOINC.items() if code in found}
+
+    def _learn_vocabulary(self, docs: Sequence[Document | None]) -> None:
+        """Look the batch's linked concepts up in CONCEPT (source) and CONCEPT_RELATIONSHIP (Maps to)."""
+        if not self._has_concept:
+            return
+        keys = {k for d in docs if d is not None for e in d.entities
+                if (k := self.concepts.vocabulary_keys(e)) is not None} - set(self.concepts.vocabulary)
+        if not keys:
+            return
+        concept, rel = self._vocabulary_tables()
+        found: dict[tuple[str, str], tuple[int, int]] = {k: (0, 0) for k in keys}  # misses too: asked once
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(concept.c.vocabulary_id, concept.c.concept_code, concept.c.concept_id,
+                                          concept.c.standard_concept)
+                                .where(sa.tuple_(concept.c.vocabulary_id, concept.c.concept_code).in_(sorted(keys)))).all()
+            source = {(r.vocabulary_id, r.concept_code): (r.concept_id, r.standard_concept) for r in rows}
+            maps: dict[int, int] = {}
+            if self._has_relationship and source:
+                for a, b in conn.execute(sa.select(rel.c.concept_id_1, sa.func.min(rel.c.concept_id_2))
+                                         .where(rel.c.relationship_id == "Maps to", rel.c.invalid_reason.is_(None),
+                                                rel.c.concept_id_1.in_([c for c, _ in source.values()]))
+                                         .group_by(rel.c.concept_id_1)):
+                    maps[a] = b
+        for key, (cid, standard) in source.items():
+            found[key] = (maps.get(cid, cid if standard == "S" else 0), cid)
+        self.concepts.learn(found)
 
     # -- annotating and writing -----------------------------------------------------------
     def _annotate(self, notes: Sequence[tuple[int, str]]) -> list[Document | None]:
@@ -239,6 +275,7 @@ class NoteNlpJob:
             for i in range(0, len(todo), self.batch_notes):
                 chunk = todo[i:i + self.batch_notes]
                 docs = self._annotate([(nid, text) for nid, text, _ in chunk])
+                self._learn_vocabulary(docs)
                 now = dt.datetime.now().replace(microsecond=0)
                 batch = []
                 for (nid, text, h), doc in zip(chunk, docs):

@@ -329,6 +329,24 @@ def test_where_and_two_concurrent_runs_on_disjoint_ranges(make_db):
     assert table_rows(engine) == table_rows(ref)
 
 
+def test_two_runs_over_the_same_notes_write_each_row_once(make_db):
+    """Overlapping runs: a batch's status rows lock its notes, so the later batch replaces the
+    earlier one's rows instead of adding to them."""
+    from clinlm.omop.schema import engine_for
+
+    url = make_db()
+    engine = fill(url, notes(80, seed=4))
+    threads = [threading.Thread(target=run_job, args=(engine_for(url),),
+                                kwargs={"batch_notes": b, "tagger": WordTagger(delay=0.003)}) for b in (5, 7)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    ref = fill(make_db(), notes(80, seed=4))
+    run_job(ref)
+    assert table_rows(engine) == table_rows(ref)
+
+
 @pytest.mark.parametrize("n_notes,n_kills", [(400, 6), pytest.param(2000, 20, marks=pytest.mark.slow)])
 def test_killed_runs_resume_with_nothing_lost_or_duplicated(make_db, n_notes, n_kills):
     """SIGKILL the job subprocess at random points, resume, and compare with one uninterrupted run."""

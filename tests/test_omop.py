@@ -236,6 +236,8 @@ def test_run_is_idempotent_and_replaces_changed_notes(make_db):
         conn.execute(t.note_nlp.insert().values(note_nlp_id=10**6, note_id=2, lexical_variant="x", nlp_system="other",
                                                 nlp_date=sa.func.current_date()))
         conn.execute(t.note.update().where(t.note.c.note_id == 2).values(note_text="HPI: no asthma tonight"))
+    blind = run_job(engine, batch_notes=8, recheck=False)  # the anti-join alone: done notes are not read
+    assert (blind.notes_read, blind.annotated) == (0, 0)
     third = run_job(engine, batch_notes=8)
     assert (third.annotated, third.changed, third.skipped) == (1, 1, 59)
     after = table_rows(engine)

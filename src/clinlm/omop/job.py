@@ -94,12 +94,13 @@ class NoteNlpJob:
     """``NoteNlpJob(engine, pipe, nlp_system=...).run()`` fills NOTE_NLP from NOTE.
 
     ``where``: an SQL condition on NOTE's columns (``note_id BETWEEN 1 AND 1000``), trusted as
-    the user's own SQL. ``concepts``: a :class:`ConceptMap` (section concept ids are added from
+    the user's own SQL. ``recheck=False``: read only notes without a done row (done notes whose
+    text changed are then not noticed; the default reads every selected note and compares hashes). ``concepts``: a :class:`ConceptMap` (section concept ids are added from
     the database's ``CONCEPT`` table when it has one)."""
 
     def __init__(self, engine: sa.Engine, pipe: Any, nlp_system: str, *, schema: str | None = None,
                  where: str | None = None, batch_notes: int = 32, concepts: ConceptMap | None = None,
-                 page_notes: int | None = None):
+                 page_notes: int | None = None, recheck: bool = True):
         if batch_notes < 1:
             raise ConfigError(f"--batch-notes must be at least 1, not {batch_notes}")
         check_schema(engine, schema)
@@ -110,6 +111,7 @@ class NoteNlpJob:
         self.where = sa.text(f"({where})") if where and where.strip() else None
         self.batch_notes = batch_notes
         self.page_notes = page_notes or max(4 * batch_notes, 256)
+        self.recheck = recheck
         self.concepts = concepts or ConceptMap()
         require_tables(engine, self.t)
         inspector = sa.inspect(engine)
@@ -121,25 +123,35 @@ class NoteNlpJob:
     def _filtered(self, query: sa.Select) -> sa.Select:
         return query.where(self.where) if self.where is not None else query
 
+    def _selection(self) -> tuple[Any, sa.Select]:
+        """NOTE's (note_id, note_text) under the filter; with ``recheck=False`` only the notes
+        without a done row for this nlp_system (an anti-join: done notes' text is never read)."""
+        note, status = self.t.note, self.t.status
+        n = self._filtered(sa.select(note.c.note_id, note.c.note_text)).subquery("n")
+        q = sa.select(n.c.note_id, n.c.note_text)
+        if not self.recheck:
+            q = q.where(~sa.exists().where(status.c.note_id == n.c.note_id, status.c.nlp_system == self.nlp_system,
+                                           status.c.status == DONE))
+        return n, q
+
     def count(self) -> int:
-        """Notes the filter selects (for progress)."""
+        """Notes this run will read (for progress)."""
         try:
             with self.engine.connect() as conn:
-                return conn.execute(self._filtered(sa.select(sa.func.count()).select_from(self.t.note))).scalar_one()
+                return conn.execute(sa.select(sa.func.count()).select_from(self._selection()[1].subquery())).scalar_one()
         except sa.exc.DBAPIError as exc:
             raise ConfigError(f"--where {self.where.text if self.where is not None else ''!r}: "
                               f"{str(exc.orig).splitlines()[0]}") from None
 
     def _pages(self) -> Iterator[list[tuple[int, str, tuple | None]]]:
         """(note_id, text, (hash, status) or None) in note_id order, a page at a time (keyset)."""
-        note, status = self.t.note, self.t.status
+        status = self.t.status
+        n, selection = self._selection()
         last = None
         while True:
-            q = self._filtered(sa.select(note.c.note_id, note.c.note_text))
-            if last is not None:
-                q = q.where(note.c.note_id > last)
+            q = selection if last is None else selection.where(n.c.note_id > last)
             with self.engine.connect() as conn:
-                page = conn.execute(q.order_by(note.c.note_id).limit(self.page_notes)).all()
+                page = conn.execute(q.order_by(n.c.note_id).limit(self.page_notes)).all()
                 if not page:
                     return
                 ids = [r.note_id for r in page]

@@ -28,8 +28,10 @@ def read_notes(spark, path: str):
 
 @spark_app.command("annotate")
 def annotate_command(
-    notes: str = typer.Option(..., "--notes", help="Notes: parquet file or folder, .jsonl or .csv, with an id and a text column."),
-    out: Path = typer.Option(..., "--out", help="Output parquet folder of NOTE_NLP rows (must not exist)."),
+    notes: str = typer.Option(..., "--notes", help="Notes: parquet file or folder, .jsonl or .csv, with an id and a text column; or jdbc:postgresql://HOST:PORT/DB?user=U (the NOTE table)."),
+    out: str = typer.Option(..., "--out", help="Output parquet folder of NOTE_NLP rows (must not exist), or jdbc:postgresql://... (NOTE_NLP, the notes' rows replaced)."),
+    notes_table: str = typer.Option("note", "--notes-table", help="With JDBC notes: the NOTE table (schema.note)."),
+    out_table: str = typer.Option("note_nlp", "--out-table", help="With JDBC output: the NOTE_NLP table (schema.note_nlp)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model directory, readable at the same path on every executor (default: the shipped model)."),
     master: Optional[str] = typer.Option(None, "--master", help="Spark master, e.g. local[2] (default: spark-submit's, else local[*])."),
     id_col: str = typer.Option("note_id", "--id-col", help="Column of note ids (whole numbers)."),
@@ -41,11 +43,17 @@ def annotate_command(
     """Annotate notes on Spark (mapInPandas, the pipeline once per Python worker) into NOTE_NLP rows."""
     from clinlm.omop.mapping import ConceptMap
 
+    from clinlm.spark.jdbc import is_jdbc, read_notes as read_jdbc, sqlalchemy_url, write_note_nlp
+
     concept_map = ConceptMap.read(concepts)
-    if not notes.startswith(("hdfs:", "s3a:", "s3:", "gs:", "abfs:")) and not Path(notes).exists():
+    remote = ("hdfs:", "s3a:", "s3:", "gs:", "abfs:", "jdbc:")
+    if not notes.startswith(remote) and not Path(notes).exists():
         raise InputError("no such file or directory", notes)
-    if out.exists():
-        raise InputError("the output already exists (Spark writes a new folder)", str(out))
+    for location in (notes, out):
+        if is_jdbc(location):
+            sqlalchemy_url(location)  # only PostgreSQL: checked before Spark starts
+    if not out.startswith(remote) and Path(out).exists():
+        raise InputError("the output already exists (Spark writes a new folder)", out)
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -61,12 +69,19 @@ def annotate_command(
         builder = builder.master("local[*]")
     spark = builder.getOrCreate()
     try:
-        df = read_notes(spark, notes)
+        if is_jdbc(notes):
+            df, id_col, text_col = read_jdbc(spark, notes, notes_table), "note_id", "note_text"
+        else:
+            df = read_notes(spark, notes)
         rows = annotate(df, id_col=id_col, text_col=text_col, model=model, batch_notes=batch_notes,
                         context=context, concepts=concept_map)
-        rows.write.parquet(str(out))
-        n = spark.read.parquet(str(out)).count()
+        if is_jdbc(out):
+            n = write_note_nlp(rows, df, out, out_table, id_col)
+        else:
+            rows.write.parquet(out)
+            n = spark.read.parquet(out).count()
     finally:
         if active is None:
             spark.stop()
-    err.print(f"wrote {n} NOTE_NLP rows to {esc(out)}", soft_wrap=True)
+    shown = out.split("?")[0] if is_jdbc(out) else out  # never the password
+    err.print(f"wrote {n} NOTE_NLP rows to {esc(shown)}", soft_wrap=True)

@@ -7,7 +7,9 @@ drawn with a seed), with one loaded pipeline (the shipped default model unless `
     pipeline in batches of 32 notes, JSONL written to a file);
   - ``sqlite``: ``clinlm omop run`` into a SQLite file (NOTE loaded beforehand, not timed);
   - ``postgresql``: the same into a throwaway PostgreSQL server (initdb/pg_ctl from
-    /usr/lib/postgresql/*/bin, started as in tests/omop_helpers.py), or ``--pg URL``.
+    /usr/lib/postgresql/*/bin, started as in tests/omop_helpers.py: fsync off), or ``--pg URL``;
+  - with ``--spark N``: ``clinlm.spark.annotate`` on ``local[N]`` into parquet (workers warmed
+    up first; the other paths then run with N torch threads).
 
 The three run in turn, ``--repeats`` rounds (best round each), and it prints notes/s, words/s,
 NOTE_NLP rows/s and each database path's words/s as a share of ``annotate``'s (the issue's target:
@@ -15,6 +17,7 @@ NOTE_NLP rows/s and each database path's words/s as a share of ``annotate``'s (t
 
     python benchmarks/omop_throughput.py                 # 2,000 notes (quiet machine: minutes)
     python benchmarks/omop_throughput.py --notes 200     # a smoke run
+    python benchmarks/omop_throughput.py --spark 2       # + Spark local[2] (2 torch threads elsewhere)
 
 A benchmark, not a test: keep it out of CI.
 """
@@ -97,6 +100,18 @@ def db_pass(pipe, url: str, texts: list[str], system: str, batch: int) -> tuple[
     return seconds, report.rows_written, sorted((int(a), int(b), c) for a, b, c in rows), report.db_seconds
 
 
+def spark_pass(spark, texts: list[str], model: str | None, out: Path, batch: int, cores: int) -> tuple[float, list]:
+    import clinlm.spark
+
+    df = spark.createDataFrame([(i + 1, t) for i, t in enumerate(texts)], "note_id long, note_text string")
+    df = df.repartition(cores * 4)
+    t0 = time.perf_counter()
+    clinlm.spark.annotate(df, model=model, batch_notes=batch).write.mode("overwrite").parquet(str(out))
+    seconds = time.perf_counter() - t0
+    got = spark.read.parquet(str(out)).select("note_id", "offset", "lexical_variant").collect()
+    return seconds, sorted((int(a), int(b), c) for a, b, c in got)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--notes", type=int, default=2000)
@@ -105,6 +120,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--pg", default=None, help="a PostgreSQL URL instead of a throwaway server")
     ap.add_argument("--no-pg", action="store_true")
+    ap.add_argument("--spark", type=int, default=0, metavar="N",
+                    help="add Spark local[N] (one torch thread per task); annotate and the databases then use N threads")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "tests"))
@@ -112,6 +129,14 @@ def main() -> None:
     import clinlm
     from clinlm.omop.job import nlp_system_of
 
+    if args.spark:
+        import os
+
+        import torch
+
+        torch.set_num_threads(args.spark)
+        os.environ["PYSPARK_PYTHON"] = sys.executable
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
     texts = build_notes(args.notes)
     words = sum(len(t.split()) for t in texts)
     pipe = clinlm.load(args.model)
@@ -134,11 +159,21 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             paths = [("annotate", None), ("sqlite", f"sqlite:///{tmp}/omop.db")] + \
                 ([("postgresql", pg_url)] if pg_url else [])
+            if args.spark:
+                from pyspark.sql import SparkSession
+
+                spark = (SparkSession.builder.master(f"local[{args.spark}]").config("spark.ui.enabled", "false")
+                         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch)).getOrCreate())
+                spark.sparkContext.setLogLevel("ERROR")
+                spark_pass(spark, texts[:4 * args.spark], args.model, Path(tmp) / "warm", args.batch, args.spark)  # workers load
+                paths.append((f"spark[{args.spark}]", "spark"))
             expected = None
             for r in range(args.repeats):
                 for name, url in paths[r % len(paths):] + paths[:r % len(paths)]:  # a different order each round
                     if url is None:
                         s, got = annotate_pass(pipe, texts, Path(tmp) / "out.jsonl", args.batch)
+                    elif url == "spark":
+                        s, got = spark_pass(spark, texts, args.model, Path(tmp) / "spark", args.batch, args.spark)
                     else:
                         s, rows[name], got, in_db = db_pass(pipe, url, texts, system, args.batch)
                         db_share[name] = min(db_share.get(name, 1.0), in_db / s)

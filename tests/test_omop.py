@@ -127,6 +127,8 @@ def test_the_ddl_quotes_offset_for_both_dialects():
     for dialect in (postgresql.dialect(), sqlite.dialect()):
         ddl = str(CreateTable(tables().note_nlp).compile(dialect=dialect))
         assert '"offset" VARCHAR(50)' in ddl and "term_modifiers VARCHAR(2000)" in ddl
+        assert "SERIAL" not in ddl and "AUTOINCREMENT" not in ddl
+        assert "SERIAL" not in str(CreateTable(tables().note).compile(dialect=dialect))
 
 
 def test_run_needs_the_tables_and_a_sane_database(tmp_path):
@@ -134,6 +136,34 @@ def test_run_needs_the_tables_and_a_sane_database(tmp_path):
     assert result.returncode == 2 and b"clinlm omop init" in result.stderr
     result = clinlm("omop", "init", "--db", f"sqlite:///{tmp_path}/x.db", "--schema", "cdm")
     assert result.returncode == 2 and b"no schemas" in result.stderr
+    engine = fill(f"sqlite:///{tmp_path}/y.db", [(1, "fever")])
+    result = clinlm("omop", "run", "--db", f"sqlite:///{tmp_path}/y.db", "--where", "no_such_column > 1",
+                    "--model", tmp_path / "no-model")  # --where is checked before the model loads
+    assert result.returncode == 2 and b"--where" in result.stderr and b"no_such_column" in result.stderr
+    from clinlm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--where"):
+        from clinlm.omop.job import NoteNlpJob
+
+        NoteNlpJob(engine, WordTagger(), SYSTEM, where="no_such_column > 1").count()
+
+
+def test_a_postgresql_schema_holds_everything(postgres):
+    from clinlm.omop.job import NoteNlpJob
+    from clinlm.omop.notes import load_notes
+    from clinlm.omop.schema import create, engine_for, tables
+
+    from clinlm.document import Document
+
+    engine = engine_for(postgres.new_database())
+    assert sorted(create(engine, "cdm")) == ["clinlm_id_counter", "clinlm_note_status", "note", "note_nlp"]
+    load_notes(engine, [Document("1", "HPI: no asthma tonight"), Document("x", "fever again")], schema="cdm")
+    report = NoteNlpJob(engine, WordTagger(), SYSTEM, schema="cdm").run()
+    assert (report.annotated, report.rows_written) == (2, 2)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables("cdm").note_nlp)).scalar_one() == 2
+        assert conn.execute(sa.text("SELECT count(*) FROM information_schema.sequences WHERE sequence_schema = 'cdm'")).scalar_one() == 1
+        assert conn.execute(sa.text("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")).scalar_one() == 0
 
 
 # -- the mapping ----------------------------------------------------------------------------
@@ -149,6 +179,18 @@ def test_snippet_holds_the_entity_and_fits(text, data):
         assert len(s) == min(250, len(text))
     else:
         assert s == text[start:start + 250]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(min_size=1, max_size=400), st.data())
+def test_offset_and_end_give_back_the_entity(text, data):
+    spans = data.draw(st.lists(st.tuples(st.integers(0, len(text) - 1), st.integers(1, 300)), max_size=5))
+    ents = [Entity(a, min(len(text), a + n), "T033", text[a:min(len(text), a + n)], 0.5, {}) for a, n in spans]
+    rows = note_nlp_rows(1, text, ents, "sys", ConceptMap(), Cuts(), None, None)
+    for e, row in zip(ents, rows):
+        start = int(row["offset"])
+        end = int(row["term_modifiers"].rsplit("end=", 1)[1])
+        assert (start, end) == (e.start, e.end) and row["lexical_variant"] == text[start:end][:250]
 
 
 def test_rows_cut_long_text_and_count_the_cuts():
@@ -194,6 +236,8 @@ def test_run_is_idempotent_and_replaces_changed_notes(make_db):
         conn.execute(t.note_nlp.insert().values(note_nlp_id=10**6, note_id=2, lexical_variant="x", nlp_system="other",
                                                 nlp_date=sa.func.current_date()))
         conn.execute(t.note.update().where(t.note.c.note_id == 2).values(note_text="HPI: no asthma tonight"))
+    blind = run_job(engine, batch_notes=8, recheck=False)  # the anti-join alone: done notes are not read
+    assert (blind.notes_read, blind.annotated) == (0, 0)
     third = run_job(engine, batch_notes=8)
     assert (third.annotated, third.changed, third.skipped) == (1, 1, 59)
     after = table_rows(engine)
@@ -205,6 +249,52 @@ def test_run_is_idempotent_and_replaces_changed_notes(make_db):
                                                "subject=patient,section=history_of_present_illness,score=0.500,end=22")])
     assert [r for r in after if r[0] != 2] == sorted(r[1:] for r in rows if r[1] != 2)
     assert len(table_rows(engine, system="other")) == 1
+
+
+def test_section_concepts_come_from_the_concept_table(make_db):
+    engine = fill(make_db(), [(1, "HPI: asthma tonight")])
+    with engine.begin() as conn:  # a sliver of the OMOP vocabulary: LOINC 10164-2
+        conn.execute(sa.text("CREATE TABLE concept (concept_id integer, concept_name varchar(255), "
+                             "vocabulary_id varchar(20), concept_code varchar(50))"))
+        conn.execute(sa.text("INSERT INTO concept VALUES (3010000, 'History of Present illness Narrative', 'LOINC', "
+                             "'10164-2'), (99, 'other', 'SNOMED', '10164-2')"))
+    run_job(engine)
+    assert {r[1] for r in table_rows(engine)} == {3010000}
+
+
+class LinkedTagger(WordTagger):
+    """WordTagger whose entities carry the linker's ``concepts`` attribute."""
+
+    LINKS = {"asthma": ("MEDIC", "D001249"), "aspirin": ("RXNORM", "1191"), "tonight": ("UMLS", "C0000001"),
+             "nausea": ("MEDIC", "D009325")}
+
+    def _one(self, doc):
+        doc = super()._one(doc)
+        for e in doc.entities:
+            if e.text in self.LINKS:
+                vocab, cid = self.LINKS[e.text]
+                e.attributes["concepts"] = [{"vocab": vocab, "id": cid, "name": e.text, "score": 1.0}]
+        return doc
+
+
+def test_linked_concepts_map_through_the_omop_vocabulary(make_db, tmp_path):
+    engine = fill(make_db(), [(1, "asthma aspirin tonight nausea fever")])
+    with engine.begin() as conn:  # a sliver of the OMOP vocabulary (concept ids made up)
+        conn.execute(sa.text("CREATE TABLE concept (concept_id integer, concept_name varchar(255), "
+                             "vocabulary_id varchar(20), concept_code varchar(50), standard_concept varchar(1))"))
+        conn.execute(sa.text("CREATE TABLE concept_relationship (concept_id_1 integer, concept_id_2 integer, "
+                             "relationship_id varchar(20), invalid_reason varchar(1))"))
+        conn.execute(sa.text("INSERT INTO concept VALUES (100, 'Asthma', 'MeSH', 'D001249', NULL), "
+                             "(317009, 'Asthma', 'SNOMED', '195967001', 'S'), (1112807, 'aspirin', 'RxNorm', '1191', 'S')"))
+        conn.execute(sa.text("INSERT INTO concept_relationship VALUES (100, 317009, 'Maps to', NULL), "
+                             "(100, 5, 'Maps to', 'D')"))
+    concepts = tmp_path / "map.json"
+    concepts.write_text(json.dumps({"concepts": {"MEDIC:D009325": 31967, "T033": 7}}))
+    run_job(engine, tagger=LinkedTagger(), concepts=ConceptMap.read(concepts))
+    got = {r[4]: (r[5], r[6]) for r in table_rows(engine)}  # lexical_variant -> (concept, source concept)
+    # MeSH -> Maps to (the deprecated mapping ignored); a standard concept is its own; UMLS has no
+    # OMOP vocabulary: the label's entry; the user's entry for a linked concept wins
+    assert got == {"asthma": (317009, 100), "aspirin": (1112807, 1112807), "tonight": (7, 0), "nausea": (31967, 0)}
 
 
 def test_failed_notes_are_reported_by_id_and_retried(make_db):
@@ -237,6 +327,24 @@ def test_where_and_two_concurrent_runs_on_disjoint_ranges(make_db):
     both = table_rows(engine, ids=True)
     assert len({r[0] for r in both}) == len(both)  # no id collision
     ref = fill(make_db(), notes(120, seed=1))
+    run_job(ref)
+    assert table_rows(engine) == table_rows(ref)
+
+
+def test_two_runs_over_the_same_notes_write_each_row_once(make_db):
+    """Overlapping runs: a batch's status rows lock its notes, so the later batch replaces the
+    earlier one's rows instead of adding to them."""
+    from clinlm.omop.schema import engine_for
+
+    url = make_db()
+    engine = fill(url, notes(80, seed=4))
+    threads = [threading.Thread(target=run_job, args=(engine_for(url),),
+                                kwargs={"batch_notes": b, "tagger": WordTagger(delay=0.003)}) for b in (5, 7)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    ref = fill(make_db(), notes(80, seed=4))
     run_job(ref)
     assert table_rows(engine) == table_rows(ref)
 
@@ -306,3 +414,41 @@ def test_commands_fill_note_nlp_like_annotate(make_db, tmp_path, tiny_tagger):
     assert sorted((r[0], int(r[3]), r[4]) for r in got) == expected and expected
     again = json.loads(clinlm("omop", "run", "--db", url, "--model", tiny_tagger, "--json").stdout)
     assert (again["annotated"], again["skipped"]) == (0, 2)
+
+
+@pytest.mark.slow
+def test_the_command_killed_mid_run_resumes(make_db, tiny_tagger, tmp_path):
+    """The real ``clinlm omop run`` process, SIGKILLed once some batches are in, then resumed."""
+    import os
+
+    from clinlm.omop.schema import tables
+
+    url = make_db()
+    engine = fill(url, notes(150, seed=3))
+    t = tables()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "clinlm", "omop", "run", "--db", url, "--model", str(tiny_tagger), "--batch-notes", "4"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        with engine.connect() as conn:
+            done = conn.execute(sa.select(sa.func.count()).select_from(t.status)).scalar_one()
+        if done >= 8:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 8 <= done < 150
+    resumed = clinlm("omop", "run", "--db", url, "--model", tiny_tagger, "--json")
+    report = json.loads(resumed.stdout)
+    assert report["skipped"] >= 8 and report["skipped"] + report["annotated"] == 150
+    system = report["nlp_system"]
+    ref = fill(make_db(), notes(150, seed=3))
+    json.loads(clinlm("omop", "run", "--db", str(ref.url.render_as_string(hide_password=False)), "--model", tiny_tagger,
+                      "--json").stdout)
+    assert sorted(r[1:] for r in table_rows(engine, system, ids=True)) == \
+        sorted(r[1:] for r in table_rows(ref, system, ids=True))
+    assert len(table_rows(engine, system)) == len(set(table_rows(engine, system)))

@@ -78,6 +78,7 @@ def run(
     batch_notes: int = typer.Option(32, "--batch-notes", min=1, help="Notes per batch: annotated together and written in one transaction."),
     concepts: Optional[Path] = typer.Option(None, "--concepts", help="JSON concept map: {\"concepts\": {label or linked id: concept_id}, \"source_concepts\": {...}, \"sections\": {section: concept_id}}."),
     context: bool = typer.Option(True, "--context/--no-context", help="Assertion and sections (term_exists, term_temporal, term_modifiers, section_concept_id)."),
+    recheck: bool = typer.Option(True, "--recheck/--no-recheck", help="Read notes already done too, to re-annotate those whose text changed (default); --no-recheck reads only notes without a done row (faster re-runs over a large NOTE)."),
     device: Device = "auto",
     precision: Precision = "auto",
     as_json: AsJson = False,
@@ -87,23 +88,19 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from clinlm import __version__
-    from clinlm.omop.job import NoteNlpJob, nlp_system_of
+    from clinlm.omop.job import NoteNlpJob, nlp_system_for
     from clinlm.omop.mapping import ConceptMap
-    from clinlm.omop.schema import check_schema
-    from clinlm.tasks.ner.pipeline import load
+    from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR, load
 
     quiet_transformers()
     concept_map = ConceptMap.read(concepts)  # checked before the model loads
     engine = _engine(db)
-    check_schema(engine, schema)
     with _database_errors(db):
-        from clinlm.omop.schema import require_tables, tables
-
-        require_tables(engine, tables(schema))  # before the model loads: a missing NOTE table fails fast
-        pipe = load(model, device=device, precision=precision, context=context)
-        job = NoteNlpJob(engine, pipe, nlp_system_of(pipe, __version__, model), schema=schema, where=where,
-                         batch_notes=batch_notes, concepts=concept_map)
+        # the tables, the schema and --where are checked before the model loads
+        job = NoteNlpJob(engine, None, nlp_system_for(model or DEFAULT_MODEL_DIR, __version__), schema=schema,
+                         where=where, batch_notes=batch_notes, concepts=concept_map, recheck=recheck)
         total = job.count()
+        job.pipe = load(model, device=device, precision=precision, context=context)
         columns = [TextColumn("notes"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} notes/s"),
                    TimeRemainingColumn()]
         with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:

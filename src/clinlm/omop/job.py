@@ -48,14 +48,19 @@ def model_fingerprint(model_dir: str | Path | None) -> str:
     return h.hexdigest()[:12]
 
 
+def nlp_system_for(model: str | Path, version: str) -> str:
+    """``clinlm <version> <model name>@<fingerprint>`` for a model directory (its folder's name;
+    ``default`` for the shipped model) or hub id (fingerprint ``unknown``), without loading it."""
+    p = Path(model)
+    if p.is_dir():
+        return f"clinlm {version} {p.resolve().name}@{model_fingerprint(p)}"
+    return f"clinlm {version} {model}@unknown"
+
+
 def nlp_system_of(pipe: Any, version: str, model: str | None = None) -> str:
-    """``clinlm <version> <model name>@<fingerprint>``: what NOTE_NLP rows say made them. The name
-    is the model directory's (``default`` for the shipped model) or the hub id given."""
+    """:func:`nlp_system_for` the directory a loaded pipeline came from (else ``model``)."""
     model_dir = getattr(pipe, "manifest_dir", None)
-    name = model or (Path(model_dir).name if model_dir is not None else "model")
-    if model and Path(model).is_dir():
-        name = Path(model).resolve().name
-    return f"clinlm {version} {name}@{model_fingerprint(model_dir)}"
+    return nlp_system_for(model_dir if model_dir is not None else (model or "model"), version)
 
 
 @dataclass
@@ -89,12 +94,13 @@ class NoteNlpJob:
     """``NoteNlpJob(engine, pipe, nlp_system=...).run()`` fills NOTE_NLP from NOTE.
 
     ``where``: an SQL condition on NOTE's columns (``note_id BETWEEN 1 AND 1000``), trusted as
-    the user's own SQL. ``concepts``: a :class:`ConceptMap` (section concept ids are added from
+    the user's own SQL. ``recheck=False``: read only notes without a done row (done notes whose
+    text changed are then not noticed; the default reads every selected note and compares hashes). ``concepts``: a :class:`ConceptMap` (section concept ids are added from
     the database's ``CONCEPT`` table when it has one)."""
 
     def __init__(self, engine: sa.Engine, pipe: Any, nlp_system: str, *, schema: str | None = None,
                  where: str | None = None, batch_notes: int = 32, concepts: ConceptMap | None = None,
-                 page_notes: int | None = None):
+                 page_notes: int | None = None, recheck: bool = True):
         if batch_notes < 1:
             raise ConfigError(f"--batch-notes must be at least 1, not {batch_notes}")
         check_schema(engine, schema)
@@ -105,33 +111,47 @@ class NoteNlpJob:
         self.where = sa.text(f"({where})") if where and where.strip() else None
         self.batch_notes = batch_notes
         self.page_notes = page_notes or max(4 * batch_notes, 256)
+        self.recheck = recheck
         self.concepts = concepts or ConceptMap()
         require_tables(engine, self.t)
+        inspector = sa.inspect(engine)
+        self._has_concept = inspector.has_table("concept", schema=schema)
+        self._has_relationship = inspector.has_table("concept_relationship", schema=schema)
         self.concepts = self.concepts.with_sections(self._section_concepts())
 
     # -- reading ------------------------------------------------------------------------
     def _filtered(self, query: sa.Select) -> sa.Select:
         return query.where(self.where) if self.where is not None else query
 
+    def _selection(self) -> tuple[Any, sa.Select]:
+        """NOTE's (note_id, note_text) under the filter; with ``recheck=False`` only the notes
+        without a done row for this nlp_system (an anti-join: done notes' text is never read)."""
+        note, status = self.t.note, self.t.status
+        n = self._filtered(sa.select(note.c.note_id, note.c.note_text)).subquery("n")
+        q = sa.select(n.c.note_id, n.c.note_text)
+        if not self.recheck:
+            q = q.where(~sa.exists().where(status.c.note_id == n.c.note_id, status.c.nlp_system == self.nlp_system,
+                                           status.c.status == DONE))
+        return n, q
+
     def count(self) -> int:
-        """Notes the filter selects (for progress)."""
+        """Notes this run will read (for progress)."""
         try:
             with self.engine.connect() as conn:
-                return conn.execute(self._filtered(sa.select(sa.func.count()).select_from(self.t.note))).scalar_one()
+                return conn.execute(sa.select(sa.func.count()).select_from(self._selection()[1].subquery())).scalar_one()
         except sa.exc.DBAPIError as exc:
             raise ConfigError(f"--where {self.where.text if self.where is not None else ''!r}: "
                               f"{str(exc.orig).splitlines()[0]}") from None
 
     def _pages(self) -> Iterator[list[tuple[int, str, tuple | None]]]:
         """(note_id, text, (hash, status) or None) in note_id order, a page at a time (keyset)."""
-        note, status = self.t.note, self.t.status
+        status = self.t.status
+        n, selection = self._selection()
         last = None
         while True:
-            q = self._filtered(sa.select(note.c.note_id, note.c.note_text))
-            if last is not None:
-                q = q.where(note.c.note_id > last)
+            q = selection if last is None else selection.where(n.c.note_id > last)
             with self.engine.connect() as conn:
-                page = conn.execute(q.order_by(note.c.note_id).limit(self.page_notes)).all()
+                page = conn.execute(q.order_by(n.c.note_id).limit(self.page_notes)).all()
                 if not page:
                     return
                 ids = [r.note_id for r in page]
@@ -141,17 +161,50 @@ class NoteNlpJob:
             yield [(r.note_id, r.note_text or "", known.get(r.note_id)) for r in page]
             last = ids[-1]
 
+    def _vocabulary_tables(self) -> tuple[sa.Table, sa.Table]:
+        md = sa.MetaData(schema=self.t.metadata.schema)
+        concept = sa.Table("concept", md, sa.Column("concept_id", sa.Integer), sa.Column("vocabulary_id", sa.String(20)),
+                           sa.Column("concept_code", sa.String(50)), sa.Column("standard_concept", sa.String(1)))
+        rel = sa.Table("concept_relationship", md, sa.Column("concept_id_1", sa.Integer),
+                       sa.Column("concept_id_2", sa.Integer), sa.Column("relationship_id", sa.String(20)),
+                       sa.Column("invalid_reason", sa.String(1)))
+        return concept, rel
+
     def _section_concepts(self) -> dict[str, int]:
         """Section category → concept id of its LOINC code, from the database's CONCEPT table."""
-        schema = self.t.metadata.schema
-        if not sa.inspect(self.engine).has_table("concept", schema=schema):
+        if not self._has_concept:
             return {}
-        concept = sa.Table("concept", sa.MetaData(schema=schema), sa.Column("concept_id", sa.Integer),
-                           sa.Column("vocabulary_id", sa.String(20)), sa.Column("concept_code", sa.String(50)))
+        concept, _ = self._vocabulary_tables()
         with self.engine.connect() as conn:
             found = dict(conn.execute(sa.select(concept.c.concept_code, concept.c.concept_id).where(
                 concept.c.vocabulary_id == "LOINC", concept.c.concept_code.in_(sorted(set(SECTION_LOINC.values()))))).all())
         return {cat: found[code] for cat, code in SECTION_LOINC.items() if code in found}
+
+    def _learn_vocabulary(self, docs: Sequence[Document | None]) -> None:
+        """Look the batch's linked concepts up in CONCEPT (source) and CONCEPT_RELATIONSHIP (Maps to)."""
+        if not self._has_concept:
+            return
+        keys = {k for d in docs if d is not None for e in d.entities
+                if (k := self.concepts.vocabulary_keys(e)) is not None} - set(self.concepts.vocabulary)
+        if not keys:
+            return
+        concept, rel = self._vocabulary_tables()
+        found: dict[tuple[str, str], tuple[int, int]] = {k: (0, 0) for k in keys}  # misses too: asked once
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(concept.c.vocabulary_id, concept.c.concept_code, concept.c.concept_id,
+                                          concept.c.standard_concept)
+                                .where(sa.tuple_(concept.c.vocabulary_id, concept.c.concept_code).in_(sorted(keys)))).all()
+            source = {(r.vocabulary_id, r.concept_code): (r.concept_id, r.standard_concept) for r in rows}
+            maps: dict[int, int] = {}
+            if self._has_relationship and source:
+                for a, b in conn.execute(sa.select(rel.c.concept_id_1, sa.func.min(rel.c.concept_id_2))
+                                         .where(rel.c.relationship_id == "Maps to", rel.c.invalid_reason.is_(None),
+                                                rel.c.concept_id_1.in_([c for c, _ in source.values()]))
+                                         .group_by(rel.c.concept_id_1)):
+                    maps[a] = b
+        for key, (cid, standard) in source.items():
+            found[key] = (maps.get(cid, cid if standard == "S" else 0), cid)
+        self.concepts.learn(found)
 
     # -- annotating and writing -----------------------------------------------------------
     def _annotate(self, notes: Sequence[tuple[int, str]]) -> list[Document | None]:
@@ -207,6 +260,8 @@ class NoteNlpJob:
     def run(self, on_progress: Callable[[RunReport, int], None] | None = None) -> RunReport:
         """Annotate every selected note not done with its current text; ``on_progress(report, n)``
         after each page's skipped notes and each written batch (``n`` notes more)."""
+        if self.pipe is None:
+            raise ConfigError("NoteNlpJob.run needs a pipeline (clinlm.load())")
         run_id = str(uuid.uuid4())
         report = RunReport(self.nlp_system, run_id)
         started = time.perf_counter()
@@ -232,6 +287,7 @@ class NoteNlpJob:
             for i in range(0, len(todo), self.batch_notes):
                 chunk = todo[i:i + self.batch_notes]
                 docs = self._annotate([(nid, text) for nid, text, _ in chunk])
+                self._learn_vocabulary(docs)
                 now = dt.datetime.now().replace(microsecond=0)
                 batch = []
                 for (nid, text, h), doc in zip(chunk, docs):
@@ -253,4 +309,4 @@ class NoteNlpJob:
         return report
 
 
-__all__ = ["DONE", "FAILED", "LENGTHS", "NoteNlpJob", "RunReport", "model_fingerprint", "nlp_system_of", "text_hash"]
+__all__ = ["DONE", "FAILED", "LENGTHS", "NoteNlpJob", "RunReport", "model_fingerprint", "nlp_system_for", "nlp_system_of", "text_hash"]

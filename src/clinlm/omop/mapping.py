@@ -130,11 +130,15 @@ class ConceptMap:
     """Entity → OMOP concept ids, and section → ``section_concept_id``.
 
     A JSON file ``{"concepts": {KEY: concept_id}, "source_concepts": {KEY: concept_id},
-    "sections": {category: concept_id}}`` (every part optional). ``KEY`` is an entity's linked id
-    (``attributes["concept_id"]`` or ``attributes["cui"]``, e.g. ``C0011849``) or its label
-    (``T047``); the linked id is tried first. ``section_codes``: section category → concept id
-    found in the database's ``CONCEPT`` table for :data:`SECTION_LOINC` (the file's ``sections``
-    win). Unknown keys give ``0``, the CDM's "no matching concept".
+    "sections": {category: concept_id}}`` (every part optional). In this order: the entity's best
+    linked concept (``attributes["concepts"][0]`` from :mod:`clinlm.linking`) as a ``KEY``
+    ``VOCAB:ID`` or ``ID`` (``MEDIC:D003920``, ``D003920``); that concept in the database's OMOP
+    vocabulary when it has one (:meth:`vocabulary_keys`, filled by the job through :meth:`learn`:
+    the concept with that ``vocabulary_id``/``concept_code`` is the source concept, the standard
+    concept it ``Maps to`` (itself when standard) the concept); a ``KEY`` that is an id in
+    ``attributes["concept_id"]`` or ``attributes["cui"]``, or the entity's label (``T047``).
+    Sections: the database's concept ids for :data:`SECTION_LOINC` (:meth:`with_sections`), the
+    file's ``sections`` winning. Unknown gives ``0``, the CDM's "no matching concept".
     """
 
     def __init__(self, concepts: Mapping[str, int] | None = None, source_concepts: Mapping[str, int] | None = None,
@@ -142,6 +146,7 @@ class ConceptMap:
         self.concepts = dict(concepts or {})
         self.source_concepts = dict(source_concepts or {})
         self.sections = dict(sections or {})
+        self.vocabulary: dict[tuple[str, str], tuple[int, int]] = {}  # (vocabulary_id, code) -> (concept, source)
 
     @classmethod
     def read(cls, path: str | Path | None) -> "ConceptMap":
@@ -167,21 +172,76 @@ class ConceptMap:
 
     def with_sections(self, found: Mapping[str, int]) -> "ConceptMap":
         """This map with the section concept ids the database's vocabulary holds (the file's win)."""
-        return ConceptMap(self.concepts, self.source_concepts, {**found, **self.sections})
+        out = ConceptMap(self.concepts, self.source_concepts, {**found, **self.sections})
+        out.vocabulary = self.vocabulary
+        return out
 
     @staticmethod
-    def _keys(entity: Entity) -> list[str]:
+    def linked(entity: Entity) -> tuple[str, str] | None:
+        """The entity's best linked concept as (vocab, id), if the linker gave it one."""
+        concepts = entity.attributes.get("concepts")
+        if isinstance(concepts, list) and concepts and isinstance(concepts[0], dict) and concepts[0].get("id"):
+            return str(concepts[0].get("vocab") or ""), str(concepts[0]["id"])
+        return None
+
+    @staticmethod
+    def _keys(entity: Entity) -> tuple[list[str], list[str]]:
+        """The user map's keys for an entity: its linked concept's, then the others."""
         a = entity.attributes
-        return [str(a[k]) for k in ("concept_id", "cui") if a.get(k) is not None] + [entity.label]
+        link = ConceptMap.linked(entity)
+        linked = [f"{link[0]}:{link[1]}", link[1]] if link is not None else []
+        return linked, [str(a[k]) for k in ("concept_id", "cui") if a.get(k) is not None] + [entity.label]
+
+    def vocabulary_keys(self, entity: Entity) -> tuple[str, str] | None:
+        """(OMOP ``vocabulary_id``, ``concept_code``) of the entity's linked concept, or None."""
+        link = self.linked(entity)
+        return omop_code(*link) if link is not None else None
+
+    def learn(self, found: Mapping[tuple[str, str], tuple[int, int]]) -> None:
+        """Remember (vocabulary_id, code) -> (concept_id, source_concept_id) from the database."""
+        self.vocabulary.update(found)
+
+    def _from_vocabulary(self, entity: Entity) -> tuple[int, int]:
+        key = self.vocabulary_keys(entity)
+        return self.vocabulary.get(key, (0, 0)) if key is not None else (0, 0)
+
+    def _lookup(self, entity: Entity, table: Mapping[str, int], which: int) -> int:
+        """The user's entry for the linked concept, else the database vocabulary's, else the
+        user's entry for the entity's other ids or label, else 0."""
+        linked, others = self._keys(entity)
+        for k in linked:
+            if k in table:
+                return table[k]
+        found = self._from_vocabulary(entity)[which]
+        if found:
+            return found
+        return next((table[k] for k in others if k in table), 0)
 
     def concept(self, entity: Entity) -> int:
-        return next((self.concepts[k] for k in self._keys(entity) if k in self.concepts), 0)
+        return self._lookup(entity, self.concepts, 0)
 
     def source_concept(self, entity: Entity) -> int:
-        return next((self.source_concepts[k] for k in self._keys(entity) if k in self.source_concepts), 0)
+        return self._lookup(entity, self.source_concepts, 1)
 
     def section(self, category: str | None) -> int:
         return self.sections.get(category, 0) if category else 0
+
+
+#: Linker vocabulary names (:mod:`clinlm.linking`) -> OMOP ``vocabulary_id``; any other name is
+#: taken as an OMOP vocabulary_id as it is.
+OMOP_VOCABULARIES = {"RXNORM": "RxNorm", "MESH": "MeSH", "SNOMED": "SNOMED", "SNOMEDCT": "SNOMED",
+                     "SNOMEDCT_US": "SNOMED", "ICD10CM": "ICD10CM", "ICD9CM": "ICD9CM", "LOINC": "LOINC"}
+
+
+def omop_code(vocab: str, code: str) -> tuple[str, str] | None:
+    """A linked concept's (OMOP vocabulary_id, concept_code): MEDIC and CTD's MeSH ids (``D003920``,
+    ``C535575``) are MeSH; UMLS CUIs have no OMOP vocabulary (None)."""
+    name = vocab.upper()
+    if name in ("MEDIC", "CTD"):
+        return ("MeSH", code) if code[:1] in ("C", "D") and code[1:].isdigit() else None
+    if name == "UMLS" or not vocab:
+        return None
+    return OMOP_VOCABULARIES.get(name, vocab), code
 
 
 def note_nlp_rows(note_id: int, text: str, entities: list[Entity], nlp_system: str, concepts: ConceptMap,

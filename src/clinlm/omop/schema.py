@@ -41,7 +41,7 @@ def tables(schema: str | None = None) -> OmopTables:
     md = sa.MetaData(schema=schema)
     note = sa.Table(
         "note", md,
-        sa.Column("note_id", sa.Integer, nullable=False),
+        sa.Column("note_id", sa.Integer, nullable=False, autoincrement=False),  # integer, not serial
         sa.Column("person_id", sa.Integer, nullable=False),
         sa.Column("note_date", sa.Date, nullable=False),
         sa.Column("note_datetime", sa.DateTime, nullable=True),

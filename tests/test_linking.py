@@ -72,12 +72,22 @@ def test_index_on_disk_is_json_and_npy_without_pickle_and_loads_the_same(index_d
     for f in index_dir.glob("*.npy"):
         np.load(f, allow_pickle=False)  # raises on an object array
     mm, mem = LinkIndex.load(index_dir), LinkIndex.load(index_dir, mmap=False)
-    for a in (mm.inverted.data, mm.inverted.indices, mm.inverted.indptr):  # mapped, not copied into memory
+    for a in (mm.inverted.data, mm.inverted.indices, mm.inverted.indptr, mm.name_vectors.data):  # mapped, not copied into memory
         while not isinstance(a, np.memmap) and a.base is not None:
             a = a.base
         assert isinstance(a, np.memmap)
     keys = ["chronic kidney diseases", "myocardial infarct", "pyrexia"]
     assert mm.nearest_names([normalize(k) for k in keys], 3) == mem.nearest_names([normalize(k) for k in keys], 3)
+
+
+def test_pruned_search_gives_the_exact_cosines_of_a_full_product(index_dir):
+    idx = LinkIndex.load(index_dir)
+    keys = [normalize(k) for k in ("chronic kidney diseases", "fever", "chest pain", "acetylsalicylic", "co")]
+    full = (idx.vectors(keys) @ idx.inverted).toarray()
+    for max_df in (2, None):  # 2: most n-grams count as common, so pruning is exercised
+        for i, found in enumerate(idx.nearest_names(keys, 4, max_df=max_df, shortlist=5)):
+            assert all(np.isclose(full[i][r], s, atol=1e-6) for r, s in found)  # exact cosines
+            assert np.isclose(found[0][1], full[i].max(), atol=1e-6)  # and the best name found
 
 
 def test_index_save_refuses_a_folder_that_is_not_an_index_and_replaces_an_index(tmp_path, index_dir):

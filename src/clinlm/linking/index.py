@@ -38,6 +38,7 @@ INDEX_VERSION = 1
 N_FEATURES = 2 ** 20
 NGRAMS = (3, 3)
 _CHUNK = 200_000
+_MIN_RARE = 3  # n-grams a query keeps for its candidates, common or not
 
 
 def _vectorizer(ngrams: tuple[int, int], n_features: int):
@@ -240,32 +241,35 @@ class LinkIndex:
                       max_df: int | None = None) -> list[list[tuple[int, float]]]:
         """For each normalized key, the ``k`` names with the highest TF-IDF cosine: ``[(name row, cosine)]``.
 
-        The posting lists of n-grams in more than ``max_df`` names (default: 1% of the names, at least
+        The posting lists of n-grams in more than ``max_df`` names (default: 0.1% of the names, at least
         1,000; " co", "ase") are most of
         the work and add little to a cosine: candidates are the ``shortlist`` names best by the cosine
         over the query's other n-grams, then their exact cosines come from their own vectors (rows of
         the names' matrix), all queries at once. A query made of common n-grams only is scored over
-        every posting list."""
+        the posting lists of its rarest few."""
         if not keys:
             return []
         q = self.vectors(keys)
         inv = self.inverted
         if self._df is None:
             self._df = np.diff(np.asarray(inv.indptr))
-        cap = max(1000, inv.shape[1] // 100) if max_df is None else max_df
+        cap = max(1000, inv.shape[1] // 1000) if max_df is None else max_df
+        df = self._df[q.indices]
+        keep = df <= cap
+        for i in range(len(keys)):  # and always the rarer half of a query's n-grams (a typo's are rare)
+            a, b = q.indptr[i], q.indptr[i + 1]
+            if b > a:
+                keep[a + np.argsort(df[a:b], kind="stable")[:max(_MIN_RARE, (b - a) // 2)]] = True
         rare = q.copy()
-        rare.data[self._df[q.indices] > cap] = 0.0
+        rare.data[~keep] = 0.0
         rare.eliminate_zeros()
         partial = (rare @ inv).tocsr()
         rows, owners = [], []
         for i in range(len(keys)):
             a, b = partial.indptr[i], partial.indptr[i + 1]
-            if a == b:  # nothing rare: every posting list
-                cols = (q[i] @ inv).tocsr().indices
-            else:
-                cols, data = partial.indices[a:b], partial.data[a:b]
-                if len(cols) > shortlist:
-                    cols = cols[np.argpartition(-data, shortlist - 1)[:shortlist]]
+            cols, data = partial.indices[a:b], partial.data[a:b]
+            if len(cols) > shortlist:
+                cols = cols[np.argpartition(-data, shortlist - 1)[:shortlist]]
             rows.append(cols)
             owners.append(np.full(len(cols), i, dtype=np.int64))
         cand = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)

@@ -268,3 +268,16 @@ def test_ncbi_disease_dev_against_medic(shared_data):
     res = evaluate_linking(Linker(LinkIndex.build(vocab)), read_gold(shared_data / "ncbi_disease" / "NCBIdevelopset_corpus.txt"))
     assert res["covered"] == 757 and res["composite"] == 30 and res["missing"] == 0
     assert res["acc@1"] > 0.75 and res["acc@5"] > 0.9
+
+
+def test_omop_source_concept_id_through_a_user_map(linker):
+    from clinlm.omop import note_nlp_values
+
+    doc = linked_doc(linker)
+    concept_map = {"tiny_vocab:EX:0001": 316866, "EX:0006": 254761}
+    rows = [note_nlp_values(e, concept_map) for e in doc.entities]
+    assert [r["note_nlp_source_concept_id"] for r in rows] == [316866, 254761]
+    assert note_nlp_values(doc.entities[0], {})["note_nlp_source_concept_id"] == 0
+    assert "note_nlp_source_concept_id" not in note_nlp_values(doc.entities[0])
+    unlinked = Entity(0, 2, "T038", "Pt")
+    assert note_nlp_values(unlinked, concept_map)["note_nlp_source_concept_id"] == 0

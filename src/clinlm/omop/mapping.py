@@ -8,6 +8,8 @@
 * ``term_modifiers``: the flags that are set, in :data:`clinlm.context.FLAGS` order, as
   ``name=true``, then ``section=...`` when the concept is under a section header, joined
   by commas, e.g. ``negated=true,family=true,section=family_history``.
+* ``note_nlp_source_concept_id`` (with a user's map of linked concepts to OMOP concept ids): the
+  entity's linked concept (:mod:`clinlm.linking`), 0 when unlinked or unmapped.
 """
 from __future__ import annotations
 
@@ -36,13 +38,29 @@ def term_modifiers(attributes: Mapping[str, Any]) -> str:
     return ",".join(parts)
 
 
-def note_nlp_values(entity: Entity) -> dict[str, Any]:
-    """The ``NOTE_NLP`` columns clinlm can fill for one entity (``offset`` is ``start-end`` in characters)."""
+def source_concept_id(attributes: Mapping[str, Any], concept_map: Mapping[str, int]) -> int:
+    """The OMOP concept id of an entity's linked concept (the best of ``attributes["concepts"]``,
+    :mod:`clinlm.linking`) through a user's ``concept_map``, keyed ``VOCAB:ID`` or ``ID``; 0 (OMOP's
+    "no matching concept") when the entity is not linked or the map lacks its concept."""
+    concepts = attributes.get("concepts")
+    if not isinstance(concepts, list) or not concepts or not isinstance(concepts[0], dict):
+        return 0
+    best = concepts[0]
+    key = f"{best.get('vocab')}:{best.get('id')}"
+    return int(concept_map.get(key, concept_map.get(str(best.get("id")), 0)))
+
+
+def note_nlp_values(entity: Entity, concept_map: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The ``NOTE_NLP`` columns clinlm can fill for one entity (``offset`` is ``start-end`` in characters);
+    with a ``concept_map`` (linked concept -> OMOP concept id) also ``note_nlp_source_concept_id``."""
     a = entity.attributes
-    return {
+    values = {
         "lexical_variant": entity.text,
         "offset": f"{entity.start}-{entity.end}",
         "term_exists": term_exists(a),
         "term_temporal": term_temporal(a),
         "term_modifiers": term_modifiers(a),
     }
+    if concept_map is not None:
+        values["note_nlp_source_concept_id"] = source_concept_id(a, concept_map)
+    return values

@@ -240,6 +240,15 @@ def test_link_build_annotate_and_evaluate_commands(tmp_path, tiny_tagger):
     assert res["acc@1"] == 1.0 and res["acc@5"] == 1.0 and res["acc@1_all"] == 5 / 6
     r = clinlm("evaluate", "link", "--index", idx, "--data", gold, "--label", "Chemical", "--json")
     assert json.loads(r.stdout)["no_id"] == 1
+    # end to end: the tagger makes every word a T033 entity; bc5cdr's map lets T033 stand for Disease
+    r = clinlm("evaluate", "link", "--index", idx, "--data", f"{gold}:bc5cdr", "--ner", "--model", tiny_tagger,
+               "--label", "Disease", "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["labels"] == ["T033", "T037", "T038"] and res["left_out_gold"] == 1
+    assert (res["span"]["tp"], res["span"]["gold"]) == (4, 6)  # AOD, Fevers, coughs, gout: one-word mentions
+    # Fevers and coughs; gout's id is not in the vocabulary, and AOD's concept is T038 only (the tagger says T033)
+    assert (res["span_id"]["tp"], res["span_id"]["gold"]) == (2, 6)
 
 
 def test_command_errors_are_one_line_with_file_and_line(tmp_path):

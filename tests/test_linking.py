@@ -230,6 +230,9 @@ def test_link_build_annotate_and_evaluate_commands(tmp_path, tiny_tagger):
     assert r.returncode == 0, r.stderr
     ents = json.loads(r.stdout)["entities"]
     assert [top(e["attributes"]["concepts"]) for e in ents] == ["EX:0007", None, "EX:0006"]
+    r = clinlm("annotate", note, "--model", tiny_tagger, "--no-context", "--link", f"{idx}=T103", "--format", "jsonl")
+    ents = json.loads(r.stdout)["entities"]
+    assert len(ents) == 3 and all("concepts" not in e.get("attributes", {}) for e in ents)  # T033: not linked
     gold = tmp_path / "gold.pubtator"
     gold.write_text(GOLD, encoding="utf-8")
     r = clinlm("evaluate", "link", "--index", idx, "--data", gold, "--json")

@@ -149,6 +149,21 @@ def test_type_filter_uses_the_label_the_type_map_and_skips_unknown_labels(index_
     assert linker.candidates(["aspirin"], ["T058"]) == [[]]
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="abcdefghiklmnoprstuy ()-,.CKDHTN", min_size=1, max_size=60), st.data())
+def test_linking_never_moves_an_entity_and_ranks_concepts(linker, text, data):
+    spans = data.draw(st.lists(st.tuples(st.integers(0, len(text) - 1), st.integers(1, 15)), max_size=5))
+    ents = [Entity(s, min(len(text), s + n), "T038", text[s: min(len(text), s + n)]) for s, n in spans]
+    doc = Document("p", text, ents)
+    before = [(e.start, e.end, e.label, e.text) for e in doc.entities]
+    linker.link_documents([doc])
+    assert [(e.start, e.end, e.label, e.text) for e in doc.entities] == before
+    for e in doc.entities:
+        scores = [c["score"] for c in e.attributes["concepts"]]
+        assert scores == sorted(scores, reverse=True) and all(linker.threshold <= s <= 1.0 for s in scores)
+        assert len(scores) <= linker.k
+
+
 def test_bad_linker_settings(index_dir):
     with pytest.raises(ConfigError):
         Linker.load(index_dir, k=0)

@@ -80,7 +80,9 @@ def evaluate_link(
     tmap = read_type_map(type_map) if type_map else None
     if ner:
         return _end_to_end(index, data, model, _labels(label), tmap, as_json)
-    gold = read_gold(data)
+    from clinlm.tasks.ner.sources import parse_arg
+
+    gold = read_gold(parse_arg(data).path)  # a :MAP suffix matters only with --ner
     linker = Linker.load(index, type_map=tmap)
     t0 = time.perf_counter()
     result = evaluate_linking(linker, gold, labels=_labels(label))

@@ -196,6 +196,8 @@ class LinkIndex:
 
         def arr(name: str) -> np.ndarray:
             f = p / f"{name}.npy"
+            if not f.is_file():
+                raise InputError("file of the index missing; rebuild it with `clinlm link build`", str(f))
             try:
                 return np.load(f, mmap_mode=mode, allow_pickle=False)
             except (OSError, ValueError) as e:

@@ -43,6 +43,8 @@ def test_normalize_case_punctuation_plurals_and_accents():
     assert normalize("Deficiencies,  Hereditary") == "deficiency hereditary"
     assert normalize("Sjögren's syndrome") == normalize("Sjogren s Syndromes")
     assert normalize("abscess") == "abscess" and normalize("boxes") == "box"
+    assert normalize("Haemorrhagic tumours, oedema") == normalize("hemorrhagic tumors edema")
+    assert normalize("aerobic") == "aerobic"
     assert bag_key(normalize("Carcinoma, Ductal")) == bag_key(normalize("ductal carcinoma"))
 
 

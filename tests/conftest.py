@@ -117,3 +117,11 @@ def require_system(what: str, found: bool) -> None:
     if os.environ.get("CLINLM_CI") == "1":
         pytest.fail(f"{what} is missing although .ci/run installs it")
     pytest.skip(f"{what} is not installed (Debian: see .ci/run)")
+
+
+@pytest.fixture(scope="session")
+def default_pipeline():
+    """The shipped default model with context (``clinlm.load()``), loaded once for the session."""
+    import clinlm
+
+    return clinlm.load()

@@ -299,14 +299,11 @@ def test_ncbi_disease_dev_against_medic(shared_data):
     assert res["acc@1"] > 0.75 and res["acc@5"] > 0.9
 
 
-def test_omop_source_concept_id_through_a_user_map(linker):
-    from clinlm.omop import note_nlp_values
+def test_omop_concept_map_takes_the_linked_concept(linker):
+    from clinlm.omop.mapping import ConceptMap
 
-    doc = linked_doc(linker)
-    concept_map = {"tiny_vocab:EX:0001": 316866, "EX:0006": 254761}
-    rows = [note_nlp_values(e, concept_map) for e in doc.entities]
-    assert [r["note_nlp_source_concept_id"] for r in rows] == [316866, 254761]
-    assert note_nlp_values(doc.entities[0], {})["note_nlp_source_concept_id"] == 0
-    assert "note_nlp_source_concept_id" not in note_nlp_values(doc.entities[0])
-    unlinked = Entity(0, 2, "T038", "Pt")
-    assert note_nlp_values(unlinked, concept_map)["note_nlp_source_concept_id"] == 0
+    doc = linked_doc(linker)  # hypertension -> tiny_vocab EX:0001, cough -> EX:0006
+    cmap = ConceptMap(concepts={"tiny_vocab:EX:0001": 316866, "T038": 1}, source_concepts={"EX:0006": 254761})
+    assert [cmap.concept(e) for e in doc.entities] == [316866, 1]  # cough: its label's id
+    assert [cmap.source_concept(e) for e in doc.entities] == [0, 254761]
+    assert cmap.concept(Entity(0, 2, "T033", "Pt")) == 0

@@ -307,3 +307,20 @@ def test_omop_concept_map_takes_the_linked_concept(linker):
     assert [cmap.concept(e) for e in doc.entities] == [316866, 1]  # cough: its label's id
     assert [cmap.source_concept(e) for e in doc.entities] == [0, 254761]
     assert cmap.concept(Entity(0, 2, "T033", "Pt")) == 0
+
+
+def test_omop_run_links_and_maps_source_concepts(tmp_path, tiny_tagger, index_dir):
+    pytest.importorskip("sqlalchemy")
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path}/cdm.sqlite"
+    (tmp_path / "7.txt").write_text("fever and cough\n", encoding="utf-8")
+    (tmp_path / "cmap.json").write_text(json.dumps({"source_concepts": {"tiny_vocab:EX:0007": 437663, "EX:0006": 254761}}))
+    assert clinlm("omop", "init", "--db", url).returncode == 0
+    assert clinlm("omop", "load-notes", "--db", url, tmp_path / "7.txt").returncode == 0
+    r = clinlm("omop", "run", "--db", url, "--model", tiny_tagger, "--no-context", "--link", index_dir,
+               "--concepts", tmp_path / "cmap.json", "--json")
+    assert r.returncode == 0, r.stderr
+    with sa.create_engine(url).connect() as conn:
+        rows = conn.execute(sa.text("SELECT lexical_variant, note_nlp_source_concept_id FROM note_nlp")).all()
+    assert sorted(rows) == [("and", 0), ("cough", 254761), ("fever", 437663)]

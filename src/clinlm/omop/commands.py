@@ -78,6 +78,7 @@ def run(
     batch_notes: int = typer.Option(32, "--batch-notes", min=1, help="Notes per batch: annotated together and written in one transaction."),
     concepts: Optional[Path] = typer.Option(None, "--concepts", help="JSON concept map: {\"concepts\": {label or linked id: concept_id}, \"source_concepts\": {...}, \"sections\": {section: concept_id}}."),
     context: bool = typer.Option(True, "--context/--no-context", help="Assertion and sections (term_exists, term_temporal, term_modifiers, section_concept_id)."),
+    link: Optional[List[str]] = typer.Option(None, "--link", help="Link concepts to a vocabulary (an index folder from `clinlm link build`; repeatable): --concepts then maps the linked VOCAB:ID or ID."),
     device: Device = "auto",
     precision: Precision = "auto",
     as_json: AsJson = False,
@@ -94,13 +95,18 @@ def run(
 
     quiet_transformers()
     concept_map = ConceptMap.read(concepts)  # checked before the model loads
+    linkers = []
+    if link:
+        from clinlm.linking import Linker
+
+        linkers = [Linker.load(d) for d in link]  # so are the indexes
     engine = _engine(db)
     check_schema(engine, schema)
     with _database_errors(db):
         from clinlm.omop.schema import require_tables, tables
 
         require_tables(engine, tables(schema))  # before the model loads: a missing NOTE table fails fast
-        pipe = load(model, device=device, precision=precision, context=context)
+        pipe = load(model, device=device, precision=precision, context=context, linker=linkers or None)
         job = NoteNlpJob(engine, pipe, nlp_system_of(pipe, __version__, model), schema=schema, where=where,
                          batch_notes=batch_notes, concepts=concept_map)
         total = job.count()

@@ -23,7 +23,7 @@ _LAZY = {
     "RelationPipeline": "clinlm.tasks.relation.pipeline", "load_relations": "clinlm.tasks.relation.pipeline",
 }
 _SUBMODULES = {"context", "formats", "labels", "omop", "runtime", "tasks", "data", "metrics", "manifest", "text",
-               "windows", "decoding", "document", "errors"}
+               "windows", "decoding", "document", "errors", "linking"}
 
 __all__ = [
     "Document", "Entity", "Relation", "ClinlmError", "NerPipeline", "RelationPipeline", "load", "load_relations",

@@ -48,7 +48,7 @@ def annotate(
     section_rules: Optional[Path] = typer.Option(None, "--section-rules", help="medspaCy section rules (JSON) to add to the defaults."),
     replace_rules: bool = typer.Option(False, "--replace-rules", help="The rule files given replace the default rules of their kind."),
     clean: bool = typer.Option(True, "--clean/--no-clean", help="With context: drop what is not a concept (words of headers and sub-headers, names of people, cue words such as 'denies', 'no', 'history') and split concepts at list items and headers."),
-    link: Optional[List[Path]] = typer.Option(None, "--link", help="Link every concept to a vocabulary: an index folder from `clinlm link build` (repeat for several vocabularies)."),
+    link: Optional[List[str]] = typer.Option(None, "--link", metavar="DIR[=LABEL,...]", help="Link concepts to a vocabulary: an index folder from `clinlm link build`; DIR=T103,T121 links only entities of those labels. Repeat for several vocabularies."),
     link_k: int = typer.Option(5, "--link-k", min=1, help="With --link: concepts kept per entity, best first."),
     link_threshold: float = typer.Option(0.6, "--link-threshold", min=0.0, max=1.0, help="With --link: lowest score of a linked concept (below it: no link)."),
     type_map: Optional[Path] = typer.Option(None, "--type-map", help="With --link: TSV 'vocabulary type<TAB>entity label' for the type filter (e.g. MedMentions' st21pv_ancestor.tsv)."),
@@ -80,7 +80,12 @@ def annotate(
         from clinlm.linking import Linker, read_type_map
 
         tmap = read_type_map(type_map) if type_map else None
-        linkers = [Linker.load(d, k=link_k, threshold=link_threshold, type_map=tmap) for d in link]
+        for spec in link:
+            folder, labels = spec, None
+            if "=" in spec and not Path(spec).exists():
+                folder, _, names = spec.rpartition("=")
+                labels = [x.strip() for x in names.split(",") if x.strip()]
+            linkers.append(Linker.load(folder, k=link_k, threshold=link_threshold, type_map=tmap, labels=labels))
     elif type_map is not None:
         raise InputError("--type-map filters linked concepts: give --link DIR too")
     docs = list(read_inputs(inputs, discontinuous.value))  # read (and validate) every input before loading or writing anything

@@ -63,7 +63,9 @@ def link_build(
 @evaluate_app.command("link")
 def evaluate_link(
     index: Path = typer.Option(..., "--index", help="Index folder (clinlm link build)."),
-    data: Path = typer.Option(..., "--data", "-d", help="Gold mentions with ids (PubTator: NCBI-disease, BC5CDR)."),
+    data: str = typer.Option(..., "--data", "-d", metavar="PATH[:MAP]", help="Gold mentions with ids (PubTator: NCBI-disease, BC5CDR). With --ner, PATH:bc5cdr or PATH:ncbi-disease says which model labels stand for its types."),
+    ner: bool = typer.Option(False, "--ner", help="End to end: tag the raw text with the NER model, link its entities and score (span, id) pairs."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="With --ner: the NER model (default: the shipped one)."),
     label: Optional[str] = typer.Option(None, "--label", help="Score only mentions of these labels (comma-separated, e.g. Chemical)."),
     type_map: Optional[Path] = typer.Option(None, "--type-map", help="TSV 'vocabulary type<TAB>entity label' for the type filter."),
     errors: int = typer.Option(0, "--errors", min=0, help="Also print this many wrong top-1 links (the mention text is printed: not for notes)."),
@@ -76,7 +78,11 @@ def evaluate_link(
     from clinlm.linking.linker import Linker, read_type_map
 
     tmap = read_type_map(type_map) if type_map else None
-    gold = read_gold(data)
+    if ner:
+        return _end_to_end(index, data, model, _labels(label), tmap, as_json)
+    from clinlm.tasks.ner.sources import parse_arg
+
+    gold = read_gold(parse_arg(data).path)  # a :MAP suffix matters only with --ner
     linker = Linker.load(index, type_map=tmap)
     t0 = time.perf_counter()
     result = evaluate_linking(linker, gold, labels=_labels(label))
@@ -103,3 +109,39 @@ def evaluate_link(
     for e in result.get("errors", []):
         err.print(f"{esc(e['mention'])!s} -> {esc(e['predicted'])} {esc(e['predicted_name'])} (gold {esc(e['gold'])})",
                   highlight=False, soft_wrap=True)
+
+
+def _end_to_end(index: Path, data: str, model: Optional[str], types: Optional[list[str]], tmap, as_json: bool) -> None:
+    """NER on the raw text, then linking; (span, id) pairs scored against the gold mentions."""
+    from clinlm.cli.console import quiet_transformers
+    from clinlm.linking.evaluate import end_to_end_scores
+    from clinlm.linking.linker import Linker
+    from clinlm.tasks.ner.pipeline import load
+    from clinlm.tasks.ner.sources import parse_arg
+    from clinlm.tasks.ner.task import NerTask
+
+    quiet_transformers()
+    source = parse_arg(data)
+    gold = NerTask().read(source.path)
+    mapping = source.score_map(gold) or {}
+    wanted = types or sorted({e.label for d in gold for e in d.entities})
+    labels = sorted({lb for t in wanted for lb in mapping.get(t, [t])}) if mapping else wanted
+    linker = Linker.load(index, type_map=tmap)
+    pipe = load(model, context=False, linker=linker)
+    t0 = time.perf_counter()
+    predicted = list(pipe.pipe([g.with_entities([]) for g in gold]))
+    result = end_to_end_scores(gold, predicted, linker.index, gold_types=wanted, labels=labels)
+    result.update(seconds=round(time.perf_counter() - t0, 2), data=data, index=str(index), model=model or "default",
+                  gold_types=wanted, labels=labels, vocab=linker.index.vocab, documents=len(gold))
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    table = Table(title=f"{esc(data)}: NER ({esc(model or 'default')}, labels {esc(','.join(labels))}) then "
+                        f"linking to {esc(result['vocab'])}", title_justify="left")
+    for col in ("scored", "precision", "recall", "F1", "predicted", "gold"):
+        table.add_column(col, justify="left" if col == "scored" else "right")
+    for key, name in (("span", "span"), ("span_id", "(span, id)")):
+        m = result[key]
+        table.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["predicted"]),
+                      str(m["gold"]))
+    out.print(table)

@@ -106,3 +106,55 @@ def annotated_names(docs: Iterable[Document], labels: Iterable[str] | None = Non
             if len(ids) == 1 and len([p for p in _SPLIT.split(raw) if p.strip()]) == 1:
                 out.append((e.text, ids[0]))
     return out
+
+
+def _prf(tp: int, n_pred: int, n_gold: int) -> dict:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gold if n_gold else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "tp": tp,
+            "predicted": n_pred, "gold": n_gold}
+
+
+def end_to_end_scores(gold: Iterable[Document], predicted: Iterable[Document], index, *,
+                      gold_types: Iterable[str] | None = None, labels: Iterable[str] | None = None) -> dict:
+    """NER then linking, scored as exact ``(span, id)`` pairs against gold mentions with one id.
+
+    ``gold_types``: the gold mention types scored (default: all); ``labels``: the predicted entity
+    labels that stand for them (default: all). A predicted entity counts with its best concept (none
+    when nothing reached the threshold). Gold composite mentions and mentions without an id are
+    left out, and so are predictions with exactly their spans; a gold id the vocabulary lacks stays
+    in (it can only be missed). ``span`` scores the spans alone (what NER got right), ``span_id``
+    the pairs."""
+    types = set(gold_types) if gold_types else None
+    allowed = set(labels) if labels else None
+    primary: dict[str, str] = {}
+    for i, cid in enumerate(index.ids):
+        primary.setdefault(cid, cid)
+        for a in index.alt_ids[i]:
+            primary.setdefault(a, cid)
+    g_pairs, g_spans, skip, p_pairs, p_spans = set(), set(), set(), set(), set()
+    for g, p in zip(gold, predicted):
+        if g.id != p.id:
+            raise ValueError(f"gold and predicted documents out of step: {g.id} and {p.id}")
+        for e in g.entities:
+            if types is not None and e.label not in types:
+                continue
+            raw = str(e.attributes.get("concept", ""))
+            ids = gold_ids(raw)
+            if len(ids) != 1 or len([x for x in _SPLIT.split(raw) if x.strip()]) > 1:
+                skip.add((g.id, e.start, e.end))
+                continue
+            g_pairs.add((g.id, e.start, e.end, primary.get(ids[0], ids[0])))
+            g_spans.add((g.id, e.start, e.end))
+        scored = {(g.id, e.start, e.end) for e in g.entities if (g.id, e.start, e.end) in g_spans}
+        for e in p.entities:
+            key = (p.id, e.start, e.end)
+            if (allowed is not None and e.label not in allowed) or (key in skip and key not in scored):
+                continue
+            p_spans.add((p.id, e.start, e.end))
+            concepts = e.attributes.get("concepts") or []
+            if concepts:
+                p_pairs.add((p.id, e.start, e.end, concepts[0]["id"]))
+    return {"span": _prf(len(g_spans & p_spans), len(p_spans), len(g_spans)),
+            "span_id": _prf(len(g_pairs & p_pairs), len(p_pairs), len(g_pairs)),
+            "left_out_gold": len(skip)}

@@ -12,8 +12,9 @@ the resulting cosines are taken with ``argpartition``.
 On disk (``LinkIndex.save``; no pickle anywhere): ``index.json`` (settings, counts), ``concepts.json``
 (ids, preferred names, types, alternative ids), ``names.json`` (the normalized names),
 ``name_ptr.npy``/``name_concepts.npy``/``name_rank.npy`` (which concepts each name belongs to,
-CSR-style), ``idf.npy`` and ``inverted_{data,indices,indptr}.npy``, the matrix, which
-:meth:`LinkIndex.load` memory-maps (only the posting lists a query touches are read from disk).
+CSR-style), ``idf.npy``, ``inverted_{data,indices,indptr}.npy`` (n-grams x names) and
+``vectors_{data,indices,indptr}.npy`` (names x n-grams), the two matrices, which :meth:`LinkIndex.load`
+memory-maps (only the posting lists and name rows a query touches are read from disk).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ INDEX_VERSION = 1
 N_FEATURES = 2 ** 20
 NGRAMS = (3, 3)
 _CHUNK = 200_000
+_MIN_RARE = 3  # n-grams a query keeps for its candidates, common or not
 
 
 def _vectorizer(ngrams: tuple[int, int], n_features: int):
@@ -62,7 +64,7 @@ class LinkIndex:
 
     def __init__(self, *, vocab: str, ids: list[str], names: list[str], types: list[list[str]] | None,
                  alt_ids: list[list[str]], keys: list[str], name_ptr: np.ndarray, name_concepts: np.ndarray,
-                 name_rank: np.ndarray, idf: np.ndarray, inverted: sp.csr_matrix,
+                 name_rank: np.ndarray, idf: np.ndarray, inverted: sp.csr_matrix, vectors: sp.csr_matrix,
                  ngrams: tuple[int, int] = NGRAMS, n_features: int = N_FEATURES):
         self.vocab = vocab
         self.ids, self.names, self.types, self.alt_ids = ids, names, types, alt_ids
@@ -70,11 +72,13 @@ class LinkIndex:
         self.name_ptr, self.name_concepts, self.name_rank = name_ptr, name_concepts, name_rank
         self.idf = idf
         self.inverted = inverted
+        self.name_vectors = vectors
         self.ngrams = tuple(ngrams)
         self.n_features = n_features
         self._hv = _vectorizer(self.ngrams, n_features)
         self._exact: dict[str, int] | None = None
         self._bags: dict[str, list[int]] | None = None
+        self._df: np.ndarray | None = None
 
     # -- build --------------------------------------------------------------------------------
     @classmethod
@@ -127,15 +131,14 @@ class LinkIndex:
         x = _weigh(counts, idf)
         del counts
         inverted = x.T.tocsr()
-        del x
-        small = inverted.nnz < 2 ** 31  # one index dtype for both arrays, so loading never converts (copies) them
-        inverted.indices = inverted.indices.astype(np.int32 if small else np.int64, copy=False)
-        inverted.indptr = inverted.indptr.astype(np.int32 if small else np.int64, copy=False)
+        inverted.sort_indices()
+        x.sort_indices()
+        x, inverted = _index_dtype(x), _index_dtype(inverted)
         types = [list(c.types) for c in vocab.concepts] if vocab.has_types else None
         return cls(vocab=vocab.name, ids=[c.id for c in vocab.concepts], names=[c.name for c in vocab.concepts],
                    types=types, alt_ids=[list(c.alt_ids) for c in vocab.concepts], keys=keys, name_ptr=name_ptr,
                    name_concepts=arr[:, 1].astype(np.int32), name_rank=arr[:, 2].astype(np.int8), idf=idf,
-                   inverted=inverted, ngrams=ngrams, n_features=n_features)
+                   inverted=inverted, vectors=x, ngrams=ngrams, n_features=n_features)
 
     # -- disk ---------------------------------------------------------------------------------
     def save(self, path: PathLike) -> None:
@@ -162,7 +165,9 @@ class LinkIndex:
                 for name, arr in (("name_ptr", self.name_ptr), ("name_concepts", self.name_concepts),
                                   ("name_rank", self.name_rank), ("idf", self.idf),
                                   ("inverted_data", self.inverted.data), ("inverted_indices", self.inverted.indices),
-                                  ("inverted_indptr", self.inverted.indptr)):
+                                  ("inverted_indptr", self.inverted.indptr), ("vectors_data", self.name_vectors.data),
+                                  ("vectors_indices", self.name_vectors.indices),
+                                  ("vectors_indptr", self.name_vectors.indptr)):
                     np.save(tmp / f"{name}.npy", np.asarray(arr), allow_pickle=False)
                 os.chmod(tmp, 0o777 & ~umask())
                 if out.exists():
@@ -191,6 +196,8 @@ class LinkIndex:
 
         def arr(name: str) -> np.ndarray:
             f = p / f"{name}.npy"
+            if not f.is_file():
+                raise InputError("file of the index missing; rebuild it with `clinlm link build`", str(f))
             try:
                 return np.load(f, mmap_mode=mode, allow_pickle=False)
             except (OSError, ValueError) as e:
@@ -199,10 +206,14 @@ class LinkIndex:
         n = len(keys)
         inverted = sp.csr_matrix((arr("inverted_data"), arr("inverted_indices"), arr("inverted_indptr")),
                                  shape=(int(meta["n_features"]), n), copy=False)
+        vectors = sp.csr_matrix((arr("vectors_data"), arr("vectors_indices"), arr("vectors_indptr")),
+                                shape=(n, int(meta["n_features"])), copy=False)
         return cls(vocab=meta["vocab"], ids=concepts["ids"], names=concepts["names"], types=concepts["types"],
-                   alt_ids=concepts["alt_ids"], keys=keys, name_ptr=arr("name_ptr"),
-                   name_concepts=arr("name_concepts"), name_rank=arr("name_rank"), idf=np.asarray(arr("idf")),
-                   inverted=inverted, ngrams=tuple(meta["ngrams"]), n_features=int(meta["n_features"]))
+                   alt_ids=concepts["alt_ids"], keys=keys, name_ptr=np.array(arr("name_ptr")),
+                   name_concepts=np.array(arr("name_concepts")), name_rank=np.array(arr("name_rank")),
+                   idf=np.array(arr("idf")),
+                   inverted=inverted, vectors=vectors, ngrams=tuple(meta["ngrams"]),
+                   n_features=int(meta["n_features"]))
 
     # -- search -------------------------------------------------------------------------------
     @property
@@ -223,26 +234,69 @@ class LinkIndex:
     def concepts_of(self, row: int) -> list[tuple[int, int]]:
         """The concepts name ``row`` belongs to, with its rank there (2 annotated, 1 preferred, 0 synonym)."""
         a, b = int(self.name_ptr[row]), int(self.name_ptr[row + 1])
-        return [(int(c), int(f)) for c, f in zip(self.name_concepts[a:b], self.name_rank[a:b])]
+        return list(zip(self.name_concepts[a:b].tolist(), self.name_rank[a:b].tolist()))
 
     def vectors(self, keys: Sequence[str]) -> sp.csr_matrix:
         return _weigh(self._hv.transform(list(keys)), self.idf)
 
-    def nearest_names(self, keys: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
-        """For each normalized key, the ``k`` names with the highest TF-IDF cosine: ``[(name row, cosine)]``."""
+    def nearest_names(self, keys: Sequence[str], k: int, *, shortlist: int = 100,
+                      max_df: int | None = None) -> list[list[tuple[int, float]]]:
+        """For each normalized key, the ``k`` names with the highest TF-IDF cosine: ``[(name row, cosine)]``.
+
+        The posting lists of n-grams in more than ``max_df`` names (default: 0.1% of the names, at least
+        1,000; " co", "ase") are most of
+        the work and add little to a cosine: candidates are the ``shortlist`` names best by the cosine
+        over the query's other n-grams, then their exact cosines come from their own vectors (rows of
+        the names' matrix), all queries at once. A query made of common n-grams only is scored over
+        the posting lists of its rarest few."""
         if not keys:
             return []
-        scores = (self.vectors(keys) @ self.inverted).tocsr()
-        out = []
+        q = self.vectors(keys)
+        inv = self.inverted
+        if self._df is None:
+            self._df = np.diff(np.asarray(inv.indptr))
+        cap = max(1000, inv.shape[1] // 1000) if max_df is None else max_df
+        df = self._df[q.indices]
+        keep = df <= cap
+        for i in range(len(keys)):  # and always the rarer half of a query's n-grams (a typo's are rare)
+            a, b = q.indptr[i], q.indptr[i + 1]
+            if b > a:
+                keep[a + np.argsort(df[a:b], kind="stable")[:max(_MIN_RARE, (b - a) // 2)]] = True
+        rare = q.copy()
+        rare.data[~keep] = 0.0
+        rare.eliminate_zeros()
+        partial = (rare @ inv).tocsr()
+        rows, owners = [], []
         for i in range(len(keys)):
-            a, b = scores.indptr[i], scores.indptr[i + 1]
-            data, cols = scores.data[a:b], scores.indices[a:b]
+            a, b = partial.indptr[i], partial.indptr[i + 1]
+            cols, data = partial.indices[a:b], partial.data[a:b]
+            if len(cols) > shortlist:
+                cols = cols[np.argpartition(-data, shortlist - 1)[:shortlist]]
+            rows.append(cols)
+            owners.append(np.full(len(cols), i, dtype=np.int64))
+        cand = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        owner = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+        exact = np.asarray(self.name_vectors[cand].multiply(q[owner]).sum(axis=1)).ravel()
+        out = []
+        start = 0
+        for i in range(len(keys)):
+            n = len(rows[i])
+            cols, data = cand[start:start + n], exact[start:start + n]
+            start += n
             if len(data) > k:
                 top = np.argpartition(-data, k - 1)[:k]
-                data, cols = data[top], cols[top]
+                cols, data = cols[top], data[top]
             order = np.argsort(-data, kind="stable")
-            out.append([(int(cols[j]), float(min(data[j], 1.0))) for j in order])
+            out.append(list(zip(cols[order].tolist(), np.minimum(data[order], 1.0).tolist())))
         return out
+
+
+def _index_dtype(m: sp.csr_matrix) -> sp.csr_matrix:
+    """One index dtype for both index arrays (int32 when it fits), so loading never converts (copies) them."""
+    dtype = np.int32 if m.nnz < 2 ** 31 and max(m.shape) < 2 ** 31 else np.int64
+    m.indices = m.indices.astype(dtype, copy=False)
+    m.indptr = m.indptr.astype(dtype, copy=False)
+    return m
 
 
 def _dump_json(path: Path, obj: object) -> None:

@@ -9,7 +9,8 @@ For each entity: its text, with the short forms its document defines ("chronic k
 3. the nearest names by character n-gram TF-IDF cosine (:mod:`clinlm.linking.index`), each concept
    scored by its best name;
 
-a short form that is itself a name in the vocabulary competes with its expansion at 0.95 of its score.
+a short form that is itself a name in the vocabulary competes with its expansion at 0.95 of its score,
+and a mention with a parenthesis is also looked up without it.
 When the vocabulary carries semantic types, a candidate must have a type compatible with the
 entity's label (the label itself, or a type a ``type_map`` maps onto it; a label that no type of
 the vocabulary maps to is not filtered). Ties go to the concept whose preferred name matched.
@@ -20,6 +21,7 @@ each with ``score >= threshold``; an empty list when nothing reaches it ("no lin
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -29,6 +31,7 @@ from clinlm.formats.files import PathLike, read_text_file, split_lines
 from clinlm.linking.index import LinkIndex
 from clinlm.linking.normalize import abbreviations, bag_key, expand, normalize
 
+_PARENTHESES = re.compile(r"\([^()]*\)")
 DEFAULT_K = 5
 DEFAULT_THRESHOLD = 0.6
 BAG_SCORE = 0.95
@@ -102,6 +105,10 @@ class Linker:
         for m, ab in zip(mentions, abbrevs):
             full = expand(m, ab) if self.expand_abbreviations else m
             q = [(normalize(full), 1.0)]
+            if "(" in full:  # "complement factor 2 (C2) deficiency": also without what is in parentheses
+                bare = normalize(_PARENTHESES.sub(" ", full))
+                if bare and bare != q[0][0]:
+                    q.append((bare, 1.0))
             if full != m:
                 q.append((normalize(m), SHORT_FORM_FACTOR))
             queries.append(q)

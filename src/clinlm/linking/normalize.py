@@ -1,6 +1,7 @@
 """Names made comparable, and abbreviations a document defines.
 
-:func:`normalize`: case folded, accents dropped, punctuation turned into spaces (a hyphen too:
+:func:`normalize`: case folded, accents dropped, British spellings made American ("tumour",
+"oedema", "haemorrhage", "anaemia", "diarrhoea"), punctuation turned into spaces (a hyphen too:
 "Non-Hodgkin" = "non hodgkin"), each word's plural made singular by suffix rules ("cancers" ->
 "cancer", "deficiencies" -> "deficiency"), spaces collapsed. Vocabulary names and mentions go
 through the same function, so a rule that is wrong for a word is wrong on both sides.
@@ -35,10 +36,21 @@ def _singular(w: str) -> str:
     return w[:-1]
 
 
+# British spellings of medical words -> American, as vocabularies (MeSH, UMLS preferred names) write them
+_BRITISH = re.compile(r"(?<=[a-z])aemi|\b(?:an|h)aem|\b(?:p|orthop)aed|\baetio|\bgynaec|\b[fc]aec|\boesoph|\boedem"
+                      r"|\boestr|\bischaem|rrhoea|\b(?:tum|behavi|lab|col)our")
+_BRITISH_FIX = {"aemi": "emi", "anaem": "anem", "haem": "hem", "paed": "ped", "orthopaed": "orthoped", "aetio": "etio",
+                "gynaec": "gynec", "faec": "fec", "caec": "cec", "oesoph": "esoph", "oedem": "edem", "oestr": "estr",
+                "ischaem": "ischem", "rrhoea": "rrhea", "tumour": "tumor", "behaviour": "behavior", "labour": "labor",
+                "colour": "color"}
+
+
 def normalize(name: str) -> str:
-    """Lowercase, accents off, punctuation to spaces, plurals singular, single spaces."""
+    """Lowercase, accents off, British spellings American, punctuation to spaces, plurals singular,
+    single spaces."""
     s = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
     s = "".join(c for c in s if not unicodedata.combining(c))
+    s = _BRITISH.sub(lambda m: _BRITISH_FIX[m.group(0)], s)
     return " ".join(_singular(w) for w in _PUNCT.sub(" ", s).split())
 
 

@@ -79,6 +79,7 @@ def run(
     concepts: Optional[Path] = typer.Option(None, "--concepts", help="JSON concept map: {\"concepts\": {label or linked id: concept_id}, \"source_concepts\": {...}, \"sections\": {section: concept_id}}."),
     context: bool = typer.Option(True, "--context/--no-context", help="Assertion and sections (term_exists, term_temporal, term_modifiers, section_concept_id)."),
     recheck: bool = typer.Option(True, "--recheck/--no-recheck", help="Read notes already done too, to re-annotate those whose text changed (default); --no-recheck reads only notes without a done row (faster re-runs over a large NOTE)."),
+    link: Optional[List[str]] = typer.Option(None, "--link", help="Link concepts to a vocabulary (an index folder from `clinlm link build`; repeatable): --concepts then maps the linked VOCAB:ID or ID."),
     device: Device = "auto",
     precision: Precision = "auto",
     as_json: AsJson = False,
@@ -94,13 +95,18 @@ def run(
 
     quiet_transformers()
     concept_map = ConceptMap.read(concepts)  # checked before the model loads
+    linkers = []
+    if link:
+        from clinlm.linking import Linker
+
+        linkers = [Linker.load(d) for d in link]  # so are the indexes
     engine = _engine(db)
     with _database_errors(db):
         # the tables, the schema and --where are checked before the model loads
         job = NoteNlpJob(engine, None, nlp_system_for(model or DEFAULT_MODEL_DIR, __version__), schema=schema,
                          where=where, batch_notes=batch_notes, concepts=concept_map, recheck=recheck)
         total = job.count()
-        job.pipe = load(model, device=device, precision=precision, context=context)
+        job.pipe = load(model, device=device, precision=precision, context=context, linker=linkers or None)
         columns = [TextColumn("notes"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} notes/s"),
                    TimeRemainingColumn()]
         with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:

@@ -98,6 +98,24 @@ def test_concurrent_requests_share_pipeline_calls(default_pipeline, max_batch_to
     assert scenario(gated, body, max_batch_tokens=max_batch_tokens, max_wait_ms=5) == calls
 
 
+def test_notes_of_very_different_lengths_run_in_separate_calls(default_pipeline):
+    """The pipeline pads a forward to its longest window: short and long notes go in separate calls."""
+    gated = Gated(default_pipeline)
+    short, long = "Denies fever.", "Reports cough and chest pain. " * 30
+
+    async def body(client, app):
+        first = await hold_first_call(client, app, gated)
+        tasks = [asyncio.create_task(client.post("/v1/annotate", json={"text": t}))
+                 for t in (long, short, long, short, short)]
+        await until(lambda: app.state.batcher.depth == 5, "five notes queued")
+        gated.gate.set()
+        answers = await asyncio.gather(first, *tasks)
+        assert [r.status_code for r in answers] == [200] * 6
+        return sorted(gated.calls[1:])
+
+    assert scenario(gated, body) == [2, 3]
+
+
 def test_a_full_queue_answers_503_with_retry_after(default_pipeline):
     gated = Gated(default_pipeline)
 

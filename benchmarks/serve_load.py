@@ -11,7 +11,7 @@ both alike. Each client is a coroutine that posts a note, waits for the answer a
 for ``--seconds`` (and at most ``--max-requests`` requests per row).
 
 Notes come from MTS-Dialog (``../shared/data/mts_dialog``, CC BY 4.0): ``--notes sections`` posts
-single note sections (a median of about 60 words, what an EHR integration sends per field);
+single note sections (a median of about 25 words, what an EHR integration sends per field);
 ``--notes whole`` posts whole visit notes strung from sections (benchmarks/whole_notes_build.py's
 builder, 300-1,500 words). Printed per row: requests/s, words/s, p50/p95/p99 latency, the mean
 notes per pipeline call (from /metrics), errors, and the server's words/s as a share of the same

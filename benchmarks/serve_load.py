@@ -16,9 +16,9 @@ single note sections (a median of about 25 words, what an EHR integration sends 
 builder, 300-1,500 words). Printed per row: requests/s, words/s, p50/p95/p99 latency, the mean
 notes per pipeline call (from /metrics), errors, and the server's words/s as a share of the same
 pipeline's offline words/s (``pipe.pipe(notes, batch_size=32)``, what `clinlm annotate` runs,
-measured in this run); then the batched/unbatched ratio per client count. ``--memory N`` sends N
-more requests to the batched server and prints its resident memory before and after (VmRSS, and
-VmHWM, the peak). ``--overload`` sends 4 x ``--max-queue`` clients at a third server whose queue
+measured in this run); then the batched/unbatched ratio per client count. ``--memory N`` sends every
+note once to the batched server, then N more requests, and prints its resident memory (VmRSS) at
+five checkpoints and its peak (VmHWM) before and after. ``--overload`` sends 4 x ``--max-queue`` clients at a third server whose queue
 holds ``--max-queue`` notes: every answer must be 200 or 503 (with Retry-After), none an error.
 
 The clients run in this process and share the CPU with the server: on a small machine they take
@@ -233,12 +233,18 @@ def main() -> None:
                   f"p95 {statistics.mean(r['p95'] for r in b):.0f} vs {statistics.mean(r['p95'] for r in u):.0f} ms, "
                   f"server at {b_wps / offline:.0%} of offline words/s")
         if args.memory:
+            # first every note once (spaCy's string store and the allocator grow with new words), then
+            # --memory requests over the same notes, resident memory at five checkpoints
             server = servers["batched"]
-            before = memory(server.proc.pid)
-            asyncio.run(load(server.base, notes, 8, 10 ** 9, args.memory))
-            after = memory(server.proc.pid)
-            print(f"\nmemory over {args.memory:,} more requests: RSS {before['VmRSS']} -> {after['VmRSS']} MiB "
-                  f"({after['VmRSS'] / before['VmRSS'] - 1:+.1%}), peak {before['VmHWM']} -> {after['VmHWM']} MiB")
+            asyncio.run(load(server.base, notes, 8, 10 ** 9, len(notes)))
+            marks = [memory(server.proc.pid)]
+            for _ in range(5):
+                asyncio.run(load(server.base, notes, 8, 10 ** 9, args.memory // 5))
+                marks.append(memory(server.proc.pid))
+            rss = " -> ".join(str(m["VmRSS"]) for m in marks)
+            print(f"\nmemory after one pass over the {len(notes)} notes, then every {args.memory // 5:,} of "
+                  f"{args.memory:,} more requests: RSS {rss} MiB ({marks[-1]['VmRSS'] / marks[0]['VmRSS'] - 1:+.1%}), "
+                  f"peak {marks[0]['VmHWM']} -> {marks[-1]['VmHWM']} MiB")
         if overload is not None:
             row = asyncio.run(load(overload.base, notes, 4 * args.max_queue, args.seconds, args.max_requests))
             others = {st: n for st, n in row["statuses"].items() if st not in (200, 503)}

@@ -287,3 +287,31 @@ def test_the_openapi_schema_describes_the_real_responses(default_pipeline):
     entity = spec["components"]["schemas"]["EntityOut"]
     assert "half-open" in entity["properties"]["start"]["description"]
     assert "bearer" in json.dumps(spec["components"]["securitySchemes"]).lower()
+
+
+class PairFirstTwo:
+    """A stand-in relation pipeline: relates each document's first two entities."""
+
+    def pipe(self, docs, batch_size=16):
+        for doc in docs:
+            if len(doc.entities) >= 2:
+                doc = doc.with_relations([])
+                doc.relate("co_occurs", doc.entities[0], doc.entities[1], 0.9)
+            yield doc
+
+
+def test_a_relation_model_adds_relations_by_entity_index(default_pipeline):
+    from jsonschema import Draft202012Validator
+
+    app = create_app(default_pipeline, ServeSettings(), relations=PairFirstTwo())
+    with TestClient(app) as c:
+        for _ in range(600):
+            if c.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.05)
+        spec = c.get("/openapi.json").json()
+        body = c.post("/v1/annotate", json={"text": NOTE}).json()
+        assert c.get("/v1/info").json()["relations"] == "custom"
+    assert body["relations"] == [{"label": "co_occurs", "head": 0, "tail": 1, "score": 0.9}]
+    schema = spec["paths"]["/v1/annotate"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    Draft202012Validator({**schema, "components": spec["components"]}).validate(body)

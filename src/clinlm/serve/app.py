@@ -65,6 +65,11 @@ def load_pipeline(settings: ServeSettings):
                        context=settings.context, clean=settings.clean, **options)
 
 
+def load_relation_pipeline(settings: ServeSettings):
+    """``clinlm.load_relations(settings.relations)``: run on the NER pipeline's Documents."""
+    return clinlm.load_relations(settings.relations, device=settings.device, precision=settings.precision)
+
+
 def model_name(pipeline: Any, settings: ServeSettings) -> str:
     from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR
 
@@ -147,14 +152,18 @@ def too_large(limit: int) -> JSONResponse:
     return envelope(413, "too_large", f"the request body is over {limit} bytes")
 
 
-def create_app(pipeline: Any = None, settings: ServeSettings | None = None) -> FastAPI:
-    """The service over ``pipeline`` (loaded from ``settings.model`` on startup when ``None``)."""
+def create_app(pipeline: Any = None, settings: ServeSettings | None = None, relations: Any = None) -> FastAPI:
+    """The service over ``pipeline`` (loaded from ``settings.model`` on startup when ``None``), and
+    ``relations`` after it (loaded from ``settings.relations`` when that is set and this is ``None``)."""
     settings = settings or ServeSettings()
     metrics = Metrics()
-    holder: dict[str, Any] = {"pipeline": pipeline, "ready": False, "name": None}
+    holder: dict[str, Any] = {"pipeline": pipeline, "relations": relations, "ready": False, "name": None}
 
     def annotate_batch(docs: list[Document]) -> list[Document]:
-        return list(holder["pipeline"].pipe(docs, batch_size=len(docs)))
+        docs = list(holder["pipeline"].pipe(docs, batch_size=len(docs)))
+        if holder["relations"] is not None:
+            docs = list(holder["relations"].pipe(docs, batch_size=len(docs)))
+        return docs
 
     batcher = MicroBatcher(annotate_batch, max_batch_tokens=settings.max_batch_tokens,
                            max_wait_ms=settings.max_wait_ms, max_queue=settings.max_queue, on_batch=metrics.on_batch)
@@ -174,6 +183,8 @@ def create_app(pipeline: Any = None, settings: ServeSettings | None = None) -> F
         await batcher.start()
         if holder["pipeline"] is None:
             holder["pipeline"] = await batcher.call(load_pipeline, settings)
+        if holder["relations"] is None and settings.relations:
+            holder["relations"] = await batcher.call(load_relation_pipeline, settings)
         holder["name"] = model_name(holder["pipeline"], settings)
         warming = asyncio.create_task(warm_up())
         try:
@@ -297,6 +308,8 @@ def create_app(pipeline: Any = None, settings: ServeSettings | None = None) -> F
         pipe = holder["pipeline"]
         types = sorted({label[2:] for label in pipe.labels if label != "O"})
         return {"model": holder["name"], "version": clinlm.__version__,
+                "relations": Path(settings.relations).name if settings.relations
+                else ("custom" if holder["relations"] is not None else None),
                 "labels": [{"label": t, "name": type_name(t)} for t in types],
                 "context": pipe.context is not None, "max_length": pipe.max_length, "stride": pipe.stride,
                 "auth": settings.token is not None, "ready": holder["ready"], "worker_pid": os.getpid(),

@@ -24,6 +24,7 @@ class ServeSettings:
     """
 
     model: str | None = None
+    relations: str | None = None  # a relation model (clinlm train re) run after NER
     host: str = "127.0.0.1"
     port: int = 8000
     max_chars: int = 1_000_000

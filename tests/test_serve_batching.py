@@ -171,3 +171,27 @@ def test_one_failing_note_fails_alone(default_pipeline, caplog):
     assert [r.status_code for r in answers] == [200, 200, 500, 200]
     assert answers[2].json() == {"error": {"code": "internal", "message": "the model failed on this note"}}
     assert "KeyError" in caplog.text and "ZEBRA-7731" not in caplog.text
+
+
+def test_before_the_warm_up_note_is_through_probes_and_api_say_not_ready(default_pipeline):
+    gated = Gated(default_pipeline)
+    gated.gate.clear()  # the warm-up note waits at the gate
+    app = create_app(gated, ServeSettings())
+
+    async def main():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://clinlm") as client:
+                alive = await client.get("/healthz")
+                ready = await client.get("/readyz")
+                early = await client.post("/v1/annotate", json={"text": "Denies fever."})
+                gated.gate.set()
+                await until(lambda: app.state.holder["ready"], "warm-up done")
+                later = await client.post("/v1/annotate", json={"text": "Denies fever."})
+                return alive, ready, early, later
+
+    alive, ready, early, later = asyncio.run(main())
+    assert alive.status_code == 200
+    assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready"
+    assert early.status_code == 503 and early.json()["error"]["code"] == "not_ready" and "Retry-After" in early.headers
+    assert later.status_code == 200

@@ -88,13 +88,16 @@ def main() -> None:
         results.append(res)
         console.print(f"[bold]{name}[/]: {res['metric']} {res['value']:.2f} ({res['budget']}, {res['seconds']} s)")
     table = Table(title="clinlm (MiniLM-L6, 22M, general) vs published PubMedBERT (110M, PubMed-pretrained, BLURB)")
-    for col in ("task", "dataset", "metric", "clinlm", "PubMedBERT (BLURB)", "budget", "seconds"):
+    for col in ("task", "dataset", "metric", "baseline (no fine-tuning)", "clinlm", "PubMedBERT (BLURB)", "budget", "seconds"):
         table.add_column(col)
     for r in results:
         ref = BLURB.get(r["row"])
         # a row whose data or set-up differs from BLURB's says so (``blurb_comparable: False``)
         shown = "-" if ref is None else f"{ref:.2f}" + ("" if r.get("blurb_comparable", True) else " (other set-up)")
-        table.add_row(r["task"], r["dataset"], r["metric"], f"{r['value']:.2f}", shown,
+        base = r.get("baseline")
+        below = base is not None and r["value"] < base["value"]
+        table.add_row(r["task"], r["dataset"], r["metric"], "-" if base is None else f"{base['value']:.2f} ({base['name']})",
+                      f"{r['value']:.2f}" + (" [bold red]BELOW BASELINE[/]" if below else ""), shown,
                       r["budget"], str(r["seconds"]))
     console.print(table)
     if args.json:

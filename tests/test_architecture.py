@@ -137,7 +137,7 @@ def test_no_command_module_imports_a_private_name_of_another_module():
 
 
 @pytest.mark.parametrize("room", ["tasks/ner", "tasks/relation", "tasks/pair", "tasks/qa", "tasks/mc", "runtime",
-                                  "context", "cli", "formats", "omop", "pretrain"])
+                                  "context", "cli", "formats", "omop", "pretrain", "linking"])
 def test_architecture_md_names_every_module_of_a_room(room):
     text = (SRC.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
     for path in sorted((PACKAGE / room).glob("*.py")):

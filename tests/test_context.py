@@ -362,8 +362,11 @@ def test_omop_values(annotated):
     rows = [note_nlp_values(e) for e in annotated.entities]
     assert [r["term_exists"] for r in rows] == ["N", "Y", "N", "Y", "Y"]
     assert [r["term_temporal"] for r in rows] == ["present", "past", "present", "present", "present"]
-    assert rows[0]["term_modifiers"] == "family=true,section=family_history"
-    assert rows[2]["term_modifiers"] == "negated=true,section=history_of_present_illness"
-    assert rows[1]["offset"] == f"{annotated.entities[1].start}-{annotated.entities[1].end}"
-    assert term_modifiers({"negated": True, "family": True, "section": "family_history"}) == \
-        "negated=true,family=true,section=family_history"
+    e0, e1, e2 = annotated.entities[:3]
+    assert rows[0]["term_modifiers"].startswith("negated=false,uncertain=false,hypothetical=false,conditional=false,"
+                                                "subject=family,section=family_history")
+    assert rows[0]["term_modifiers"].endswith(f"end={e0.end}")
+    assert rows[2]["term_modifiers"].startswith("negated=true,") and "section=history_of_present_illness" in rows[2]["term_modifiers"]
+    assert rows[1]["offset"] == str(e1.start) and rows[1]["lexical_variant"] == e1.text
+    assert term_modifiers({"negated": True, "family": True, "section": "family_history"}, 0.91234, 17) == \
+        "negated=true,uncertain=false,hypothetical=false,conditional=false,subject=family,section=family_history,score=0.912,end=17"

@@ -19,7 +19,8 @@ def _table(docs: Iterator[Document]) -> None:
 
     for doc in docs:
         table = Table(title=f"{esc(doc.id)}: {len(doc.entities)} entities", title_justify="left")
-        for col in ("start", "end", "type", "name", "text", "score", "section", "assertion"):
+        linked = any("concepts" in e.attributes for e in doc.entities)
+        for col in ("start", "end", "type", "name", "text", "score", "section", "assertion") + (("concept",) if linked else ()):
             table.add_column(col, justify="right" if col in ("start", "end", "score") else "left")
         for e in doc.entities:
             score = "" if e.score is None else f"{e.score:.2f}"
@@ -27,8 +28,12 @@ def _table(docs: Iterator[Document]) -> None:
             assertion = e.attributes.get("assertion") or ""
             if e.attributes.get("historical") is True:
                 assertion = f"{assertion}, historical" if assertion else "historical"
-            table.add_row(str(e.start), str(e.end), esc(e.label), esc(type_name(e.label)), esc(e.text.replace("\n", " ")),
-                          score, esc(section), esc(assertion))
+            cells = [str(e.start), str(e.end), esc(e.label), esc(type_name(e.label)), esc(e.text.replace("\n", " ")),
+                     score, esc(section), esc(assertion)]
+            if linked:
+                best = (e.attributes.get("concepts") or [None])[0]
+                cells.append(esc(f"{best['vocab']}:{best['id']} {best['name']} ({best['score']:.2f})") if best else "")
+            table.add_row(*cells)
         out.print(table)
 
 
@@ -43,6 +48,10 @@ def annotate(
     section_rules: Optional[Path] = typer.Option(None, "--section-rules", help="medspaCy section rules (JSON) to add to the defaults."),
     replace_rules: bool = typer.Option(False, "--replace-rules", help="The rule files given replace the default rules of their kind."),
     clean: bool = typer.Option(True, "--clean/--no-clean", help="With context: drop what is not a concept (words of headers and sub-headers, names of people, cue words such as 'denies', 'no', 'history') and split concepts at list items and headers."),
+    link: Optional[List[Path]] = typer.Option(None, "--link", help="Link every concept to a vocabulary: an index folder from `clinlm link build` (repeat for several vocabularies)."),
+    link_k: int = typer.Option(5, "--link-k", min=1, help="With --link: concepts kept per entity, best first."),
+    link_threshold: float = typer.Option(0.6, "--link-threshold", min=0.0, max=1.0, help="With --link: lowest score of a linked concept (below it: no link)."),
+    type_map: Optional[Path] = typer.Option(None, "--type-map", help="With --link: TSV 'vocabulary type<TAB>entity label' for the type filter (e.g. MedMentions' st21pv_ancestor.tsv)."),
     batch_size: NoteBatch = 32,
     max_length: WindowLength = None,
     stride: WindowStride = None,
@@ -66,12 +75,20 @@ def annotate(
     check_output(output, format)  # before any work: a directory where a file goes, a missing folder
     options = {k: v for k, v in {"max_length": max_length, "stride": stride}.items() if v is not None}
     annotator = make_context(context, context_rules, section_rules, replace_rules)  # checks the rule files
+    linkers = []
+    if link:
+        from clinlm.linking import Linker, read_type_map
+
+        tmap = read_type_map(type_map) if type_map else None
+        linkers = [Linker.load(d, k=link_k, threshold=link_threshold, type_map=tmap) for d in link]
+    elif type_map is not None:
+        raise InputError("--type-map filters linked concepts: give --link DIR too")
     docs = list(read_inputs(inputs, discontinuous.value))  # read (and validate) every input before loading or writing anything
     check_format_fits(docs, format)
     if annotator is not None and (context_rules or section_rules):
         annotator.nlp  # noqa: B018  (built now, so a bad pattern in a rule file fails before the model loads)
     pipe = load(model, device=device, precision=precision, context=annotator if annotator is not None else False,
-                clean=clean, **options)
+                clean=clean, linker=linkers or None, **options)
     with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
         notes = progress.add_task("notes", total=len(docs))
         windows = progress.add_task("windows", total=None)  # a long note moves this one

@@ -10,6 +10,8 @@ from clinlm.cli.app import app
 from clinlm.cli.console import err
 from clinlm.data import commands as data_commands  # noqa: F401
 from clinlm.errors import ClinlmError
+from clinlm.linking import commands as linking_commands  # noqa: F401
+from clinlm.omop import commands as omop_commands  # noqa: F401
 from clinlm.pretrain import commands as pretrain_commands  # noqa: F401
 from clinlm.serve import commands as serve_commands  # noqa: F401
 from clinlm.tasks.mc import commands as mc_commands  # noqa: F401

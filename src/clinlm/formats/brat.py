@@ -31,7 +31,9 @@ refused, as are ids whose files collide on the file system (``A``/``a`` where ca
 count; ``x`` and ``x.txt/y``). The ``.ann`` holds ``T`` lines, ``A`` lines
 for attributes (``True`` -> ``A1<TAB>Name T1``, a string/number -> ``A1<TAB>Name T1 value``;
 ``False``/``None`` and lists/dicts are left out: brat cannot hold them), then the
-relations (``doc.relations``, then those kept in metadata), normalizations and notes.
+relations (``doc.relations``, then those kept in metadata), normalizations (first an entity's linked
+concept, the best of ``attributes["concepts"]``, as ``N1<TAB>Reference T1 VOCAB:ID<TAB>name``; then those
+kept in metadata) and notes.
 Entities, relations and their string and ``True`` attributes round-trip exactly (numbers
 come back as strings; relation scores are not kept).
 """
@@ -275,12 +277,16 @@ def dumps_ann(doc: Document) -> str:
     ids: dict[tuple[int, int, str], str] = {}
     tids: dict[int, str] = {}
     n_attr = 0
+    linked: list[tuple[str, dict]] = []
     for i, e in enumerate(doc.entities, 1):
         tid = f"T{i}"
         ids.setdefault(e.key(), tid)
         tids[id(e)] = tid
         _check_token(e.label, "the label", doc.id)
         lines.append(f"{tid}\t{e.label} {e.start} {e.end}\t{_flat(e.text)}")
+        concepts = e.attributes.get("concepts")
+        if isinstance(concepts, list) and concepts and isinstance(concepts[0], dict):
+            linked.append((tid, concepts[0]))
         for name, value in e.attributes.items():
             if value is False or value is None or isinstance(value, (list, tuple, dict, set)):
                 continue
@@ -310,6 +316,11 @@ def dumps_ann(doc: Document) -> str:
             k += 1
             lines.append(f"R{k}\t{r['type']} " + " ".join(f"{role}:{t}" for role, t in args.items()))
     k = 0
+    for tid, c in linked:  # the linked concept (the best of attributes["concepts"])
+        target = f"{c.get('vocab')}:{c.get('id')}"
+        _check_token(target, "the concept", doc.id)
+        k += 1
+        lines.append(f"N{k}\tReference {tid} {target}\t{_flat(str(c.get('name', '')))}")
     for n in meta.get("brat_normalizations") or []:
         t = ref(n.get("ref"))
         if t:

@@ -10,7 +10,8 @@ line) and offsets index it. ``metadata["title_length"]`` keeps the title's lengt
 the writer can split the text again. Per mention: ``label`` = the first of the
 comma-separated types, ``attributes["types"]`` = all of them (only when more than
 one), ``attributes["concept"]`` = the 6th column as written (e.g. ``UMLS:C0010674``;
-absent for 5-column lines), ``attributes["pubtator_extra"]`` = any further columns. A mention
+absent for 5-column lines), ``attributes["pubtator_extra"]`` = any further columns. Writing, an entity
+without ``concept`` but linked (``attributes["concepts"]``, :mod:`clinlm.linking`) gets its best concept's id. A mention
 column with spaces at its edges that the text lacks (offsets right, as in one NCBI-disease training
 line) is repaired: the entity takes the text's span and ``attributes["pubtator_mention"]`` keeps
 the column as written (and the writer writes it back).
@@ -197,11 +198,14 @@ def dumps_document(doc: Document) -> str:
         written = e.attributes.get("pubtator_mention")
         mention = written if isinstance(written, str) and written.strip() == e.text and not set("\t\n\r") & set(written) else e.text
         cols = [doc.id, str(e.start), str(e.end), mention, type_field]
+        concepts = e.attributes.get("concepts")
         if "concept" in e.attributes:
             cols.append(str(e.attributes["concept"]))
             extra = e.attributes.get("pubtator_extra")
             if isinstance(extra, (list, tuple)):
                 cols.extend(str(x) for x in extra)
+        elif isinstance(concepts, list) and concepts and isinstance(concepts[0], dict):
+            cols.append(str(concepts[0].get("id")))  # the linked concept
         for c in cols[5:]:
             _no("\t\n\r", c, "a concept column", doc.id)
         out.append("\t".join(cols) + "\n")

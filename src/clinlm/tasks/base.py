@@ -41,6 +41,15 @@ class Task(ABC):
     def save(self, model, tokenizer, output_dir: Path, manifest: dict[str, Any]) -> None:
         """A Hugging Face checkpoint plus ``clinlm.json``."""
 
+    def fit_baselines(self, base_model: str, train_examples: Sequence[Any]) -> dict[str, Any]:
+        """What this task's no-training baselines learn from the training data (kept in
+        ``clinlm.json`` under ``baselines``); none by default."""
+        return {}
+
+    def baselines(self, fitted: dict[str, Any], gold: Sequence[Any]) -> dict[str, dict[str, Any]]:
+        """Each baseline's metrics on ``gold``, keyed by its name, to print beside the model's."""
+        return {}
+
     def collate(self, batch: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
         """Right-pad id lists; ``labels`` pad with -100 (ignored by the loss)."""
         width = max(len(f["input_ids"]) for f in batch)

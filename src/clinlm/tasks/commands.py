@@ -44,6 +44,41 @@ def print_result(result: dict, title: str, as_json: bool) -> None:
         out.print(t2)
 
 
+def add_baselines(result: dict, task, fitted: Optional[dict], gold: list) -> dict:
+    """``result`` with ``baselines`` (each baseline's metrics on the same gold data) and
+    ``below_baselines`` (those whose selection metric beats the model's)."""
+    if not fitted:
+        return result
+    baselines = task.baselines(fitted, gold)
+    key = task.selection_metric
+    below = [n for n, b in baselines.items() if key in b and float(b[key]) > float(result.get(key, float("-inf")))]
+    return dict(result, baselines=baselines, below_baselines=below)
+
+
+def print_baselines(result: dict, selection: str) -> None:
+    """The model's figures beside each baseline's; a model below one is flagged, never silent."""
+    baselines = result.get("baselines")
+    if not baselines:
+        return
+    metrics = [m for m in ("pearson", "spearman", "accuracy", "macro_f1") if m in result]
+    table = Table(title="against baselines (no fine-tuning)", title_justify="left")
+    table.add_column("")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    table.add_row("this model", *(f"{result[m]:.4f}" for m in metrics))
+    for name, b in baselines.items():
+        if "unavailable" in b:
+            table.add_row(esc(name), *(["-"] * len(metrics)))
+            err.print(f"baseline {esc(name)} unavailable: {esc(b['unavailable'])}", soft_wrap=True)
+            continue
+        table.add_row(esc(name), *(f"{b[m]:.4f}" if m in b else "-" for m in metrics))
+    out.print(table)
+    for name in result.get("below_baselines", []):
+        err.print(f"[bold red]warning:[/] this model's {selection} is below the {esc(name)} baseline "
+                  f"({result[selection]:.4f} < {result['baselines'][name][selection]:.4f}): the fine-tuning did not pay off",
+                  soft_wrap=True)
+
+
 def write_jsonl(rows: list[dict], output: Optional[Path]) -> None:
     from clinlm.formats import atomic_write_text
 
@@ -60,7 +95,10 @@ def train_and_report(task, model: str, train_examples: list, dev_examples: Optio
     from clinlm.tasks.trainer import train as run_training
 
     net, tokenizer = task.build(model, train_examples, seed=args.seed)
-    summary = run_training(task, net, tokenizer, train_examples, dev_examples, args, output, train_manifest(model, files),
+    manifest = train_manifest(model, files)
+    if fitted := task.fit_baselines(model, train_examples):
+        manifest["baselines"] = fitted
+    summary = run_training(task, net, tokenizer, train_examples, dev_examples, args, output, manifest,
                            on_log=lambda m: err.print(esc(m)))
     if summary["dev"]:
         print_result(summary["dev"], f"dev ({len(dev_examples)} examples), selected checkpoint", as_json)

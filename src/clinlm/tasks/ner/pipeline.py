@@ -53,14 +53,19 @@ class NerPipeline:
         section_rules: str | Path | None = None,
         replace_rules: bool = False,
         clean: bool = True,
+        linker=None,
     ):
         """``context``: add assertion flags, an assertion label and the section to every entity
         (:mod:`clinlm.context`); ``True`` (default rules, plus ``context_rules``/``section_rules``
         files; ``replace_rules`` makes those replace the defaults), ``False``, or a
         :class:`~clinlm.context.ContextAnnotator`. ``clean`` (with context): drop what is not a
         concept (words of headers and sub-headers, people's names, ConText cue words such as
-        "denies") and split entities at list items and headers (:mod:`clinlm.context.concepts`)."""
+        "denies") and split entities at list items and headers (:mod:`clinlm.context.concepts`).
+        ``linker``: link every entity to a vocabulary after context (``attributes["concepts"]``): an
+        index folder (``clinlm link build``), a :class:`~clinlm.linking.Linker`, any object with a
+        ``link_documents(docs)`` method, or a list of those (several vocabularies)."""
         self.context = make_context(context, context_rules, section_rules, replace_rules)
+        self.linkers = make_linkers(linker)
         self.clean = bool(clean)
         self.model = model
         self.tokenizer = tokenizer
@@ -96,6 +101,7 @@ class NerPipeline:
         # rule files are checked before the model is loaded
         options["context"] = make_context(options.pop("context", True), options.pop("context_rules", None),
                                           options.pop("section_rules", None), options.pop("replace_rules", False))
+        options["linker"] = make_linkers(options.pop("linker", None))  # an index is checked before the model loads
         man = manifest_io.read(path) if Path(path).is_dir() else {}
         try:
             config = AutoConfig.from_pretrained(path)
@@ -169,6 +175,8 @@ class NerPipeline:
             out.append(doc.with_entities(tags_to_entities(enc.words, tags, probs.tolist())))
         if self.context is not None:
             out = list(self.context.pipe(out, clean=self.clean))
+        for linker in self.linkers:
+            out = list(linker.link_documents(out))
         return out
 
     def word_logprobs(self, encs: Sequence[Encoded],
@@ -275,6 +283,23 @@ def make_context(context=True, rules=None, section_rules=None, replace=False):
             raise ConfigError("context rules were given but context is off (--no-context)")
         return None
     return ContextAnnotator(rules, section_rules, replace) if extra else default_annotator()
+
+
+def make_linkers(linker=None) -> list:
+    """The linkers a pipeline runs: ``None`` -> none; an index folder -> a
+    :class:`~clinlm.linking.Linker` over it; an object with ``link_documents(docs)`` as it is; a list
+    of those."""
+    if linker is None:
+        return []
+    if isinstance(linker, (list, tuple)):
+        return [x for item in linker for x in make_linkers(item)]
+    if isinstance(linker, (str, Path)):
+        from clinlm.linking import Linker
+
+        return [Linker.load(linker)]
+    if not callable(getattr(linker, "link_documents", None)):
+        raise ConfigError(f"a linker is an index folder or an object with link_documents(docs), not {type(linker).__name__}")
+    return [linker]
 
 
 def _raise_type(obj) -> bool:

@@ -11,7 +11,7 @@ from clinlm.cli.app import evaluate_app, predict_app, train_app
 from clinlm.cli.console import err, esc, quiet_transformers
 from clinlm.cli.options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, InferenceBatch, LearningRate, Precision, Seed, Warmup, WeightDecay, train_args)
 from clinlm.errors import InputError
-from clinlm.tasks.commands import check_kind, print_result, split_dev, train_and_report, write_jsonl
+from clinlm.tasks.commands import add_baselines, check_kind, print_baselines, print_result, split_dev, train_and_report, write_jsonl
 
 PAIR_HELP = {
     "sts": "semantic textual similarity (ClinicalSTS TSV, BIOSSES TSV): Pearson/Spearman",
@@ -20,6 +20,13 @@ PAIR_HELP = {
 }
 DEFAULT_MAX_LENGTH = {"sts": 128, "nli": 128, "pubmedqa": 256}
 
+ARCH_HELP = {
+    "sts": "cross-encoder (the pair together, a regression head), bi-encoder (each text alone, mean pooling, "
+           "cosine, CoSENT loss) or auto (the dev data chooses among both and the untrained encoder's cosine; "
+           "with --folds, inside each fold's training part).",
+    "nli": "cross-encoder (the only one for nli).",
+    "pubmedqa": "cross-encoder (the only one for pubmedqa).",
+}
 IDS_HELP = "Keep only these example ids: a JSON object/list (PubMedQA test_ground_truth.json) or one id a line."
 EXCLUDE_HELP = "Drop these example ids (e.g. the PubMedQA test questions from training)."
 
@@ -36,18 +43,59 @@ def _select_ids(examples: list, ids: Optional[Path], exclude_ids: Optional[Path]
     return kept
 
 
-def _cross_validate(task, model: str, examples: list, folds: int, args, output: Path, as_json: bool) -> None:
+def _candidates(kind: str, max_length: int, balance: Optional[bool]) -> dict:
+    """What ``--architecture auto`` chooses among (sts only)."""
+    from clinlm.tasks import get_task
+    from clinlm.tasks.pair.crossval import ZERO_SHOT
+
+    if kind != "sts":
+        raise InputError(f"--architecture auto is for sts; {kind} has the cross-encoder only")
+    make = lambda arch: get_task(kind, max_length=max_length, balance=balance, architecture=arch)  # noqa: E731
+    return {"cross-encoder": make("cross-encoder"), "bi-encoder": make("bi-encoder"), ZERO_SHOT: make("bi-encoder")}
+
+
+def _cross_validate(task, model: str, examples: list, folds: int, args, output: Path, as_json: bool,
+                    candidates: Optional[dict] = None) -> None:
     from clinlm.tasks.pair.crossval import cross_validate
     from clinlm.formats import atomic_write_text
 
-    result = cross_validate(task, model, examples, folds, args, on_log=lambda m: err.print(esc(m)))
+    result = cross_validate(task, model, examples, folds, args, on_log=lambda m: err.print(esc(m)), candidates=candidates)
+    if task.kind == "sts":  # the untrained encoder needs no fitting: scored on every pair, like the pooled figure
+        baselines = add_baselines(dict(result["pooled"]), task, {"base_model": model}, examples)
+        result.update(baselines=baselines["baselines"], below_baselines=baselines["below_baselines"])
     output.mkdir(parents=True, exist_ok=True)
     atomic_write_text(output / "cv.json", [json.dumps(dict(result, base_model=model), indent=2) + "\n"])
-    summary = {k: v for k, v in result.items() if k not in ("predictions", "per_fold", "pooled")}
+    summary = {k: v for k, v in result.items() if k not in ("predictions", "per_fold", "pooled", "baselines")}
     summary.update({f"pooled_{k}": v for k, v in result["pooled"].items() if isinstance(v, (int, float))})
+    if candidates:
+        summary["chosen per fold"] = ", ".join(str(f["chosen"]) for f in result["per_fold"])
     print_result(summary if not as_json else result, f"{folds}-fold cross-validation ({len(examples)} examples)", as_json)
+    if not as_json and "baselines" in result:
+        print_baselines(dict(result["pooled"], baselines=result["baselines"], below_baselines=result["below_baselines"]),
+                        task.selection_metric)
     err.print(f"wrote {esc(output / 'cv.json')} (per-fold scores and out-of-fold predictions; no checkpoint is kept)",
               soft_wrap=True)
+
+
+def _choose_and_train(kind: str, model: str, candidates: dict, train_ex: list, dev_ex: Optional[list], args, output: Path,
+                      files: list[Path], as_json: bool) -> None:
+    """``--architecture auto`` without folds: the dev data chooses, then the choice trains (or, for
+    the zero-shot cosine, is saved as it is)."""
+    from clinlm.cli.options import train_manifest
+    from clinlm.tasks.pair.crossval import ZERO_SHOT, choose
+
+    if not dev_ex:
+        raise InputError("--architecture auto needs dev data to choose: give --dev or --dev-fraction (or use --folds)")
+    chosen, scores = choose(candidates, model, train_ex, dev_ex, args, on_log=lambda m: err.print(esc(m)))
+    err.print("dev " + ", ".join(f"{esc(n)} {v:.4f}" for n, v in scores.items()) + f" -> {esc(chosen)}", soft_wrap=True)
+    task = candidates[chosen]
+    if chosen != ZERO_SHOT:
+        return train_and_report(task, model, train_ex, dev_ex, args, output, files, as_json)
+    net, tokenizer = task.build(model, train_ex)
+    dev = task.evaluate(net, tokenizer, dev_ex)
+    task.save(net, tokenizer, output, dict(train_manifest(model, files), baselines={"base_model": model},
+                                           training={"chosen": chosen, "dev_choice": scores, "dev": dev}))
+    print_result(dev, f"dev ({len(dev_ex)} examples): the untrained encoder's cosine, saved as it is", as_json)
 
 
 # -- sts / nli / pubmedqa ---------------------------------------------------------------------
@@ -68,6 +116,7 @@ def _register_pair(kind: str) -> None:
         warmup: Warmup = 0.1,
         weight_decay: WeightDecay = 0.01,
         max_length: int = typer.Option(DEFAULT_MAX_LENGTH[kind], help="Subwords per pair (longer pairs are truncated)."),
+        architecture: str = typer.Option("cross-encoder", help=ARCH_HELP[kind]),
         balance: Optional[bool] = typer.Option(None, "--balance/--no-balance", help="Class-weighted loss (default: on for pubmedqa)."),
         seed: Seed = 42,
         evals_per_epoch: EvalsPerEpoch = 1,
@@ -78,7 +127,9 @@ def _register_pair(kind: str) -> None:
         from clinlm.tasks import get_task
 
         quiet_transformers()
-        task = get_task(kind, max_length=max_length, balance=balance)
+        auto = architecture == "auto"
+        candidates = _candidates(kind, max_length, balance) if auto else None
+        task = get_task(kind, max_length=max_length, balance=balance, architecture="cross-encoder" if auto else architecture)
         train_ex = _select_ids(task.read(train), ids, exclude_ids)
         dev_ex = task.read(dev) if dev else None
         args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
@@ -87,8 +138,11 @@ def _register_pair(kind: str) -> None:
         if folds:
             if dev is not None or dev_fraction:
                 raise InputError("--folds trains on all but the held-out fold: leave out --dev and --dev-fraction")
-            return _cross_validate(task, model, train_ex, folds, args, output, as_json)
+            return _cross_validate(task, model, train_ex, folds, args, output, as_json, candidates)
         train_ex, dev_ex = split_dev(train_ex, dev_ex, dev_fraction, seed)
+        if auto:
+            return _choose_and_train(kind, model, candidates, train_ex, dev_ex, args, output, [train] + ([dev] if dev else []),
+                                     as_json)
         train_and_report(task, model, train_ex, dev_ex, args, output, [train] + ([dev] if dev else []), as_json)
 
     def evaluate_cmd(
@@ -97,17 +151,27 @@ def _register_pair(kind: str) -> None:
         ids: Optional[Path] = typer.Option(None, "--ids", help=IDS_HELP),
         exclude_ids: Optional[Path] = typer.Option(None, "--exclude-ids", help=EXCLUDE_HELP),
         batch_size: InferenceBatch = 64,
+        baselines: bool = typer.Option(True, "--baselines/--no-baselines",
+                                       help="Score the no-training baselines on the same data beside the model."),
         device: Device = "auto",
         as_json: AsJson = False,
     ) -> None:
         from clinlm.tasks.predict import load_model
 
         quiet_transformers()
+        from clinlm import manifest as manifest_io
+
         predictor = load_model(model, device=device, batch_size=batch_size)
         check_kind(predictor, kind, model)
         gold = _select_ids(predictor.task.read(data), ids, exclude_ids)
         result = dict(predictor.evaluate(gold), model=model, data=str(data))
+        man = manifest_io.read(model)
+        fitted = man.get("baselines") or ({"base_model": man["base_model"]} if kind == "sts" and man.get("base_model") else None)
+        if baselines:
+            result = add_baselines(result, predictor.task, fitted, gold)
         print_result(result, f"{kind}: {esc(data)} ({len(gold)} examples)", as_json)
+        if not as_json:
+            print_baselines(result, predictor.task.selection_metric)
 
     def predict_cmd(
         model: str = typer.Option(..., "--model", "-m", help="A checkpoint trained by clinlm."),

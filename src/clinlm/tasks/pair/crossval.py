@@ -1,35 +1,81 @@
-"""k-fold cross-validation on the shared trainer, for corpora without a split (BIOSSES).
+"""k-fold cross-validation on the shared trainer, for corpora without a split (BIOSSES), and the
+choice between architectures on dev data.
 
-Each fold trains a fresh model from the base for a fixed budget (no model selection: the
-held-out fold is the test, and nothing else is held out) and predicts its held-out fold; the
-pooled out-of-fold predictions are scored once, and the per-fold scores are kept beside them.
+Each fold trains a fresh model from the base for a fixed budget and predicts its held-out fold;
+the pooled out-of-fold predictions are scored once, and the per-fold scores are kept beside them.
+With several candidates (``--architecture auto``: cross-encoder, bi-encoder, the untrained
+encoder's zero-shot cosine) each fold chooses among them on a seeded inner dev split of its own
+training part, never on the held-out fold, then refits the choice on the whole training part.
 """
 from __future__ import annotations
 
 import statistics
 import tempfile
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
-from clinlm.data.splits import kfold
+from clinlm.data.splits import holdout, kfold
 from clinlm.tasks.trainer import TrainArgs, metric, train
+
+#: the candidate that is not trained: the base encoder's cosine as it comes
+ZERO_SHOT = "zero-shot"
+
+
+def fit(task, model_path: str, examples: Sequence[Any], args: TrainArgs, on_log=None) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` trained on ``examples`` for the fixed budget; no training when
+    ``args.epochs`` is 0 (the zero-shot candidate)."""
+    model, tokenizer = task.build(model_path, examples, seed=args.seed)
+    if args.epochs > 0:
+        with tempfile.TemporaryDirectory(prefix="clinlm-cv-") as tmp:
+            train(task, model, tokenizer, examples, None, args, tmp, on_log=on_log)
+    return model, tokenizer
+
+
+def choose(candidates: Mapping[str, Any], model_path: str, train_ex: Sequence[Any], dev_ex: Sequence[Any],
+           args: TrainArgs, on_log=None) -> tuple[str, dict[str, float]]:
+    """The candidate with the best dev score, and every candidate's dev score. A candidate is a
+    task (trained with ``args``) or, under :data:`ZERO_SHOT`, a task used untrained."""
+    scores = {}
+    for name, task in candidates.items():
+        model, tokenizer = fit(task, model_path, train_ex, _budget(name, args), on_log)
+        scores[name] = metric(task.evaluate(model, tokenizer, dev_ex), task.selection_metric)
+    return max(scores, key=scores.get), scores
+
+
+def _budget(name: str, args: TrainArgs) -> TrainArgs:
+    if name != ZERO_SHOT:
+        return args
+    from dataclasses import replace
+
+    return replace(args, epochs=0)
 
 
 def cross_validate(task, model_path: str, examples: Sequence[Any], folds: int, args: TrainArgs,
-                   on_log: Callable[[str], None] | None = None, on_fold: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
-    """Pooled and per-fold scores of ``task`` trained from ``model_path`` on ``folds`` seeded folds."""
+                   on_log: Callable[[str], None] | None = None, on_fold: Callable[[int, dict], None] | None = None,
+                   candidates: Optional[Mapping[str, Any]] = None, inner_dev: float = 0.2) -> dict[str, Any]:
+    """Pooled and per-fold scores of ``task`` (or, with ``candidates``, of each fold's choice among
+    them) trained from ``model_path`` on ``folds`` seeded folds."""
     log = on_log or (lambda msg: None)
     predictions: list[dict | None] = [None] * len(examples)
     per_fold = []
     for k, (train_idx, test_idx) in enumerate(kfold(len(examples), folds, args.seed)):
-        model, tokenizer = task.build(model_path, [examples[i] for i in train_idx], seed=args.seed)
-        with tempfile.TemporaryDirectory(prefix="clinlm-cv-") as tmp:
-            summary = train(task, model, tokenizer, [examples[i] for i in train_idx], None, args, tmp, on_log=on_log)
+        fold_train = [examples[i] for i in train_idx]
+        chosen, inner = None, None
+        fold_task = task
+        if candidates:
+            inner_train, inner_dev_ex = holdout(fold_train, inner_dev, args.seed)
+            chosen, inner = choose(candidates, model_path, inner_train, inner_dev_ex, args)
+            fold_task = candidates[chosen]
+            log(f"fold {k + 1}/{folds}: inner dev {', '.join(f'{n} {v:.4f}' for n, v in inner.items())} -> {chosen}")
+        model, tokenizer = fit(fold_task, model_path, fold_train, _budget(chosen or "", args), on_log)
         test = [examples[i] for i in test_idx]
-        preds = task.predict(model, tokenizer, test)
+        preds = fold_task.predict(model, tokenizer, test)
         for i, p in zip(test_idx, preds):
             predictions[i] = dict(p, fold=k)
-        scores = task.score(test, preds)
-        per_fold.append({"fold": k, "train": len(train_idx), "test": len(test_idx), "seconds": summary["seconds"], **scores})
+        scores = fold_task.score(test, preds)
+        row = {"fold": k, "train": len(train_idx), "test": len(test_idx), **scores}
+        if candidates:
+            row.update(chosen=chosen, inner_dev=inner)
+        per_fold.append(row)
         log(f"fold {k + 1}/{folds}: {task.selection_metric} {metric(scores, task.selection_metric):.4f}")
         if on_fold:
             on_fold(k, per_fold[-1])
@@ -43,5 +89,6 @@ def cross_validate(task, model_path: str, examples: Sequence[Any], folds: int, a
         f"fold_sd_{key}": statistics.stdev(values) if len(values) > 1 else 0.0,
         "per_fold": per_fold,
         "predictions": predictions,
-        "selection": "none (fixed budget; the held-out fold is the test)",
+        "selection": (f"per fold, among {', '.join(candidates)} on a seeded {inner_dev:.0%} inner dev split of its training part"
+                      if candidates else "none (fixed budget; the held-out fold is the test)"),
     }

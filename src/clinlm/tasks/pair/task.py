@@ -3,7 +3,8 @@ NLI and PubMedQA (classification, accuracy/macro-F1).
 
 The two texts go through the tokenizer as a pair (``[CLS] a [SEP] b [SEP]``). PubMedQA keeps
 the whole question and truncates the abstract (``only_second``); STS and NLI trim the longer
-text first.
+text first. STS may instead run as a bi-encoder (``architecture="bi-encoder"``, ``biencoder.py``):
+each text alone, mean-pooled, cosine, trained with CoSENT.
 """
 from __future__ import annotations
 
@@ -22,15 +23,22 @@ from clinlm.tasks.base import Task
 from clinlm.tasks.inference import forward_batches
 
 KINDS = ("sts", "nli", "pubmedqa")
-SELECTION = {"sts": "pearson", "nli": "accuracy", "pubmedqa": "macro_f1"}
+ARCHITECTURES = ("cross-encoder", "bi-encoder")
+SELECTION = {"sts": "pearson", "nli": "accuracy", "pubmedqa": "accuracy"}  # BLURB scores PubMedQA by accuracy
 
 
 class PairTask(Task):
     """One class for the three pair tasks; ``kind`` picks head, loss, metrics and truncation."""
 
-    def __init__(self, kind: str = "nli", max_length: int = 128, balance: bool | None = None, batch_size: int = 64):
+    def __init__(self, kind: str = "nli", max_length: int = 128, balance: bool | None = None, batch_size: int = 64,
+                 architecture: str = "cross-encoder"):
         if kind not in KINDS:
             raise ConfigError(f"unknown pair task {kind!r}; use one of {', '.join(KINDS)}")
+        if architecture not in ARCHITECTURES:
+            raise ConfigError(f"unknown architecture {architecture!r}; use one of {', '.join(ARCHITECTURES)}")
+        if architecture == "bi-encoder" and kind != "sts":
+            raise ConfigError("--architecture bi-encoder is for similarity (sts); nli and pubmedqa need a cross-encoder")
+        self.architecture = architecture
         self.kind = self.name = kind
         self.selection_metric = SELECTION[kind]
         self.max_length = max_length
@@ -59,11 +67,17 @@ class PairTask(Task):
             raise InputError(f"the training data needs at least two classes, found {labels}")
         return labels
 
+    @property
+    def bi_encoder(self) -> bool:
+        return self.architecture == "bi-encoder"
+
     def build(self, model_path: str, train_examples: Sequence[PairExample], seed: int = 42, **_) -> tuple[Any, Any]:
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
         check_model_location(model_path)
         tokenizer = load_tokenizer(model_path)
+        if self.bi_encoder:
+            return self._bi_encoder(model_path, tokenizer), tokenizer
         labels = self.labels_for(train_examples)
         config = AutoConfig.from_pretrained(
             model_path,
@@ -79,6 +93,17 @@ class PairTask(Task):
         self.max_length = min(self.max_length, getattr(model.config, "max_position_embeddings", self.max_length))
         return model, tokenizer
 
+    def _bi_encoder(self, model_path: str | Path, tokenizer):
+        from transformers import AutoModel
+
+        from clinlm.tasks.pair.biencoder import BiEncoder
+
+        encoder = load_pretrained(AutoModel, model_path, add_pooling_layer=False)
+        encoder.float()
+        check_vocab_fits(encoder, tokenizer, str(model_path))
+        self.max_length = min(self.max_length, getattr(encoder.config, "max_position_embeddings", self.max_length))
+        return BiEncoder(encoder)
+
     def load(self, model_dir: str | Path) -> tuple[Any, Any]:
         """A checkpoint this task saved (labels and settings from its ``clinlm.json``)."""
         from transformers import AutoModelForSequenceClassification
@@ -88,13 +113,20 @@ class PairTask(Task):
         if man.get("task") != self.kind:
             raise ModelError(f"{model_dir} is a {man.get('task') or 'non-clinlm'} checkpoint, not {self.kind}")
         self.max_length = man.get("max_length", self.max_length)
+        self.architecture = man.get("architecture", "cross-encoder")
         tokenizer = load_tokenizer(str(model_dir))
+        if self.bi_encoder:
+            return self._bi_encoder(model_dir, tokenizer), tokenizer
         return load_pretrained(AutoModelForSequenceClassification, model_dir), tokenizer
 
     def _encode(self, tokenizer, examples: Sequence[PairExample]) -> dict[str, list[list[int]]]:
         """Token ids of each pair, truncated to ``max_length``. Under ``only_second`` a question
         longer than half the window is trimmed too (``longest_first``), leaving room for the abstract."""
         a, b = [e.text_a for e in examples], [e.text_b for e in examples]
+        if self.bi_encoder:  # each text alone, cut at max_length
+            enc_a = tokenizer(a, truncation=True, max_length=self.max_length)["input_ids"] if a else []
+            enc_b = tokenizer(b, truncation=True, max_length=self.max_length)["input_ids"] if b else []
+            return {"input_ids": list(enc_a), "input_ids_b": list(enc_b)}
         strategy = [self.truncation] * len(examples)
         if self.truncation == "only_second":
             lengths = tokenizer(a, add_special_tokens=False)["input_ids"] if a else []
@@ -131,9 +163,20 @@ class PairTask(Task):
             self.class_weights = counts.sum() / (len(counts) * counts.clamp(min=1))
         return feats
 
+    def collate(self, batch, pad_id: int) -> dict[str, torch.Tensor]:
+        if self.bi_encoder:
+            from clinlm.tasks.pair.biencoder import collate_pairs
+
+            return collate_pairs(batch, pad_id)
+        return super().collate(batch, pad_id)
+
     def loss(self, model, batch: dict[str, torch.Tensor], label_smoothing: float = 0.0) -> torch.Tensor:
         labels = batch.pop("labels")
         logits = model(**batch).logits.float()
+        if self.bi_encoder:
+            from clinlm.tasks.pair.biencoder import cosent_loss
+
+            return cosent_loss(logits.squeeze(-1), labels.float())
         if self.regression:
             return F.mse_loss(logits.squeeze(-1), labels.float())
         weight = self.class_weights.to(logits.device) if self.class_weights is not None else None
@@ -144,7 +187,7 @@ class PairTask(Task):
         """Head outputs for every example, in input order."""
         enc = self._encode(tokenizer, examples)
         feats = [{k: v[i] for k, v in enc.items()} for i in range(len(examples))]
-        out = torch.empty(len(examples), model.config.num_labels)
+        out = torch.empty(len(examples), 1 if self.bi_encoder else model.config.num_labels)
         for idx, res in forward_batches(self, model, tokenizer, feats, self.batch_size):
             out[idx] = res.logits.float().cpu()
         return out
@@ -166,17 +209,29 @@ class PairTask(Task):
         if not gold:
             raise InputError("no labelled examples to score")
         preds = self.predict(model, tokenizer, gold)
-        return self.score(gold, preds, labels=[model.config.id2label[i] for i in range(model.config.num_labels)])
+        labels = None if self.regression else [model.config.id2label[i] for i in range(model.config.num_labels)]
+        return self.score(gold, preds, labels=labels)
 
     def score(self, gold: Sequence[PairExample], preds: Sequence[dict[str, Any]], labels: Sequence[str] | None = None) -> dict:
         if self.regression:
             return correlation_scores([float(e.label) for e in gold], [p["score"] for p in preds])  # type: ignore[arg-type]
         return classification_scores([str(e.label) for e in gold], [p["label"] for p in preds], labels)
 
+    def fit_baselines(self, base_model: str, train_examples: Sequence[PairExample]) -> dict[str, Any]:
+        from clinlm.tasks.pair import baselines
+
+        return baselines.fit(self.kind, base_model, train_examples, self.max_length)
+
+    def baselines(self, fitted: dict[str, Any], gold: Sequence[PairExample]) -> dict[str, dict[str, Any]]:
+        from clinlm.tasks.pair import baselines
+
+        return baselines.score(self.kind, fitted, [e for e in gold if e.label is not None], self.max_length)
+
     def save(self, model, tokenizer, output_dir: Path, manifest: dict[str, Any]) -> None:
         model.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
-        labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        man = dict(manifest, task=self.kind, max_length=self.max_length, truncation=self.truncation, labels=labels)
+        labels = ["score"] if self.regression else [model.config.id2label[i] for i in range(model.config.num_labels)]
+        man = dict(manifest, task=self.kind, max_length=self.max_length, truncation=self.truncation, labels=labels,
+                   architecture=self.architecture, **({"pooling": "mean", "score": "cosine"} if self.bi_encoder else {}))
         manifest_io.write(output_dir, man)
 

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import clinlm
 from clinlm.document import Document
+from clinlm.errors import ConfigError
 from clinlm.serve.batcher import InferenceFailed, MicroBatcher, QueueFull
 from clinlm.serve.metrics import Metrics
 from clinlm.serve.schemas import (AnnotateResponse, Batch, BatchResponse, ErrorEnvelope, Health, Info, Note,
@@ -62,7 +63,19 @@ def load_pipeline(settings: ServeSettings):
     """``clinlm.load()`` with the server's settings: the same pipeline as the CLI and the Python API."""
     options = {k: v for k, v in {"max_length": settings.max_length, "stride": settings.stride}.items() if v is not None}
     return clinlm.load(settings.model, device=settings.device, precision=settings.precision,
-                       context=settings.context, clean=settings.clean, **options)
+                       context=settings.context, clean=settings.clean, linker=load_linkers(settings) or None, **options)
+
+
+def load_linkers(settings: ServeSettings) -> list:
+    """The linkers of ``--link`` (each entity's ``attributes["concepts"]``), as `clinlm annotate` builds them."""
+    if not settings.link:
+        if settings.type_map:
+            raise ConfigError("--type-map filters linked concepts: give --link DIR too")
+        return []
+    from clinlm.linking import Linker, read_type_map
+
+    tmap = read_type_map(settings.type_map) if settings.type_map else None
+    return [Linker.load(d, k=settings.link_k, threshold=settings.link_threshold, type_map=tmap) for d in settings.link]
 
 
 def load_relation_pipeline(settings: ServeSettings):

@@ -287,3 +287,55 @@ def test_the_openapi_schema_describes_the_real_responses(default_pipeline):
     entity = spec["components"]["schemas"]["EntityOut"]
     assert "half-open" in entity["properties"]["start"]["description"]
     assert "bearer" in json.dumps(spec["components"]["securitySchemes"]).lower()
+
+
+class PairFirstTwo:
+    """A stand-in relation pipeline: relates each document's first two entities."""
+
+    def pipe(self, docs, batch_size=16):
+        for doc in docs:
+            if len(doc.entities) >= 2:
+                doc = doc.with_relations([])
+                doc.relate("co_occurs", doc.entities[0], doc.entities[1], 0.9)
+            yield doc
+
+
+def test_a_relation_model_adds_relations_by_entity_index(default_pipeline):
+    from jsonschema import Draft202012Validator
+
+    app = create_app(default_pipeline, ServeSettings(), relations=PairFirstTwo())
+    with TestClient(app) as c:
+        for _ in range(600):
+            if c.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.05)
+        spec = c.get("/openapi.json").json()
+        body = c.post("/v1/annotate", json={"text": NOTE}).json()
+        assert c.get("/v1/info").json()["relations"] == "custom"
+    assert body["relations"] == [{"label": "co_occurs", "head": 0, "tail": 1, "score": 0.9}]
+    schema = spec["paths"]["/v1/annotate"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    Draft202012Validator({**schema, "components": spec["components"]}).validate(body)
+
+
+def test_link_indexes_are_loaded_with_the_model_and_concepts_come_back(tiny_tagger, tmp_path):
+    from clinlm.linking import LinkIndex, read_vocabulary
+
+    index = tmp_path / "index"
+    LinkIndex.build(read_vocabulary(Path(__file__).parent / "data" / "linking" / "tiny_vocab.tsv")).save(index)
+    settings = ServeSettings(model=str(tiny_tagger), context=False, link=[str(index)])
+    with TestClient(create_app(None, settings)) as c:  # the model and the index load on startup
+        for _ in range(600):
+            if c.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.05)
+        body = c.post("/v1/annotate", json={"text": "fever and hypertension"}).json()
+    fever = next(e for e in body["entities"] if e["text"] == "fever")
+    assert fever["attributes"]["concepts"][0]["id"] == "EX:0007"
+
+
+def test_a_type_map_without_link_is_a_one_line_error(tmp_path):
+    from cli_runner import clinlm
+
+    (tmp_path / "map.tsv").write_text("T047\tT038\n")
+    r = clinlm("serve", "--type-map", tmp_path / "map.tsv", "--port", "0")
+    assert r.returncode == 2 and "--type-map" in r.stderr.decode()

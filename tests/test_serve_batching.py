@@ -98,6 +98,24 @@ def test_concurrent_requests_share_pipeline_calls(default_pipeline, max_batch_to
     assert scenario(gated, body, max_batch_tokens=max_batch_tokens, max_wait_ms=5) == calls
 
 
+def test_notes_of_very_different_lengths_run_in_separate_calls(default_pipeline):
+    """The pipeline pads a forward to its longest window: short and long notes go in separate calls."""
+    gated = Gated(default_pipeline)
+    short, long = "Denies fever.", "Reports cough and chest pain. " * 30
+
+    async def body(client, app):
+        first = await hold_first_call(client, app, gated)
+        tasks = [asyncio.create_task(client.post("/v1/annotate", json={"text": t}))
+                 for t in (long, short, long, short, short)]
+        await until(lambda: app.state.batcher.depth == 5, "five notes queued")
+        gated.gate.set()
+        answers = await asyncio.gather(first, *tasks)
+        assert [r.status_code for r in answers] == [200] * 6
+        return sorted(gated.calls[1:])
+
+    assert scenario(gated, body) == [2, 3]
+
+
 def test_a_full_queue_answers_503_with_retry_after(default_pipeline):
     gated = Gated(default_pipeline)
 
@@ -153,3 +171,27 @@ def test_one_failing_note_fails_alone(default_pipeline, caplog):
     assert [r.status_code for r in answers] == [200, 200, 500, 200]
     assert answers[2].json() == {"error": {"code": "internal", "message": "the model failed on this note"}}
     assert "KeyError" in caplog.text and "ZEBRA-7731" not in caplog.text
+
+
+def test_before_the_warm_up_note_is_through_probes_and_api_say_not_ready(default_pipeline):
+    gated = Gated(default_pipeline)
+    gated.gate.clear()  # the warm-up note waits at the gate
+    app = create_app(gated, ServeSettings())
+
+    async def main():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://clinlm") as client:
+                alive = await client.get("/healthz")
+                ready = await client.get("/readyz")
+                early = await client.post("/v1/annotate", json={"text": "Denies fever."})
+                gated.gate.set()
+                await until(lambda: app.state.holder["ready"], "warm-up done")
+                later = await client.post("/v1/annotate", json={"text": "Denies fever."})
+                return alive, ready, early, later
+
+    alive, ready, early, later = asyncio.run(main())
+    assert alive.status_code == 200
+    assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready"
+    assert early.status_code == 503 and early.json()["error"]["code"] == "not_ready" and "Retry-After" in early.headers
+    assert later.status_code == 200

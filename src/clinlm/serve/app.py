@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import clinlm
 from clinlm.document import Document
+from clinlm.errors import ConfigError
 from clinlm.serve.batcher import InferenceFailed, MicroBatcher, QueueFull
 from clinlm.serve.metrics import Metrics
 from clinlm.serve.schemas import (AnnotateResponse, Batch, BatchResponse, ErrorEnvelope, Health, Info, Note,
@@ -62,7 +63,24 @@ def load_pipeline(settings: ServeSettings):
     """``clinlm.load()`` with the server's settings: the same pipeline as the CLI and the Python API."""
     options = {k: v for k, v in {"max_length": settings.max_length, "stride": settings.stride}.items() if v is not None}
     return clinlm.load(settings.model, device=settings.device, precision=settings.precision,
-                       context=settings.context, clean=settings.clean, **options)
+                       context=settings.context, clean=settings.clean, linker=load_linkers(settings) or None, **options)
+
+
+def load_linkers(settings: ServeSettings) -> list:
+    """The linkers of ``--link`` (each entity's ``attributes["concepts"]``), as `clinlm annotate` builds them."""
+    if not settings.link:
+        if settings.type_map:
+            raise ConfigError("--type-map filters linked concepts: give --link DIR too")
+        return []
+    from clinlm.linking import Linker, read_type_map
+
+    tmap = read_type_map(settings.type_map) if settings.type_map else None
+    return [Linker.load(d, k=settings.link_k, threshold=settings.link_threshold, type_map=tmap) for d in settings.link]
+
+
+def load_relation_pipeline(settings: ServeSettings):
+    """``clinlm.load_relations(settings.relations)``: run on the NER pipeline's Documents."""
+    return clinlm.load_relations(settings.relations, device=settings.device, precision=settings.precision)
 
 
 def model_name(pipeline: Any, settings: ServeSettings) -> str:
@@ -147,14 +165,18 @@ def too_large(limit: int) -> JSONResponse:
     return envelope(413, "too_large", f"the request body is over {limit} bytes")
 
 
-def create_app(pipeline: Any = None, settings: ServeSettings | None = None) -> FastAPI:
-    """The service over ``pipeline`` (loaded from ``settings.model`` on startup when ``None``)."""
+def create_app(pipeline: Any = None, settings: ServeSettings | None = None, relations: Any = None) -> FastAPI:
+    """The service over ``pipeline`` (loaded from ``settings.model`` on startup when ``None``), and
+    ``relations`` after it (loaded from ``settings.relations`` when that is set and this is ``None``)."""
     settings = settings or ServeSettings()
     metrics = Metrics()
-    holder: dict[str, Any] = {"pipeline": pipeline, "ready": False, "name": None}
+    holder: dict[str, Any] = {"pipeline": pipeline, "relations": relations, "ready": False, "name": None}
 
     def annotate_batch(docs: list[Document]) -> list[Document]:
-        return list(holder["pipeline"].pipe(docs, batch_size=len(docs)))
+        docs = list(holder["pipeline"].pipe(docs, batch_size=len(docs)))
+        if holder["relations"] is not None:
+            docs = list(holder["relations"].pipe(docs, batch_size=len(docs)))
+        return docs
 
     batcher = MicroBatcher(annotate_batch, max_batch_tokens=settings.max_batch_tokens,
                            max_wait_ms=settings.max_wait_ms, max_queue=settings.max_queue, on_batch=metrics.on_batch)
@@ -174,6 +196,8 @@ def create_app(pipeline: Any = None, settings: ServeSettings | None = None) -> F
         await batcher.start()
         if holder["pipeline"] is None:
             holder["pipeline"] = await batcher.call(load_pipeline, settings)
+        if holder["relations"] is None and settings.relations:
+            holder["relations"] = await batcher.call(load_relation_pipeline, settings)
         holder["name"] = model_name(holder["pipeline"], settings)
         warming = asyncio.create_task(warm_up())
         try:
@@ -297,6 +321,8 @@ def create_app(pipeline: Any = None, settings: ServeSettings | None = None) -> F
         pipe = holder["pipeline"]
         types = sorted({label[2:] for label in pipe.labels if label != "O"})
         return {"model": holder["name"], "version": clinlm.__version__,
+                "relations": Path(settings.relations).name if settings.relations
+                else ("custom" if holder["relations"] is not None else None),
                 "labels": [{"label": t, "name": type_name(t)} for t in types],
                 "context": pipe.context is not None, "max_length": pipe.max_length, "stride": pipe.stride,
                 "auth": settings.token is not None, "ready": holder["ready"], "worker_pid": os.getpid(),

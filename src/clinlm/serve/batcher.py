@@ -2,9 +2,12 @@
 
 Requests put their notes on a bounded :class:`asyncio.Queue`; one collector task takes the first
 note waiting, then keeps taking notes until the batch holds ``max_batch_tokens`` (estimated) or
-``max_wait_ms`` have passed since the first note, and runs the whole batch as one
-``pipeline.pipe(...)`` call on a single worker thread, so the event loop never blocks on the model
-and the model never runs twice at once. While a batch runs, new notes queue up and make the next
+``max_wait_ms`` have passed since the first note, and runs it on a single worker thread, so the
+event loop never blocks on the model and the model never runs twice at once. The batch is split
+into length buckets (notes within ``LENGTH_RATIO`` of the bucket's shortest, plus a little slack),
+one ``pipeline.pipe(...)`` call each: the pipeline pads a forward to its longest window, so one
+call over a 30-token and a 500-token note computes 500 tokens for both (measured on this project's
+CPU: 8 mixed MTS-Dialog sections in one call took twice as long as one call each). While a batch runs, new notes queue up and make the next
 batch. A full queue is :class:`QueueFull` (503 with ``Retry-After``); a note whose request timed
 out before its batch started is dropped. Long notes go through the pipeline's own windows.
 """
@@ -23,6 +26,9 @@ log = logging.getLogger("clinlm.serve")
 
 #: Characters per subword token assumed when sizing a batch (English clinical text, WordPiece).
 CHARS_PER_TOKEN = 4
+#: A length bucket holds notes up to this many times its shortest one's tokens, plus LENGTH_SLACK.
+LENGTH_RATIO = 1.5
+LENGTH_SLACK = 16
 
 
 def estimate_tokens(text: str) -> int:
@@ -153,26 +159,28 @@ class MicroBatcher:
     async def _collect(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [job for job in await self._gather() if not job.future.done()]
-            if not batch:
-                continue
-            started = loop.time()
-            try:
-                results = await loop.run_in_executor(self._executor, self._run, [j.doc for j in batch])
-            except asyncio.CancelledError:
-                for job in batch:
-                    job.future.cancel()
-                raise
-            self.batches += 1
-            if self.on_batch is not None:
-                self.on_batch(len(batch), sum(j.tokens for j in batch), loop.time() - started)
-            for job, result in zip(batch, results):
-                if job.future.done():
+            gathered = await self._gather()
+            for group in buckets(gathered):
+                batch = [job for job in group if not job.future.done()]
+                if not batch:
                     continue
-                if isinstance(result, BaseException):
-                    job.future.set_exception(result)
-                else:
-                    job.future.set_result(result)
+                started = loop.time()
+                try:
+                    results = await loop.run_in_executor(self._executor, self._run, [j.doc for j in batch])
+                except asyncio.CancelledError:
+                    for job in gathered:
+                        job.future.cancel()
+                    raise
+                self.batches += 1
+                if self.on_batch is not None:
+                    self.on_batch(len(batch), sum(j.tokens for j in batch), loop.time() - started)
+                for job, result in zip(batch, results):
+                    if job.future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        job.future.set_exception(result)
+                    else:
+                        job.future.set_result(result)
 
     def _run(self, docs: list[Document]) -> list[Document | BaseException]:
         """One pipeline call for the batch; if it raises, each note alone, so one bad note fails only itself."""
@@ -188,6 +196,17 @@ class MicroBatcher:
             except Exception as exc:  # noqa: BLE001
                 out.append(_failed(exc))
         return out
+
+
+def buckets(jobs: list[_Job]) -> list[list[_Job]]:
+    """``jobs`` by length, cut where a note is over ``LENGTH_RATIO`` x its bucket's shortest (+ slack)."""
+    out: list[list[_Job]] = []
+    for job in sorted(jobs, key=lambda j: j.tokens):
+        if out and job.tokens <= out[-1][0].tokens * LENGTH_RATIO + LENGTH_SLACK:
+            out[-1].append(job)
+        else:
+            out.append([job])
+    return out
 
 
 def _failed(exc: Exception) -> InferenceFailed:

@@ -44,6 +44,11 @@ def check_port_free(host: str, port: int) -> None:
 @app.command()
 def serve(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model directory or hub id (default: the model shipped with clinlm)."),
+    relations: Optional[str] = typer.Option(None, "--relations", help="A relation model (clinlm train re) to run after NER: responses then list relations between the entities."),
+    link: Optional[List[Path]] = typer.Option(None, "--link", help="Link every concept to a vocabulary: an index folder from `clinlm link build` (repeat for several)."),
+    link_k: int = typer.Option(5, "--link-k", min=1, help="With --link: concepts kept per entity, best first."),
+    link_threshold: float = typer.Option(0.6, "--link-threshold", min=0.0, max=1.0, help="With --link: lowest score of a linked concept."),
+    type_map: Optional[Path] = typer.Option(None, "--type-map", help="With --link: TSV 'vocabulary type<TAB>entity label' for the type filter."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on; only this machine by default (use a TLS reverse proxy for others)."),
     port: int = typer.Option(8000, min=0, max=65535, help="TCP port."),
     token_file: Optional[Path] = typer.Option(None, "--token-file", help="File whose first line is the bearer token /v1 and /metrics require (probes and the page stay open)."),
@@ -80,7 +85,8 @@ def serve(
         raise ConfigError(f"unknown log level {log_level!r}; use one of {', '.join(LOG_LEVELS)}")
     token = read_token(str(token_file)) if token_file is not None else None
     settings = ServeSettings(
-        model=model, host=host, port=port, max_chars=max_chars, max_batch_notes=max_batch_notes,
+        model=model, relations=relations, link=[str(d) for d in link or []], link_k=link_k,
+        link_threshold=link_threshold, type_map=str(type_map) if type_map else None, host=host, port=port, max_chars=max_chars, max_batch_notes=max_batch_notes,
         max_batch_tokens=max_batch_tokens, max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout,
         token=token, token_file=str(token_file) if token_file is not None else None, cors_origins=list(cors_origin or []),
         context=context, clean=clean, device=device, precision=precision, max_length=max_length, stride=stride)
@@ -91,12 +97,13 @@ def serve(
     common = dict(host=host, port=port, log_config=log_config(log_level), access_log=False, server_header=False,
                   timeout_graceful_shutdown=max(5, int(timeout)))
     if workers == 1 and max_requests is None:
-        from clinlm.serve.app import create_app, load_pipeline
+        from clinlm.serve.app import create_app, load_pipeline, load_relation_pipeline
 
         pipeline = load_pipeline(settings)  # a bad model is a one-line error before anything listens
+        related = load_relation_pipeline(settings) if relations else None
         err.print(f"clinlm serve: http://{esc(host)}:{port}/ (model loaded; ready after a warm-up note)",
                   highlight=False, soft_wrap=True)
-        uvicorn.Server(uvicorn.Config(create_app(pipeline, settings), **common)).run()
+        uvicorn.Server(uvicorn.Config(create_app(pipeline, settings, related), **common)).run()
         return
     # Several processes, or one that is replaced after --max-requests: uvicorn's supervisor starts
     # (and restarts) workers, each loading the model from the settings in its environment.
@@ -105,8 +112,12 @@ def serve(
     from clinlm.runtime.loading import check_model_location
     from clinlm.runtime.threads import inference_threads
 
-    if model is not None:
-        check_model_location(model)
+    for where in (model, relations):
+        if where is not None:
+            check_model_location(where)
+    from clinlm.serve.app import load_linkers
+
+    load_linkers(settings)  # a bad index or type map is a one-line error before workers start
     os.environ[SETTINGS_ENV] = settings.to_json()
     if "OMP_NUM_THREADS" not in os.environ:  # the cores shared between workers, not each taking all
         os.environ["OMP_NUM_THREADS"] = str(max(1, inference_threads() // workers))

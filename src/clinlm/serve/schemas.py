@@ -52,6 +52,14 @@ class EntityOut(BaseModel):
     attributes: Attributes = Field(default_factory=Attributes)
 
 
+class RelationOut(BaseModel):
+    label: str
+    head: int = Field(description="Index of the head entity in this document's entities.")
+    tail: int = Field(description="Index of the tail entity in this document's entities.")
+    score: Optional[float] = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
 class HeaderSpan(BaseModel):
     start: int
     end: int
@@ -70,6 +78,8 @@ class DocumentOut(BaseModel):
     characters: int = Field(description="Length of the text (code points).")
     entities: list[EntityOut]
     sections: list[SectionOut] = Field(description="The note's sections as its layout shows them (empty without context).")
+    relations: list[RelationOut] = Field(default_factory=list, description="Relations between the entities "
+                                         "(only when the server runs a relation model, --relations).")
 
 
 class AnnotateResponse(DocumentOut):
@@ -111,6 +121,7 @@ class Limits(BaseModel):
 
 class Info(BaseModel):
     model: str
+    relations: Optional[str] = Field(None, description="The relation model, if the server runs one.")
     version: str
     labels: list[LabelOut]
     context: bool = Field(description="Whether entities carry assertion attributes and sections.")
@@ -139,4 +150,6 @@ def document_out(doc: Any, note_id: Optional[str]) -> dict[str, Any]:
         d.setdefault("attributes", {})
         entities.append(d)
     layout = doc.layout or {}
-    return {"id": note_id, "characters": len(doc.text), "entities": entities, "sections": layout.get("sections", [])}
+    index = {id(e): i for i, e in enumerate(doc.entities)}
+    return {"id": note_id, "characters": len(doc.text), "entities": entities, "sections": layout.get("sections", []),
+            "relations": [r.to_dict(index) for r in doc.relations]}

@@ -24,6 +24,11 @@ class ServeSettings:
     """
 
     model: str | None = None
+    relations: str | None = None  # a relation model (clinlm train re) run after NER
+    link: list[str] = field(default_factory=list)  # link index folders (clinlm link build)
+    link_k: int = 5
+    link_threshold: float = 0.6
+    type_map: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     max_chars: int = 1_000_000

@@ -31,6 +31,12 @@ function flagsOf(entity) {
   return FLAGS.filter(([key]) => a[key] === true).map(([, short]) => short);
 }
 
+function conceptOf(entity) {
+  // the best linked concept (--link), as "vocabulary:id name"
+  const c = ((entity.attributes || {}).concepts || [])[0];
+  return c ? `${c.vocab}:${c.id} ${c.name}` : "";
+}
+
 function showError(message) {
   const box = $("#error");
   box.textContent = message;
@@ -92,7 +98,7 @@ function render(text, doc, roundTrip) {
   state.rows = doc.entities.map((e) => ({
     start: e.start, end: e.end, text: e.text, label: e.label, label_name: e.label_name,
     assertion: (e.attributes || {}).assertion || "", flags: flagsOf(e).join(" "),
-    section: (e.attributes || {}).section || "", score: e.score,
+    section: (e.attributes || {}).section || "", score: e.score, concept: conceptOf(e),
   }));
   renderTable();
 }
@@ -190,7 +196,7 @@ function renderTable() {
   tbody.textContent = "";
   for (const r of rows) {
     const tr = document.createElement("tr");
-    for (const k of ["start", "end", "text", "label", "label_name", "assertion", "flags", "section", "score"]) {
+    for (const k of ["start", "end", "text", "label", "label_name", "assertion", "flags", "section", "score", "concept"]) {
       const td = document.createElement("td");
       td.textContent = k === "score" ? (r.score == null ? "" : r.score.toFixed(2)) : String(r[k]);
       td.dataset.key = k;
@@ -217,7 +223,7 @@ function download(name, type, content) {
 }
 
 function csv() {
-  const keys = ["start", "end", "text", "label", "label_name", "assertion", "flags", "section", "score"];
+  const keys = ["start", "end", "text", "label", "label_name", "assertion", "flags", "section", "score", "concept"];
   const cell = (v) => {
     const s = v == null ? "" : String(v);
     return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;

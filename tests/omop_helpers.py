@@ -116,7 +116,7 @@ def main(argv: list[str]) -> None:
     from clinlm.omop.schema import engine_for
 
     url, where = argv[0], (argv[1] if len(argv) > 1 else None)
-    job = NoteNlpJob(engine_for(url), WordTagger(delay=0.02), SYSTEM, where=where, batch_notes=7)
+    job = NoteNlpJob(engine_for(url), WordTagger(delay=0.05), SYSTEM, where=where, batch_notes=7)
     job.run()
 
 

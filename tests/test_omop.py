@@ -359,10 +359,20 @@ def test_killed_runs_resume_with_nothing_lost_or_duplicated(make_db, n_notes, n_
     t = tables()
     rng = random.Random(0)
     kills = 0
+
+    def n_done() -> int:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(t.status)).scalar_one()
+
     while kills < n_kills:
         proc = subprocess.Popen([sys.executable, str(HELPER), url], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.3, 1.0))
+        # kill once this run has committed a batch of its own, at a random point after it: the
+        # number of kills then does not depend on how fast the machine starts Python
+        before, deadline = n_done(), time.monotonic() + 60
+        while proc.poll() is None and n_done() <= before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.15))
         if proc.poll() is not None:
             assert proc.returncode == 0, proc.stderr.read().decode()
             break

@@ -42,14 +42,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 from clinlm.document import Document, Entity, Relation
 from clinlm.errors import ConfigError, InputError
-from clinlm.formats.files import (PathLike, read_text_file, remove_stale_temps, removed_on_sigterm, replaced_mode,
-                                  split_lines, temp_prefix, umask)
+from clinlm.formats.files import PathLike, read_text_file, replaced_mode, split_lines, staged_folder, umask
 
 # Our own parser, not bioc.brat: that one reads the .txt with universal newlines (CRLF
 # offsets shift), rstrips .ann lines and fails on bad lines with bare asserts naming no line.
@@ -379,37 +377,28 @@ def write(docs: Iterable[Document], path: PathLike) -> None:
         raise InputError("brat output must be a directory, but a file is there", str(out))
     if out.is_symlink() and not out.exists():
         raise InputError(f"brat output is a symbolic link to a missing folder ({os.readlink(out)})", str(out))
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError("cannot write: the folder does not exist", str(parent))
-    remove_stale_temps(parent)
-    with removed_on_sigterm():
-        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), suffix=".tmp", dir=parent))
-        try:
-            seen: set[str] = set()
-            file_mode = 0o666 & ~umask()
-            for doc in docs:
-                _check_id(doc.id)
-                if doc.id in seen:
-                    raise InputError(f"two documents have the id {doc.id!r}; brat needs one file pair per id")
-                seen.add(doc.id)
-                for name, data in ((f"{doc.id}.txt", _encode(doc.text, doc.id)), (f"{doc.id}.ann", _encode(dumps_ann(doc), doc.id))):
-                    _create(tmp / name, data, file_mode, doc.id)
-            if not out.exists():
-                os.chmod(tmp, 0o777 & ~umask())
-                os.replace(tmp, out)
-                return
-            moves = [(f, out / f.relative_to(tmp)) for f in sorted(tmp.rglob("*")) if f.is_file()]
-            for _, dest in moves:  # every conflict is found before anything moves
-                for folder in dest.relative_to(out).parents:
-                    if (out / folder).exists() and not (out / folder).is_dir():
-                        raise InputError("brat output needs a folder here, but a file is there", str(out / folder))
-                replaced_mode(dest, file_mode)
-            for f, dest in moves:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.chmod(f, replaced_mode(dest, file_mode))
-                os.replace(f, dest)
-            shutil.rmtree(tmp)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+    with staged_folder(out) as tmp:
+        seen: set[str] = set()
+        file_mode = 0o666 & ~umask()
+        for doc in docs:
+            _check_id(doc.id)
+            if doc.id in seen:
+                raise InputError(f"two documents have the id {doc.id!r}; brat needs one file pair per id")
+            seen.add(doc.id)
+            for name, data in ((f"{doc.id}.txt", _encode(doc.text, doc.id)), (f"{doc.id}.ann", _encode(dumps_ann(doc), doc.id))):
+                _create(tmp / name, data, file_mode, doc.id)
+        if not out.exists():
+            os.chmod(tmp, 0o777 & ~umask())
+            os.replace(tmp, out)
+            return
+        moves = [(f, out / f.relative_to(tmp)) for f in sorted(tmp.rglob("*")) if f.is_file()]
+        for _, dest in moves:  # every conflict is found before anything moves
+            for folder in dest.relative_to(out).parents:
+                if (out / folder).exists() and not (out / folder).is_dir():
+                    raise InputError("brat output needs a folder here, but a file is there", str(out / folder))
+            replaced_mode(dest, file_mode)
+        for f, dest in moves:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(f, replaced_mode(dest, file_mode))
+            os.replace(f, dest)
+        shutil.rmtree(tmp)

@@ -212,6 +212,24 @@ def removed_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+@contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """A new temporary folder beside ``out`` to write a folder output into, named as
+    :func:`temp_prefix` says and removed if the block fails or SIGTERM arrives; on success the
+    block moves it into place (renamed, or merged file by file). ``out``'s parent must exist."""
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError("cannot write: the folder does not exist", str(parent))
+    remove_stale_temps(parent)
+    with removed_on_sigterm():
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), suffix=".tmp", dir=parent))
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
 def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

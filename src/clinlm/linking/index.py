@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from clinlm.errors import InputError
-from clinlm.formats.files import PathLike, remove_stale_temps, removed_on_sigterm, temp_prefix, umask
+from clinlm.formats.files import PathLike, staged_folder, temp_prefix, umask
 from clinlm.linking.normalize import bag_key, normalize
 from clinlm.linking.vocab import Vocabulary
 
@@ -147,39 +147,30 @@ class LinkIndex:
         out = Path(path)
         if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / "index.json").is_file())):
             raise InputError("not an index folder (and not empty): refusing to replace it", str(out))
-        parent = out.parent if str(out.parent) else Path(".")
-        if not parent.is_dir():
-            raise InputError("cannot write: the folder does not exist", str(parent))
-        remove_stale_temps(parent)
-        with removed_on_sigterm():
-            tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), suffix=".tmp", dir=parent))
-            try:
-                meta = {"format": "clinlm-link-index", "version": INDEX_VERSION, "vocab": self.vocab,
-                        "concepts": len(self.ids), "names": len(self.keys), "ngrams": list(self.ngrams),
-                        "n_features": self.n_features, "has_types": self.types is not None,
-                        "vectorizer": "sklearn HashingVectorizer(char_wb) + TF-IDF (sublinear tf), L2 rows"}
-                _dump_json(tmp / "index.json", meta)
-                _dump_json(tmp / "concepts.json", {"ids": self.ids, "names": self.names, "types": self.types,
-                                                   "alt_ids": self.alt_ids})
-                _dump_json(tmp / "names.json", self.keys)
-                for name, arr in (("name_ptr", self.name_ptr), ("name_concepts", self.name_concepts),
-                                  ("name_rank", self.name_rank), ("idf", self.idf),
-                                  ("inverted_data", self.inverted.data), ("inverted_indices", self.inverted.indices),
-                                  ("inverted_indptr", self.inverted.indptr), ("vectors_data", self.name_vectors.data),
-                                  ("vectors_indices", self.name_vectors.indices),
-                                  ("vectors_indptr", self.name_vectors.indptr)):
-                    np.save(tmp / f"{name}.npy", np.asarray(arr), allow_pickle=False)
-                os.chmod(tmp, 0o777 & ~umask())
-                if out.exists():
-                    old = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), suffix=".tmp", dir=parent))
-                    os.replace(out, old / "old")
-                    os.replace(tmp, out)
-                    shutil.rmtree(old, ignore_errors=True)
-                else:
-                    os.replace(tmp, out)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+        with staged_folder(out) as tmp:
+            meta = {"format": "clinlm-link-index", "version": INDEX_VERSION, "vocab": self.vocab,
+                    "concepts": len(self.ids), "names": len(self.keys), "ngrams": list(self.ngrams),
+                    "n_features": self.n_features, "has_types": self.types is not None,
+                    "vectorizer": "sklearn HashingVectorizer(char_wb) + TF-IDF (sublinear tf), L2 rows"}
+            _dump_json(tmp / "index.json", meta)
+            _dump_json(tmp / "concepts.json", {"ids": self.ids, "names": self.names, "types": self.types,
+                                               "alt_ids": self.alt_ids})
+            _dump_json(tmp / "names.json", self.keys)
+            for name, arr in (("name_ptr", self.name_ptr), ("name_concepts", self.name_concepts),
+                              ("name_rank", self.name_rank), ("idf", self.idf),
+                              ("inverted_data", self.inverted.data), ("inverted_indices", self.inverted.indices),
+                              ("inverted_indptr", self.inverted.indptr), ("vectors_data", self.name_vectors.data),
+                              ("vectors_indices", self.name_vectors.indices),
+                              ("vectors_indptr", self.name_vectors.indptr)):
+                np.save(tmp / f"{name}.npy", np.asarray(arr), allow_pickle=False)
+            os.chmod(tmp, 0o777 & ~umask())
+            if out.exists():
+                old = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), suffix=".tmp", dir=tmp.parent))
+                os.replace(out, old / "old")
+                os.replace(tmp, out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, out)
 
     @classmethod
     def load(cls, path: PathLike, *, mmap: bool = True) -> "LinkIndex":

@@ -94,8 +94,3 @@ def score(kind: str, fitted: dict[str, Any], gold: Sequence[PairExample], max_le
                                   threshold=th["threshold"])
     return out
 
-
-def below(selection: str, model: dict[str, Any], baselines: dict[str, Any]) -> list[str]:
-    """Names of the baselines whose ``selection`` metric beats the model's."""
-    return [name for name, b in baselines.items()
-            if selection in b and float(b[selection]) > float(model.get(selection, float("-inf")))]

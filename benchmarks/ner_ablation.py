@@ -19,6 +19,12 @@ Rows (each adds one thing to the row before):
   because, at this project's budget, continued pretraining bought nothing measurable
   (``pretrain_value.py``: test strict F1 0.3521 vs 0.3527 over 3 seeds).
 
+Read a row's model on whole notes before shipping it: ``supervised`` (4 epochs, 2026-12-05) scored
+MM test strict 0.4890 and the best dev (0.4944 vs ``recipe``'s 0.4942), yet on a whole clinical note
+its spans ran over punctuation and neighbours ("Chest pain.", "male with", "Lisinopril 20 mg", list
+numbers as T103). The presets' ``covers: []`` lets every unannotated word of BC5CDR/NCBI take any
+tag at no loss, ``I-`` after a mention included, so those corpora teach no boundary and no O.
+
 Every row selects its checkpoint on MM-ST21pv-r dev only. Scores: MM-ST21pv-r test strict and default
 micro F1 and per-type strict F1 (T033, T103, T038, T058); BC5CDR dev Chemical mentions against T103
 predictions and NCBI dev disease mentions against disease-type predictions (recall and precision, by

@@ -136,13 +136,30 @@ def test_mask_of_a_partial_source_by_hand(tmp_path):
     d = cdr_doc()
     sets = word_tag_sets(words(d.text), d, src, L2I)
     free = ids("O", "B-T017", "I-T017")  # O and the one label the source does not cover
-    assert sets == [ids("B-T103"), free, free, ids("B-T033", "B-T038"), ids("I-T033", "I-T038"), free]
-    # covers nothing (the BC5CDR preset): an unannotated word allows every tag
+    ended = ids("O", "B-T017")  # right after a mention: the mention ended, so no I- tag
+    assert sets == [ids("B-T103"), ended, free, ids("B-T033", "B-T038"), ids("I-T033", "I-T038"), ended]
+    # covers nothing (the BC5CDR preset): an unannotated word allows every tag, except after a mention
     loose = Source(tmp_path / "cdr", map=src.map, covers=[])
     sets = word_tag_sets(words(d.text), d, loose, L2I)
-    assert sets[1] == frozenset(range(len(LABELS))) and sets[0] == ids("B-T103")
+    everything = frozenset(range(len(LABELS)))
+    assert sets[2] == everything and sets[0] == ids("B-T103")
+    assert sets[1] == sets[5] == frozenset(i for i, l in enumerate(LABELS) if not l.startswith("I-"))
     table = AllowedTable(len(LABELS))
-    assert table.index(sets[1], 1.0) == 0 and table.index(sets[0], 1.0) == 1 and table.index(sets[0], 2.0) == 2
+    assert table.index(sets[2], 1.0) == 0 and table.index(sets[0], 1.0) == 1 and table.index(sets[0], 2.0) == 2
+
+
+def test_a_partial_source_still_teaches_where_a_mention_ends(tmp_path):
+    """The presets cover nothing, yet a full stop after a mention can only be O, and a word after one
+    cannot continue it: without this the model ran spans on ("Chest pain.", "Lisinopril 20")."""
+    d = Document("1", "Lisinopril 20 mg. Chest pain, cough")
+    d.add(0, 10, "Chemical")
+    d.add(18, 28, "Disease")
+    loose = Source(tmp_path / "cdr", map={"Chemical": ["T103"], "Disease": ["T033"]}, covers=[])
+    w = words(d.text)
+    sets = dict(zip(w.strings(), word_tag_sets(w, d, loose, L2I)))
+    assert sets[","] == ids("O")  # punctuation right after a mention
+    assert not any(LABELS[i].startswith("I-") for i in sets["20"]) and L2I["O"] in sets["20"]
+    assert not any(LABELS[i].startswith("B-") for i in sets["."]) and L2I["O"] in sets["."]  # never starts one
 
 
 def test_mask_of_a_full_source_is_the_gold_tag():
@@ -173,9 +190,14 @@ def test_mask_over_random_entity_layouts(tokens, spans, covers):
                                                        "T033": [], "T103": []}, covers=covers)
     part = word_tag_sets(w, doc, src, L2I)
     assert len(part) == len(w) and all(part)
-    for s in part:  # a mention word allows only B- or only I- tags; others allow O
-        kinds = {LABELS[i][0] for i in s}
+    mention = entity_tags(w, [e for e in doc.entities if src.targets(e.label)])
+    for i, s in enumerate(part):  # a mention word allows only B- or only I- tags; others allow O
+        kinds = {LABELS[t][0] for t in s}
         assert kinds in ({"B"}, {"I"}) or "O" in kinds
+        if mention[i] == "O" and i and mention[i - 1] != "O":  # the word after a mention does not continue it
+            assert "I" not in kinds
+        if mention[i] == "O" and w.strings()[i] == ",":
+            assert "B" not in kinds
 
 
 # -- the loss -----------------------------------------------------------------------------------------------

@@ -264,15 +264,19 @@ def _load_weights(path: str, tokenizer, device: torch.device, precision: Precisi
 
 
 def _effective_precision(model, precision: str, device: torch.device) -> Precision:
-    """What the pipeline really computes in: ONNX Runtime runs its export (fp32 here); a model
-    handed in with fp32 weights under ``bf16-weights`` runs under autocast instead, since casting
-    a caller's model (the trainer's, mid-training) in place would change it under them."""
+    """What the pipeline really computes in, as its outputs record it: ONNX Runtime runs its
+    export (fp32, or int8 weights); a model handed in with fp32 weights under ``bf16-weights`` runs
+    under autocast instead, since casting a caller's model (the trainer's, mid-training) in place
+    would change it under them; one handed in with half weights computes in that type."""
     chosen = resolve_precision(precision, device)
     if isinstance(model, OrtModel):
-        return dataclasses.replace(chosen, mode="fp32", dtype=torch.float32, backend="onnx")
+        mode = "int8-weights" if getattr(model, "int8", False) else "fp32"
+        return dataclasses.replace(chosen, mode=mode, dtype=torch.float32, backend="onnx")
     weights = next(model.parameters()).dtype
     if chosen.mode == "bf16-weights" and weights == torch.float32:
         return dataclasses.replace(chosen, mode="autocast")
+    if weights != torch.float32:
+        return dataclasses.replace(chosen, mode="bf16-weights", dtype=weights)
     return chosen
 
 

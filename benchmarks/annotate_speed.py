@@ -4,8 +4,10 @@ In one run, on one corpus of long notes (MTS-Dialog sections concatenated into n
 500-3,000 words, plus MM-ST21pv-r test abstracts), with the shipped default model:
   - transformers ``pipeline("token-classification", aggregation_strategy="simple", stride=128)``,
     fp32, ``--hf-batch-size`` windows per forward (default 8);
-  - clinlm fp32 and bf16 (torch), ONNX Runtime fp32 (fused graph) and int8 (dynamic quantization).
-It prints words/s, the ratio to the pipeline, the model GFLOP/s reached and its share of the
+  - clinlm fp32, bf16 autocast, bf16 weights and the default (auto: chosen per CPU kind), ONNX
+    Runtime fp32 (fused graph) and int8 (dynamic quantization).
+It first prints the CPU's model name, its flags that decide precision (avx2, avx512_bf16,
+amx_bf16), its kind and what auto picks there; then, per row, the precision run, words/s, the ratio to the pipeline, the model GFLOP/s reached and its share of the
 matmul peak measured in the same run (fp32 and bf16), padding overhead, and the share of
 entities (exact span and label) identical to clinlm fp32 (|A and B| / |A or B|, and the share of
 fp32's entities kept). ``--no-profile`` skips the profile of one default-path forward (time by
@@ -28,6 +30,7 @@ import csv
 import itertools
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,10 +42,24 @@ STRIDE = 128
 
 
 # -- corpus -----------------------------------------------------------------------------
+def mts_files(folder: Path) -> list[Path]:
+    """MTS-Dialog's CSV files in ``folder``; an error, not an empty corpus, when there are none
+    (a CSV file given for the folder once gave a run of 0 notes without a word)."""
+    from clinlm.errors import InputError
+
+    if folder.is_file():
+        raise InputError(f"--mts takes the folder holding MTS-Dialog's CSV files, not a file: {folder} "
+                         f"(try --mts {folder.parent})")
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    if not files:
+        raise InputError(f"--mts {folder}: no MTS-Dialog CSV files there (give the folder that holds them)")
+    return files
+
+
 def mts_notes(folder: Path, rng: random.Random, limit: int | None) -> list[str]:
     """MTS-Dialog sections, shuffled, joined under their headers into notes of 500-3,000 words."""
     sections = []
-    for f in sorted(folder.glob("*.csv")):
+    for f in mts_files(folder):
         with f.open(encoding="utf-8", newline="") as fh:
             sections += [(r["section_header"], r["section_text"]) for r in csv.DictReader(fh) if r["section_text"].strip()]
     rng.shuffle(sections)
@@ -212,7 +229,7 @@ def run_clinlm(path: str | None, texts: list[str], precision: str, device: torch
     docs = list(pipe.pipe(texts, batch_size=32))
     seconds = time.perf_counter() - t
     ents = {(d,) + e.key() for d, doc in enumerate(docs) for e in doc.entities}
-    return seconds, ents, flops, str(pipe.dtype).replace("torch.", "")
+    return seconds, ents, flops, str(pipe.dtype).replace("torch.", ""), pipe.precision.mode
 
 
 def margin_study(texts: list[str], model_dir: str | None, device: torch.device, threshold: float = 0.05):
@@ -226,7 +243,7 @@ def margin_study(texts: list[str], model_dir: str | None, device: torch.device, 
     from clinlm.windows import encode, owners, plan
 
     p32 = clinlm.load(model_dir, precision="fp32", context=False, device=str(device))
-    p16 = clinlm.load(model_dir, precision="bf16", context=False, device=str(device))
+    p16 = clinlm.load(model_dir, precision="bf16-weights", context=False, device=str(device))
     encs = encode(p32.tokenizer, texts)
     n = {"words": 0, "flips": 0, "flips_near": 0, "near": 0, "windows": 0, "doubtful": 0}
     for enc, a, b in zip(encs, p32.word_logprobs(encs), p16.word_logprobs(encs)):
@@ -307,7 +324,28 @@ def stream(n: int, notes: list[str], model_dir: str | None = None, device: str =
             out.print(f"stream: {k:>6} notes  {time.perf_counter() - t:8.1f} s  RSS {cur:7.0f} MB  peak RSS {peak:7.0f} MB")
 
 
+def cpu_line(device: torch.device) -> str:
+    """The CPU (or GPU) this run measures, the flags that decide precision, and auto's choice."""
+    from clinlm.runtime.device import cpu_flags, cpu_kind, cpu_model_name, resolve_precision
+
+    flags = cpu_flags()
+    shown = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in ("avx2", "avx512_bf16", "amx_bf16"))
+    auto = resolve_precision("auto", device)
+    gpu = f"; GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
+    return f"CPU {cpu_model_name()} ({shown}; kind {auto.cpu}){gpu}; auto precision here: {auto.mode}"
+
+
 def main() -> None:
+    from clinlm.errors import ClinlmError
+
+    try:
+        run(parse_args())
+    except ClinlmError as exc:  # one line and status 2, as the clinlm CLI does
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mts", type=Path, default=SHARED / "mts_dialog")
     ap.add_argument("--mm", type=Path, default=Path("/tmp/mmdata/test.jsonl"), help="MM-ST21pv-r test JSONL")
@@ -328,12 +366,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-profile", action="store_true", help="skip the profile of one default-path forward")
     ap.add_argument("--no-margins", action="store_true", help="skip the word-level study of bf16/fp32 differences")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def run(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
     from transformers import AutoConfig
 
-    from clinlm.runtime.device import resolve_device
+    from clinlm.runtime.device import cpu_kind, resolve_device
     from clinlm.tasks.ner.export import export
     from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR
     from clinlm.runtime.threads import inference_threads
@@ -342,6 +383,7 @@ def main() -> None:
     device = resolve_device(args.device)
     limits = (4, 20) if args.quick else (args.limit, args.limit)
     notes = mts_notes(args.mts, random.Random(args.seed), limits[0])
+    out.print(cpu_line(device))
     abstracts = mm_abstracts(args.mm, limits[1]) if args.mm.is_file() else []
     texts = notes + abstracts
     n_words = word_count(texts)
@@ -356,13 +398,16 @@ def main() -> None:
     peaks = {"float32": matmul_peak(torch.float32, config, device),
              "bfloat16": matmul_peak(torch.bfloat16, config, device)}
     out.print(f"matmul peak ({config.hidden_size} x {config.intermediate_size} FFN shape): "
-              f"fp32 {peaks['float32']:.0f} GFLOP/s, bf16 {peaks['bfloat16']:.0f} GFLOP/s")
+              f"fp32 {peaks['float32']:.0f} GFLOP/s, bf16 {peaks['bfloat16']:.0f} GFLOP/s"
+              + ("" if cpu_kind() in ("amx", "avx512_bf16") or device.type == "cuda" else
+                 " (bf16 is emulated on this CPU: its rows are measured, and compared with the fp32 peak)"))
 
     rows = []
     seconds, hf_ents, flops = run_hf(model_dir or str(DEFAULT_MODEL_DIR), texts, args.hf_batch_size, device)
-    rows.append((f"transformers pipeline (batch {args.hf_batch_size}, stride {STRIDE})", "float32", seconds, hf_ents, flops))
-    systems = [("clinlm fp32", model_dir, "fp32", None), ("clinlm bf16", model_dir, "bf16", None),
-               ("clinlm default (auto)", model_dir, "auto", None)]
+    rows.append((f"transformers pipeline (batch {args.hf_batch_size}, stride {STRIDE})", "fp32", "float32", seconds,
+                 hf_ents, flops))
+    systems = [("clinlm fp32", model_dir, "fp32", None), ("clinlm bf16 autocast", model_dir, "autocast", None),
+               ("clinlm bf16 weights", model_dir, "bf16-weights", None), ("clinlm default (auto)", model_dir, "auto", None)]
     if args.short_window:
         systems.append((f"clinlm default (auto), {args.short_window}-token windows, stride {args.short_window // 4}",
                         model_dir, "auto", args.short_window))
@@ -372,20 +417,24 @@ def main() -> None:
         if device.type == "cpu":  # dynamic int8 quantization is a CPU technique
             systems.append(("clinlm ONNX Runtime int8", export(model_dir, Path(tmp) / "int8", int8=True), "auto", None))
     for name, path, precision, window in systems:
-        seconds, ents, flops, dtype = run_clinlm(path, texts, precision, device, window)
-        rows.append((name, "int8" if "int8" in name else dtype, seconds, ents, flops))
-    base_wps = n_words / rows[0][2]
-    ref = rows[1][3]
-    table = Table(title=f"annotating {n_words:,} words ({len(texts)} notes) on {device}", title_justify="left")
-    for col in ("system", "compute", "words/s", "x pipeline", "model GFLOP/s", "% matmul peak", "padding",
+        seconds, ents, flops, dtype, mode = run_clinlm(path, texts, precision, device, window)
+        rows.append((name, "onnx int8" if "int8" in name else f"onnx {mode}" if "ONNX" in name else mode,
+                     "int8" if "int8" in name else dtype, seconds, ents, flops))
+    base_wps = n_words / rows[0][3]
+    ref = rows[1][4]
+    table = Table(title=f"annotating {n_words:,} words ({len(texts)} notes) on {device}, {cpu_line(device)}",
+                  title_justify="left")
+    for col in ("system", "precision", "compute", "words/s", "x pipeline", "model GFLOP/s", "% matmul peak", "padding",
                 "entities", "same as fp32", "fp32 kept"):
-        table.add_column(col, justify="left" if col in ("system", "compute") else "right")
-    for name, dtype, seconds, ents, flops in rows:
+        table.add_column(col, justify="left" if col in ("system", "precision", "compute") else "right")
+    native_bf16 = cpu_kind() in ("amx", "avx512_bf16") or device.type == "cuda"
+    for name, mode, dtype, seconds, ents, flops in rows:
         gflops = flops.total / seconds / 1e9
-        peak = peaks.get(dtype, peaks["float32"])
+        emulated = dtype == "bfloat16" and not native_bf16  # no bf16 peak to speak of: compare with fp32's
+        peak = peaks["float32"] if emulated else peaks.get(dtype, peaks["float32"])
         same = len(ents & ref) / max(1, len(ents | ref))
-        table.add_row(name, dtype, f"{n_words / seconds:,.0f}", f"{n_words / seconds / base_wps:.2f}", f"{gflops:.0f}",
-                      f"{100 * gflops / peak:.0f}%" + (" (of fp32)" if dtype == "int8" else ""),
+        table.add_row(name, mode, dtype, f"{n_words / seconds:,.0f}", f"{n_words / seconds / base_wps:.2f}", f"{gflops:.0f}",
+                      f"{100 * gflops / peak:.0f}%" + (" (of fp32)" if dtype == "int8" or emulated else ""),
                       f"{100 * (flops.padded / max(1, flops.tokens) - 1):.1f}%", f"{len(ents):,}", f"{100 * same:.2f}%",
                       f"{100 * len(ents & ref) / max(1, len(ref)):.2f}%")
     out.print(table)
@@ -394,7 +443,7 @@ def main() -> None:
               "The pipeline's entities differ mostly by decoding (first-subword argmax, no Viterbi).")
     if not args.no_margins:
         m = margin_study(texts, model_dir, device)
-        out.print(f"bf16 vs fp32 per word: {m['flips']:,} of {m['words']:,} words change their best label "
+        out.print(f"bf16 weights vs fp32 per word: {m['flips']:,} of {m['words']:,} words change their best label "
                   f"({100 * m['flips'] / max(1, m['words']):.2f}%); {100 * m['flips_near'] / max(1, m['flips']):.0f}% of those "
                   f"had a bf16 top-two margin under 0.05 (true of {100 * m['near'] / max(1, m['words']):.2f}% of all words); "
                   f"{100 * m['doubtful'] / max(1, m['windows']):.0f}% of the {m['windows']:,} windows hold such a word, so "
@@ -412,7 +461,7 @@ def main() -> None:
         default = next(r for r in rows if r[0] == "clinlm default (auto)")
         out.print(f"bound: with the linear layers at 100% of the {dtype} peak and everything else as measured, this forward "
                   f"would be x{bound:.2f} faster, so the default path could reach at most about "
-                  f"x{n_words / default[2] / base_wps * bound:.2f} the pipeline at this window length.")
+                  f"x{n_words / default[3] / base_wps * bound:.2f} the pipeline at this window length.")
     elif not args.no_profile:
         out.print("profile skipped: it reads torch's CPU profiler, so it runs only with --device cpu.")
     if args.stream_notes:

@@ -107,6 +107,29 @@ def tiny_span_tagger(tiny_bert, tmp_path_factory) -> Path:
     return build_biased_tagger(tiny_bert, tmp_path_factory.mktemp("tiny-span-tagger"), (0.0, 4.0, 5.0))
 
 
+TAGGER_LABELS = ["O", "B-T033", "I-T033", "B-T191", "I-T191"]
+
+
+@pytest.fixture(scope="session")
+def tagger(tiny_bert, tmp_path_factory) -> Path:
+    """The tiny random BERT with a random token-classification head and a 16-subword window."""
+    import json
+
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    out = tmp_path_factory.mktemp("tagger")
+    torch.manual_seed(3)
+    model = AutoModelForTokenClassification.from_pretrained(
+        tiny_bert, id2label=dict(enumerate(TAGGER_LABELS)), label2id={l: i for i, l in enumerate(TAGGER_LABELS)})
+    with torch.no_grad():
+        model.classifier.weight.mul_(40)  # confident, varied tags, so entity comparisons mean something
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(out)
+    (out / "clinlm.json").write_text(json.dumps({"task": "ner", "max_length": 16, "stride": 5, "labels": TAGGER_LABELS}))
+    return out
+
+
 def require_system(what: str, found: bool) -> None:
     """Skip a test whose system package (Chromium, PostgreSQL, Java) is missing; under ``.ci/run``
     (``CLINLM_CI=1``, which installs them) fail instead, so a broken install step shows."""

@@ -18,26 +18,6 @@ from clinlm.windows import encode
 
 NOTE = "The patient denies chest pain and fever. Mother had cancer. Blood pressure with aspirin daily."
 LONG = " ".join([NOTE] * 12)
-LABELS = ["O", "B-T033", "I-T033", "B-T191", "I-T191"]
-
-
-@pytest.fixture(scope="module")
-def tagger(tiny_bert, tmp_path_factory) -> Path:
-    """The tiny random BERT with a random token-classification head and a 16-subword window."""
-    import json
-
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
-
-    out = tmp_path_factory.mktemp("tagger")
-    torch.manual_seed(3)
-    model = AutoModelForTokenClassification.from_pretrained(
-        tiny_bert, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
-    with torch.no_grad():
-        model.classifier.weight.mul_(40)  # confident, varied tags, so entity comparisons mean something
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(out)
-    (out / "clinlm.json").write_text(json.dumps({"task": "ner", "max_length": 16, "stride": 5, "labels": LABELS}))
-    return out
 
 
 def _keys(docs):

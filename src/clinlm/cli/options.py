@@ -23,7 +23,7 @@ Warmup = Annotated[float, typer.Option(help="Warmup as a share of all steps.")]
 WeightDecay = Annotated[float, typer.Option(help="AdamW weight decay.")]
 Seed = Annotated[int, typer.Option(help="Seed for initialisation, shuffling and holdouts.")]
 EvalsPerEpoch = Annotated[int, typer.Option(help="Dev evaluations (and checkpoint selections) per epoch.")]
-Precision = Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), bf16, fp16 or fp32.")]
+Precision = Annotated[str, typer.Option(help="auto (per CPU kind: bf16 weights on AMX CPUs and GPUs, fp32 on AVX2-only CPUs), bf16-weights, autocast, fp32; bf16 and fp16 as before (autocast on CPU, cast weights on a GPU).")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable results.")]
 

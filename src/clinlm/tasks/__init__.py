@@ -6,8 +6,10 @@ only place that lists them.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
-from clinlm.tasks.base import Task
+if TYPE_CHECKING:
+    from clinlm.tasks.base import Task
 
 #: CLI name -> "module:Class". Classes are imported lazily so ``clinlm annotate`` stays light.
 TASKS: dict[str, str] = {
@@ -33,6 +35,17 @@ def get_task(name: str, **options) -> Task:
     if name in SHARED_CLASSES:
         options.setdefault("kind", name)
     return task_cls(**options)
+
+
+
+
+def __getattr__(name: str) -> Any:
+    """``Task`` on first use: importing a task's commands (every ``clinlm`` start) needs no torch."""
+    if name == "Task":
+        from clinlm.tasks.base import Task
+
+        return Task
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["TASKS", "Task", "get_task"]

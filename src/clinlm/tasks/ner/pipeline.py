@@ -5,7 +5,9 @@ this one object, so there is a single inference path.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import os
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -18,7 +20,7 @@ from clinlm.decoding import allowed_transitions, viterbi
 from clinlm.document import Document
 from clinlm.errors import ConfigError, ModelError
 from clinlm.runtime.loading import check_model_location, check_vocab_fits, load_tokenizer
-from clinlm.runtime.device import inference_autocast, resolve_device, resolve_dtype
+from clinlm.runtime.device import Precision, cast_weights, inference_autocast, resolve_device, resolve_precision
 from clinlm.runtime.onnx import OrtModel, is_onnx_dir
 from clinlm.text import tags_to_entities
 from clinlm.runtime.threads import configure_torch_threads, inference_threads
@@ -26,6 +28,10 @@ from clinlm.windows import Encoded, content_length, encode, owners, plan, specia
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "default"  # clinlm/models/default
 DECODERS = ("viterbi", "argmax")
+# Window widths (special tokens included) a batch is padded up to when buckets are on: a compiled
+# graph is built once per width, not once per note length. Capped at the model's window length.
+BUCKETS = (64, 128, 256, 384, 512)
+INDUCTOR_CACHE = Path.home() / ".cache" / "clinlm" / "inductor"
 
 
 class NerPipeline:
@@ -54,6 +60,8 @@ class NerPipeline:
         replace_rules: bool = False,
         clean: bool = True,
         linker=None,
+        compile: bool = False,
+        buckets: bool | None = None,
     ):
         """``context``: add assertion flags, an assertion label and the section to every entity
         (:mod:`clinlm.context`); ``True`` (default rules, plus ``context_rules``/``section_rules``
@@ -63,7 +71,11 @@ class NerPipeline:
         "denies") and split entities at list items and headers (:mod:`clinlm.context.concepts`).
         ``linker``: link every entity to a vocabulary after context (``attributes["concepts"]``): an
         index folder (``clinlm link build``), a :class:`~clinlm.linking.Linker`, any object with a
-        ``link_documents(docs)`` method, or a list of those (several vocabularies)."""
+        ``link_documents(docs)`` method, or a list of those (several vocabularies).
+        ``compile``: run the model through ``torch.compile`` (its kernels cached on disk in
+        ``~/.cache/clinlm/inductor``, or ``$TORCHINDUCTOR_CACHE_DIR``), paid once per machine and
+        window width. ``buckets``: pad each batch to one of :data:`BUCKETS` (default: with
+        ``compile``, where it lets graphs be reused; without it padding is only extra work)."""
         self.context = make_context(context, context_rules, section_rules, replace_rules)
         self.linkers = make_linkers(linker)
         self.clean = bool(clean)
@@ -82,7 +94,10 @@ class NerPipeline:
         self.decode = decode
         self.batch_tokens = batch_tokens
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
-        self.dtype = torch.float32 if isinstance(model, OrtModel) else resolve_dtype(precision, self.device)
+        self.precision = _effective_precision(model, precision, self.device)
+        self.dtype = self.precision.dtype
+        self.buckets = _buckets(self.max_length) if (compile if buckets is None else buckets) else ()
+        self._run = _compiled(model) if compile and not isinstance(model, OrtModel) else model
         self._pre, self._post = special_parts(tokenizer)
         self._start, self._trans = allowed_transitions(self.labels)
 
@@ -114,7 +129,7 @@ class NerPipeline:
             cased = man["cased"]
         tokenizer = load_tokenizer(path, cased=cased)
         device = resolve_device(options.pop("device", "auto"))
-        model = _load_weights(path, tokenizer, device, options.get("precision", "auto"))
+        model = _load_weights(path, tokenizer, device, resolve_precision(options.get("precision", "auto"), device))
         for key in ("max_length", "stride", "decode"):
             if key not in options and key in man:
                 options[key] = man[key]
@@ -172,7 +187,9 @@ class NerPipeline:
                 path = logp.argmax(axis=1)
             tags = [self.labels[i] for i in path]
             probs = np.exp(logp[np.arange(len(path)), path]) if len(path) else np.zeros(0)
-            out.append(doc.with_entities(tags_to_entities(enc.words, tags, probs.tolist())))
+            done = doc.with_entities(tags_to_entities(enc.words, tags, probs.tolist()))
+            done.metadata["clinlm"] = self.precision.metadata()  # how these entities were computed
+            out.append(done)
         if self.context is not None:
             out = list(self.context.pipe(out, clean=self.clean))
         for linker in self.linkers:
@@ -207,6 +224,7 @@ class NerPipeline:
 
     def _forward(self, chunks: Sequence[np.ndarray]) -> np.ndarray:
         width = max(len(c) for c in chunks) + len(self._pre) + len(self._post)
+        width = next((b for b in self.buckets if b >= width), width)
         pad = self.tokenizer.pad_token_id or 0
         ids = np.full((len(chunks), width), pad, dtype=np.int64)
         mask = np.zeros((len(chunks), width), dtype=np.int64)
@@ -218,35 +236,59 @@ class NerPipeline:
             return self.model.logprobs(ids, mask)
         cuda = self.device.type == "cuda"
         with torch.inference_mode(), inference_autocast(self.model, self.device, self.dtype):
-            logits = self.model(
+            logits = self._run(
                 input_ids=torch.from_numpy(ids).to(self.device, non_blocking=cuda),
                 attention_mask=torch.from_numpy(mask).to(self.device, non_blocking=cuda),
             ).logits
             return torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
 
 
-def _load_weights(path: str, tokenizer, device: torch.device, precision: str):
-    """The model to run: ONNX Runtime for a directory holding ``model.onnx``, else torch.
-
-    On CPU torch weights stay fp32 and bf16 runs under autocast (LayerNorm and softmax keep
-    fp32, so predictions stay closest to fp32); on CUDA weights are cast to the half type.
-    """
+def _load_weights(path: str, tokenizer, device: torch.device, precision: Precision):
+    """The model to run: ONNX Runtime for a directory holding ``model.onnx``, else torch, its
+    weights cast once for ``precision`` (:func:`~clinlm.runtime.device.cast_weights`)."""
     from transformers import AutoModelForTokenClassification
 
     from clinlm.runtime.loading import load_pretrained  # safetensors only, a one-line error otherwise
 
     if is_onnx_dir(path):
-        if precision not in ("auto", "fp32"):
+        if precision.requested not in ("auto", "fp32"):
             raise ConfigError(f"{path} is an ONNX export: its precision was fixed at export (fp32, or --int8); "
                               "leave --precision at auto")
         return OrtModel(path, threads=inference_threads(), cuda=device.type == "cuda")
-    dtype = resolve_dtype(precision, device)
     if device.type == "cpu":
         configure_torch_threads()
     model = load_pretrained(AutoModelForTokenClassification, path)  # quiet: no "Loading weights" bar
     check_vocab_fits(model, tokenizer, path)
     fuse_attention(model)
-    return model.to(device=device, dtype=dtype if device.type == "cuda" else torch.float32).eval()
+    return cast_weights(model.to(device), precision).eval()
+
+
+def _effective_precision(model, precision: str, device: torch.device) -> Precision:
+    """What the pipeline really computes in, as its outputs record it: ONNX Runtime runs its
+    export (fp32, or int8 weights); a model handed in with fp32 weights under ``bf16-weights`` runs
+    under autocast instead, since casting a caller's model (the trainer's, mid-training) in place
+    would change it under them; one handed in with half weights computes in that type."""
+    chosen = resolve_precision(precision, device)
+    if isinstance(model, OrtModel):
+        mode = "int8-weights" if getattr(model, "int8", False) else "fp32"
+        return dataclasses.replace(chosen, mode=mode, dtype=torch.float32, backend="onnx")
+    weights = next(model.parameters()).dtype
+    if chosen.mode == "bf16-weights" and weights == torch.float32:
+        return dataclasses.replace(chosen, mode="autocast")
+    if weights != torch.float32:
+        return dataclasses.replace(chosen, mode="bf16-weights", dtype=weights)
+    return chosen
+
+
+def _buckets(max_length: int) -> tuple[int, ...]:
+    """:data:`BUCKETS` below ``max_length``, then ``max_length`` itself."""
+    return tuple(b for b in BUCKETS if b < max_length) + (max_length,)
+
+
+def _compiled(model):
+    """``torch.compile(model)`` with Inductor's cache on disk, so a later process reuses the kernels."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(INDUCTOR_CACHE))
+    return torch.compile(model)  # widths are bucketed; the batch size goes dynamic after its first change
 
 
 def _group(owner: np.ndarray, n_windows: int) -> list[np.ndarray]:

@@ -123,6 +123,9 @@ def _rows_by_concept(index, skip_annotated: bool = False) -> tuple[np.ndarray, n
     return np.cumsum(ptr), rows[order]
 
 
+_LOADED: dict[tuple[str, str], Encoder] = {}
+
+
 class DenseReranker:
     """Cosines between mentions and concepts (best name), over cached name embeddings."""
 
@@ -166,8 +169,10 @@ class DenseReranker:
             emb = np.load(folder / EMBEDDINGS, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as e:
             raise InputError(f"cannot read the embedding cache: {e}", str(folder / EMBEDDINGS)) from None
-        return cls(index, emb, encoder if encoder is not None else Encoder(enc_path), float(meta.get("weight", DEFAULT_WEIGHT)),
-                   meta)
+        if encoder is None:  # indexes embedded with one encoder share it (annotate --link A --link B)
+            encoder = _LOADED.get((str(enc_path), stored["encoder"])) or Encoder(enc_path)
+            _LOADED[(str(enc_path), stored["encoder"])] = encoder
+        return cls(index, emb, encoder, float(meta.get("weight", DEFAULT_WEIGHT)), meta)
 
     def cosines(self, queries: Sequence[str], candidates: Sequence[Sequence[int]],
                 skip_annotated: bool = False) -> list[np.ndarray]:

@@ -94,6 +94,28 @@ def test_cache_is_written_once_as_float16_and_reused(index_dir, encoder_dir):
     assert found[0][0]["id"] == "EX:0001" and found[0][0]["score"] == 1.0  # exact name: cosine 1, lexical 1
 
 
+def test_names_another_index_embedded_with_the_encoder_are_copied_not_embedded(index_dir, encoder_dir, tmp_path):
+    enc = Encoder(encoder_dir)
+    embed_index(index_dir, enc)
+    more = tmp_path / "with-names"
+    LinkIndex.build(read_vocabulary(TINY), annotations=[("pyrexial cough", "EX:0006")]).save(more)
+    seen: list[list[str]] = []
+
+    class Recording(Encoder):
+        def encode(self, texts, progress=None):
+            seen.append(list(texts))
+            return super().encode(texts, progress)
+
+    meta, _ = embed_index(more, Recording(encoder_dir), reuse_from=[index_dir])
+    assert seen == [["pyrexial cough"]] and meta["reused_rows"] == len(LinkIndex.load(index_dir).keys)
+    full = tmp_path / "full"
+    shutil.copytree(more, full)
+    embed_index(full, enc, force=True)
+    assert np.allclose(np.load(more / DENSE_DIR / EMBEDDINGS).astype(np.float32),
+                       np.load(full / DENSE_DIR / EMBEDDINGS).astype(np.float32), atol=2e-3)
+    assert Linker.load(more).dense is not None
+
+
 def test_stale_or_mismatched_cache_is_refused(index_dir, encoder_dir, tiny_bert, tmp_path):
     embed_index(index_dir, Encoder(encoder_dir))
     # the cache of one index copied into another index

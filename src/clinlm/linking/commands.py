@@ -70,6 +70,7 @@ def link_embed(
     type_map: Optional[Path] = typer.Option(None, "--type-map", help="With --tune-on: TSV 'vocabulary type<TAB>entity label' for the type filter."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Names per forward pass."),
     force: bool = typer.Option(False, "--force", help="Embed again even when the cache matches the index and the encoder."),
+    reuse_from: Optional[List[Path]] = typer.Option(None, "--reuse-from", help="Another index folder embedded with the same encoder: names it holds are copied from its cache, not embedded again. Repeatable."),
 ) -> None:
     """Embed every name of an index with an encoder, once, into the index folder (dense/, float16),
     for re-ranking the lexical top 20 by w*cosine + (1-w)*lexical score."""
@@ -87,7 +88,7 @@ def link_embed(
     quiet_transformers()
     t0 = time.perf_counter()
     enc = Encoder(encoder or default_encoder(), batch_size=batch_size)
-    meta, reused = embed_index(index, enc, force=force)
+    meta, reused = embed_index(index, enc, force=force, reuse_from=reuse_from or ())
     t1 = time.perf_counter()
     tuned = None
     if tune_on:
@@ -103,7 +104,8 @@ def link_embed(
         write_cache(index, None, meta)
     table = Table(title=f"embeddings of {esc(index)}", title_justify="left", show_header=False)
     rows = [("encoder", esc(meta["encoder"])), ("names", f"{meta['names']:,}"), ("dimensions", str(meta["dim"])),
-            ("cache", "reused (same index and encoder)" if reused else f"written in {t1 - t0:.1f} s"),
+            ("cache", "reused (same index and encoder)" if reused else
+             f"written in {t1 - t0:.1f} s ({meta.get('reused_rows', 0):,} names copied from --reuse-from)"),
             ("weight of the cosine", f"{meta['weight']:.2f}" + ("" if meta.get("tuned_on") else " (not tuned)"))]
     if tuned:
         lexical = tuned["acc@1"]["0.00"]

@@ -230,9 +230,12 @@ def write_cache(index_dir: PathLike, embeddings: np.ndarray | None, meta: dict) 
             shutil.rmtree(old, ignore_errors=True)
 
 
-def embed_index(index_dir: PathLike, encoder: TextEncoder, *, force: bool = False, progress=None) -> tuple[dict, bool]:
+def embed_index(index_dir: PathLike, encoder: TextEncoder, *, force: bool = False, progress=None,
+                reuse_from: Sequence[PathLike] = ()) -> tuple[dict, bool]:
     """Embed every name of the index at ``index_dir`` with ``encoder`` and cache them (float16),
-    unless a cache with the same fingerprint is there (then it is reused). Returns ``(meta, reused)``."""
+    unless a cache with the same fingerprint is there (then it is reused). ``reuse_from``: other index
+    folders whose caches the same encoder wrote; their names' rows are copied, not embedded again
+    (one vocabulary indexed with several training sets' names). Returns ``(meta, reused)``."""
     from clinlm.linking.index import LinkIndex
 
     index = LinkIndex.load(index_dir)
@@ -245,9 +248,31 @@ def embed_index(index_dir: PathLike, encoder: TextEncoder, *, force: bool = Fals
             old = dict(old, encoder=here)
             write_cache(index_dir, None, old)
         return old, True
-    emb = encoder.encode(index.keys, progress=progress) if progress else encoder.encode(index.keys)
+    emb, todo = None, list(range(len(index.keys)))
+    for donor in reuse_from:
+        dmeta = read_meta(donor)
+        if dmeta is None or (dmeta.get("fingerprint") or {}).get("encoder") != fp["encoder"]:
+            raise ModelError(f"{Path(donor) / DENSE_DIR / META}: no embedding cache by the encoder {encoder.path} "
+                             "to reuse")
+        if dmeta.get("fingerprint", {}).get("index") != index_fingerprint(donor):
+            raise ModelError(f"{Path(donor) / DENSE_DIR / META}: stale embedding cache: not reused")
+        rows = {k: i for i, k in enumerate(LinkIndex.load(donor).keys)}
+        donor_emb = np.load(Path(donor) / DENSE_DIR / EMBEDDINGS, mmap_mode="r", allow_pickle=False)
+        if emb is None:
+            emb = np.zeros((len(index.keys), donor_emb.shape[1]), dtype=np.float16)
+        found = [(i, rows[index.keys[i]]) for i in todo if index.keys[i] in rows]
+        if found:
+            emb[[i for i, _ in found]] = donor_emb[[j for _, j in found]]
+        have = {i for i, _ in found}
+        todo = [i for i in todo if i not in have]
+    new = encoder.encode([index.keys[i] for i in todo], **({"progress": progress} if progress else {}))
+    if emb is None:
+        emb = new
+    elif todo:
+        emb[todo] = new
     meta = {"format": "clinlm-link-dense", "version": DENSE_VERSION, "encoder": str(Path(encoder.path).resolve()),
             "fingerprint": fp, "names": len(index.keys), "dim": int(emb.shape[1]), "dtype": "float16",
-            "pooling": "mean", "top": TOP, "weight": DEFAULT_WEIGHT, "tuned_on": None}
+            "pooling": "mean", "top": TOP, "weight": DEFAULT_WEIGHT, "tuned_on": None,
+            "reused_rows": len(index.keys) - len(todo)}
     write_cache(index_dir, emb, meta)
     return meta, False

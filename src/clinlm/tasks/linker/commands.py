@@ -34,7 +34,7 @@ def train_linker(
     device: Device = "auto",
     as_json: AsJson = False,
 ) -> None:
-    """SapBERT-style: pairs of names of one concept from the vocabulary itself, in-batch negatives
+    """SapBERT-style: pairs of names of one concept from the vocabulary itself, the other pairs of a batch as negatives
     (InfoNCE), on the shared trainer. The output is an encoder for `clinlm link embed --encoder`."""
     from clinlm.linking.dense import default_encoder
     from clinlm.linking.vocab import read_vocabulary

@@ -177,6 +177,42 @@ def test_reranking_follows_the_encoder_within_the_lexical_top(index_dir):
     assert fixture_linker(index, enc, 1.0).candidates(["zzzz qqqq"], threshold=0.6) == [[]]
 
 
+class CountingEncoder(FixtureEncoder):
+    """Counts the texts it is asked to encode."""
+
+    def __init__(self, near: set[str]):
+        super().__init__(near)
+        self.texts: list[str] = []
+
+    def encode(self, texts, progress=None) -> np.ndarray:
+        self.texts.extend(texts)
+        return super().encode(texts, progress)
+
+
+def test_a_mention_text_is_encoded_once_while_it_stays_in_the_query_cache(index_dir, monkeypatch):
+    import clinlm.linking.dense as dense
+
+    index = LinkIndex.load(index_dir)
+    mention = "pyrexial cough"
+    second = Linker(index).ranked([mention], n=20)[0][1][1][0]
+    enc = CountingEncoder({mention} | names_of(index, second))
+    linker = fixture_linker(index, enc, 0.6)
+    enc.texts.clear()
+    first = linker.candidates([mention, "fever", mention], k=3, threshold=0.0)
+    assert sorted(enc.texts) == ["fever", mention]  # twice in one call: encoded once
+    again = linker.candidates([mention], k=3, threshold=0.0)
+    assert len(enc.texts) == 2  # nothing new encoded
+    assert again[0] == first[0] == first[2]
+    assert first[0][0]["id"] == index.ids[second]  # the cached embedding is the one re-ranking used
+    # bounded: the least recently used text is forgotten and encoded again when it comes back
+    monkeypatch.setattr(dense, "QUERY_CACHE", 2)
+    linker.candidates(["cough", "rash"], k=1, threshold=0.0)
+    assert len(linker.dense._queries) == 2
+    enc.texts.clear()
+    linker.candidates([mention], k=1, threshold=0.0)
+    assert enc.texts == [mention]
+
+
 def _doc(i: int, text: str, mentions: list[tuple[str, str]]) -> Document:
     ents, at = [], 0
     for m, cid in mentions:

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable, Protocol, Sequence
 
@@ -37,6 +38,8 @@ META = "dense.json"
 DENSE_VERSION = 1
 TOP = 20
 DEFAULT_WEIGHT = 0.5
+#: Distinct mention texts whose embeddings a re-ranker keeps (about 1.5 KB each at 384 dimensions).
+QUERY_CACHE = 20_000
 GRID = tuple(round(0.05 * i, 2) for i in range(21))
 _INDEX_FILES = ("names.json", "concepts.json", "name_ptr.npy", "name_concepts.npy")
 _ENCODER_FILES = ("config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
@@ -142,6 +145,23 @@ class DenseReranker:
         self.weight = float(weight)
         self.meta = dict(meta or {})
         self._by_concept = {False: _rows_by_concept(index)}
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def embed_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """The encoder's embeddings of ``queries``, each distinct text encoded once while it stays
+        among the last ``QUERY_CACHE`` texts (kept in memory only): notes repeat their mentions
+        ("chest pain", "hypertension"), and the encoder is most of re-ranking's cost."""
+        todo = list(dict.fromkeys(q for q in queries if q not in self._queries))
+        if todo:
+            for text, row in zip(todo, self.encoder.encode(todo)):
+                self._queries[text] = row
+        rows = []
+        for q in queries:
+            self._queries.move_to_end(q)
+            rows.append(self._queries[q])
+        while len(self._queries) > QUERY_CACHE:
+            self._queries.popitem(last=False)
+        return np.stack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
 
     @classmethod
     def load(cls, index_dir: PathLike, index, encoder: TextEncoder | None = None) -> "DenseReranker":
@@ -181,7 +201,7 @@ class DenseReranker:
         if skip_annotated not in self._by_concept:
             self._by_concept[skip_annotated] = _rows_by_concept(self.index, skip_annotated)
         concept_ptr, concept_rows = self._by_concept[skip_annotated]
-        q = self.encoder.encode(list(queries)) if len(queries) else np.zeros((0, 1), dtype=np.float32)
+        q = self.embed_queries(list(queries))
         out = []
         for i, cands in enumerate(candidates):
             cos = np.zeros(len(cands), dtype=np.float32)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clinlm.context import ContextAnnotator, default_annotator
-from clinlm.context.concepts import name_spans, split_at_breaks
+from clinlm.context.concepts import EDGE_WORDS, name_spans, split_at_breaks, trim_edge_words
 from clinlm.context.layout import LINE_KINDS, NEWLINE, ROLES, Layout, read_layout
 from clinlm.document import Document, Entity
 from clinlm.errors import InputError
@@ -182,6 +182,38 @@ def test_clean_entities_keep_exact_offsets_and_cross_no_break(annotator, text, r
         assert not layout.breaks_within(e.start, e.end) and not layout.in_header(e.start, e.end)
     kept = annotator(Document("h", text, ents))  # without clean every entity comes back as it was
     assert sorted(e.key() for e in kept.entities) == sorted(e.key() for e in ents)
+
+
+def test_no_concept_starts_or_ends_with_a_function_word():
+    text = "Father - died of a heart attack. Inspection of the skin. History of surgery. Low vitamin A. OR time."
+
+    def trimmed(span: str) -> list[str]:
+        i = text.index(span)
+        return [e.text for e in trim_edge_words(text, [Entity(i, i + len(span), "T033", span)])]
+
+    assert trimmed("died of a") == ["died"]
+    assert trimmed("Inspection of the") == ["Inspection"]
+    assert trimmed("of surgery") == ["surgery"]
+    assert trimmed("of the") == []  # nothing but function words: not a concept
+    assert trimmed("vitamin A") == ["vitamin A"]  # a capital letter is a name, not an article
+    assert trimmed("OR time") == ["OR time"]
+    assert trimmed("heart attack") == ["heart attack"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(["of", "the", "The", "a", "A", "pain", "chest", "OR", "and", "x-ray", ",", "  "]),
+                min_size=1, max_size=8))
+def test_edge_word_trimming_keeps_exact_offsets_inside_the_entity(words):
+    text = "Seen: " + " ".join(words) + " today."
+    start, end = 6, 6 + len(" ".join(words))
+    out = trim_edge_words(text, [Entity(start, end, "T033", text[start:end])])
+    for e in out:
+        assert text[e.start:e.end] == e.text and start <= e.start < e.end <= end
+        inner = [w for w in e.text.split() if any(c.isalnum() for c in w)]
+        assert not inner or (inner[0] not in EDGE_WORDS and inner[-1] not in EDGE_WORDS)
+    content = [w for w in words if any(c.isalnum() for c in w) and w not in EDGE_WORDS
+               and not (w[0].isupper() and w[1:].islower() and w.lower() in EDGE_WORDS)]
+    assert len(out) == (1 if content else (0 if any(c.isalnum() for w in words for c in w) else 1))
 
 
 # -- assertion in whole notes --------------------------------------------------------------------

@@ -60,6 +60,41 @@ def split_at_breaks(text: str, entities: Iterable[Entity], layout: Layout) -> li
     return out
 
 
+#: Words no concept starts or ends with ("died of", "Inspection of the", "of surgery").
+EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from", "the", "a", "an", "and", "or"})
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
+
+
+def _edge_word(w: str) -> bool:
+    """``of``, ``The``; not ``A`` (vitamin A, hepatitis A) nor ``OR`` (the operating room)."""
+    return w in EDGE_WORDS or (len(w) > 1 and w[0].isupper() and w[1:].islower() and w.lower() in EDGE_WORDS)
+
+
+def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
+    """Entities without the function words (:data:`EDGE_WORDS`) and punctuation at their edges;
+    an entity of nothing else is dropped."""
+    out: list[Entity] = []
+    for e in entities:
+        words = [m.span() for m in _WORD.finditer(text, e.start, e.end)]
+        i, j = 0, len(words)
+        while i < j and _edge_word(text[words[i][0]:words[i][1]]):
+            i += 1
+        while j > i and _edge_word(text[words[j - 1][0]:words[j - 1][1]]):
+            j -= 1
+        if i == j:
+            if words:  # only function words
+                continue
+            out.append(e)
+            continue
+        a = e.start if i == 0 else words[i][0]
+        b = e.end if j == len(words) else words[j - 1][1]
+        if (a, b) != (e.start, e.end):
+            a, b = _trim(text, a, b)
+        out.append(e if (a, b) == (e.start, e.end) else replace(e, start=a, end=b, text=text[a:b],
+                                                                  attributes=dict(e.attributes)))
+    return out
+
+
 def _trim(text: str, a: int, b: int) -> tuple[int, int]:
     while a < b and text[a] in _TRIM:
         a += 1

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import clinlm
 from clinlm.document import Document
 from clinlm.errors import ConfigError
+from clinlm.runtime.memory import Releaser
 from clinlm.serve.batcher import InferenceFailed, MicroBatcher, QueueFull
 from clinlm.serve.metrics import Metrics
 from clinlm.serve.schemas import (AnnotateResponse, Batch, BatchResponse, ErrorEnvelope, Health, Info, Note,
@@ -179,7 +180,8 @@ def create_app(pipeline: Any = None, settings: ServeSettings | None = None, rela
         return docs
 
     batcher = MicroBatcher(annotate_batch, max_batch_tokens=settings.max_batch_tokens,
-                           max_wait_ms=settings.max_wait_ms, max_queue=settings.max_queue, on_batch=metrics.on_batch)
+                           max_wait_ms=settings.max_wait_ms, max_queue=settings.max_queue, on_batch=metrics.on_batch,
+                           after_batch=Releaser(settings.release_memory_s))
 
     async def warm_up() -> None:
         try:

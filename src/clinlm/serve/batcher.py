@@ -59,8 +59,10 @@ class MicroBatcher:
 
     def __init__(self, annotate: Callable[[list[Document]], list[Document]], *, max_batch_tokens: int = 8192,
                  max_wait_ms: float = 5.0, max_queue: int = 256,
-                 on_batch: Callable[[int, int, float], None] | None = None):
+                 on_batch: Callable[[int, int, float], None] | None = None,
+                 after_batch: Callable[[], None] | None = None):
         self.annotate = annotate
+        self.after_batch = after_batch
         self.max_batch_tokens = max_batch_tokens
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
@@ -183,6 +185,14 @@ class MicroBatcher:
                         job.future.set_result(result)
 
     def _run(self, docs: list[Document]) -> list[Document | BaseException]:
+        """The batch's results, then ``after_batch`` (on the inference thread: giving memory back)."""
+        try:
+            return self._annotate(docs)
+        finally:
+            if self.after_batch is not None:
+                self.after_batch()
+
+    def _annotate(self, docs: list[Document]) -> list[Document | BaseException]:
         """One pipeline call for the batch; if it raises, each note alone, so one bad note fails only itself."""
         try:
             return list(self.annotate(docs))

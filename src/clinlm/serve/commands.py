@@ -59,6 +59,7 @@ def serve(
     max_batch_notes: int = typer.Option(64, "--max-batch-notes", min=1, help="Notes one /v1/annotate/batch request may hold; 413 beyond."),
     max_batch_tokens: int = typer.Option(8192, "--max-batch-tokens", min=0, help="Micro-batching: estimated subword tokens gathered into one pipeline call (0: each note alone)."),
     max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", min=0, help="Micro-batching: how long the first note of a batch waits for company."),
+    release_memory_s: float = typer.Option(1.0, "--release-memory-every", help="Seconds between returning the heap's free memory to the system after a batch (glibc malloc_trim; keeps resident memory flat); a negative value never does."),
     max_queue: int = typer.Option(256, "--max-queue", min=1, help="Notes that may wait; beyond, 503 with Retry-After."),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds a request may take before it gets 503 timeout."),
     context: bool = typer.Option(True, "--context/--no-context", help="Add assertion attributes and the section to every concept."),
@@ -87,7 +88,8 @@ def serve(
     settings = ServeSettings(
         model=model, relations=relations, link=[str(d) for d in link or []], link_k=link_k,
         link_threshold=link_threshold, type_map=str(type_map) if type_map else None, host=host, port=port, max_chars=max_chars, max_batch_notes=max_batch_notes,
-        max_batch_tokens=max_batch_tokens, max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout,
+        max_batch_tokens=max_batch_tokens, max_wait_ms=max_wait_ms, release_memory_s=release_memory_s,
+        max_queue=max_queue, timeout_s=timeout,
         token=token, token_file=str(token_file) if token_file is not None else None, cors_origins=list(cors_origin or []),
         context=context, clean=clean, device=device, precision=precision, max_length=max_length, stride=stride)
     if host not in LOOPBACK and token is None:

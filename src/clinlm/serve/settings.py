@@ -20,7 +20,9 @@ class ServeSettings:
     gathers queued notes into one pipeline call until ``max_batch_tokens`` (estimated subword
     tokens: characters / 4) or ``max_wait_ms`` after the first note; ``max_batch_tokens=0`` runs
     each note alone. At most ``max_queue`` notes wait (503 with ``Retry-After`` beyond), and a
-    request that has not been answered in ``timeout_s`` gets a 503 ``timeout``.
+    request that has not been answered in ``timeout_s`` gets a 503 ``timeout``. After a batch the
+    inference thread gives the heap's free memory back at most every ``release_memory_s`` seconds
+    (negative: never), or resident memory creeps up with every new batch shape.
     """
 
     model: str | None = None
@@ -35,6 +37,7 @@ class ServeSettings:
     max_batch_notes: int = 64
     max_batch_tokens: int = 8192
     max_wait_ms: float = 5.0
+    release_memory_s: float = 1.0  # malloc_trim after a batch at most this often; negative: never
     max_queue: int = 256
     timeout_s: float = 60.0
     retry_after_s: int = 1

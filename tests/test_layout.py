@@ -200,6 +200,15 @@ def test_no_concept_starts_or_ends_with_a_function_word():
     assert trimmed("heart attack") == ["heart attack"]
 
 
+def test_a_family_member_alone_is_not_a_concept(annotator):
+    text = "FAMILY HISTORY:\nMother had breast cancer. Paternal grandfather: stroke.\n"
+    ents = [Entity(text.index(t), text.index(t) + len(t), "T038", t) for t in ("Mother had", "breast cancer",
+                                                                              "Paternal grandfather", "stroke")]
+    out = annotator(Document("f", text, ents), clean=True)
+    assert [(e.text, e.attributes["assertion"]) for e in out.entities] == [
+        ("breast cancer", "associated_with_someone_else"), ("stroke", "associated_with_someone_else")]
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.sampled_from(["of", "the", "The", "a", "A", "pain", "chest", "OR", "and", "x-ray", ",", "  "]),
                 min_size=1, max_size=8))

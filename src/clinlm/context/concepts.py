@@ -60,8 +60,9 @@ def split_at_breaks(text: str, entities: Iterable[Entity], layout: Layout) -> li
     return out
 
 
-#: Words no concept starts or ends with ("died of", "Inspection of the", "of surgery").
-EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from", "the", "a", "an", "and", "or"})
+#: Words no concept starts or ends with ("died of", "Inspection of the", "of surgery", "Mother had").
+EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from", "the", "a", "an", "and", "or",
+                        "is", "are", "was", "were", "be", "been", "has", "have", "had"})
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 
 
@@ -93,6 +94,12 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
         out.append(e if (a, b) == (e.start, e.end) else replace(e, start=a, end=b, text=text[a:b],
                                                                   attributes=dict(e.attributes)))
     return out
+
+
+def drop_relatives(entities: Iterable[Entity], relatives: frozenset[str] | set[str]) -> list[Entity]:
+    """Entities that are only a family member ("Mother", "paternal grandfather"): the subject of a
+    concept (ConText's FAMILY cue), not a concept."""
+    return [e for e in entities if " ".join(e.text.lower().split()) not in relatives]
 
 
 def _trim(text: str, a: int, b: int) -> tuple[int, int]:

@@ -9,6 +9,8 @@ correlations do not depend on the scale.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from types import SimpleNamespace
 from typing import Sequence
 
@@ -92,19 +94,26 @@ def cosines(model: BiEncoder, tokenizer, pairs: Sequence[tuple[str, str]], max_l
     """Cosine of each ``(text_a, text_b)`` pair, in input order."""
     max_length = min(max_length, getattr(model.config, "max_position_embeddings", max_length))
     out: list[float] = []
+    with evaluating(model):
+        for s in range(0, len(pairs), batch_size):
+            chunk = pairs[s : s + batch_size]
+            enc = [{"input_ids": tokenizer(a, truncation=True, max_length=max_length)["input_ids"],
+                    "input_ids_b": tokenizer(b, truncation=True, max_length=max_length)["input_ids"]} for a, b in chunk]
+            batch = collate_pairs(enc, tokenizer.pad_token_id or 0)
+            out += model(**{k: v.to(model.device) for k, v in batch.items()}).logits[:, 0].tolist()
+    return out
+
+
+@contextmanager
+def evaluating(model):
+    """``model`` in eval mode under ``torch.inference_mode`` for the block, its training mode restored after."""
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            for s in range(0, len(pairs), batch_size):
-                chunk = pairs[s : s + batch_size]
-                enc = [{"input_ids": tokenizer(a, truncation=True, max_length=max_length)["input_ids"],
-                        "input_ids_b": tokenizer(b, truncation=True, max_length=max_length)["input_ids"]} for a, b in chunk]
-                batch = collate_pairs(enc, tokenizer.pad_token_id or 0)
-                out += model(**{k: v.to(model.device) for k, v in batch.items()}).logits[:, 0].tolist()
+            yield model
     finally:
         model.train(was_training)
-    return out
 
 
 def embed_texts(model, tokenizer, texts: Sequence[str], max_length: int = 32, batch_size: int = 256,
@@ -116,18 +125,13 @@ def embed_texts(model, tokenizer, texts: Sequence[str], max_length: int = 32, ba
     if not len(texts):
         return out
     order = np.argsort([len(t) for t in texts], kind="stable")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for s in range(0, len(order), batch_size):
-                idx = order[s: s + batch_size]
-                enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
-                                return_tensors="pt")
-                vec = model.embed(enc["input_ids"].to(model.device), enc["attention_mask"].to(model.device))
-                out[idx] = torch.nn.functional.normalize(vec.float(), dim=-1).cpu().numpy()
-                if progress:
-                    progress(min(s + batch_size, len(order)), len(order))
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        for s in range(0, len(order), batch_size):
+            idx = order[s: s + batch_size]
+            enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
+                            return_tensors="pt")
+            vec = model.embed(enc["input_ids"].to(model.device), enc["attention_mask"].to(model.device))
+            out[idx] = torch.nn.functional.normalize(vec.float(), dim=-1).cpu().numpy()
+            if progress:
+                progress(min(s + batch_size, len(order)), len(order))
     return out

@@ -39,6 +39,7 @@ class Context:
     work: Path
     quick: bool
     seed: int = 42
+    mc_model: str | None = None  # a masked-LM checkpoint for the zero-shot rows; None: base_model
 
 
 def minilm_dir() -> str:
@@ -68,9 +69,28 @@ def combine(name: str, runs: list[dict]) -> dict:
     values = [r["value"] for r in runs]
     out = dict(runs[0], row=name, value=statistics.mean(values),
                sd=statistics.stdev(values) if len(values) > 1 else 0.0, seeds=[r["seed"] for r in runs],
-               values=values, seconds=round(statistics.mean(r["seconds"] for r in runs), 1))
+               values=values, seconds=round(statistics.mean(r["seconds"] for r in runs), 1), runs=runs)
     out.pop("seed", None)
     return out
+
+
+def finished_runs(path: Path | None) -> dict[tuple[str, int], dict]:
+    """Seeds already run, by (row, seed), from an earlier ``--json`` file: ``--resume`` skips them,
+    so a row too slow for one sitting goes on where it stopped."""
+    if path is None or not path.exists():
+        return {}
+    done = {}
+    for row in json.loads(path.read_text()):
+        for run in row.get("runs", []):
+            done[(row["row"], run["seed"])] = run
+    return done
+
+
+def done_rows(path: Path, names: list[str]) -> list[dict]:
+    """Rows of an earlier ``--json`` file that this run does not touch (kept when it is rewritten)."""
+    if not path.exists():
+        return []
+    return [r for r in json.loads(path.read_text()) if r["row"] not in names]
 
 
 def main() -> None:
@@ -82,7 +102,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny budgets, to check the script end to end")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--seeds", default="42", help="comma-separated seeds: each row runs once per seed, shown as mean ± sd")
+    ap.add_argument("--resume", action="store_true", help="keep the seeds already in --json and run only the rest")
+    ap.add_argument("--mc-model", default=None,
+                    help="masked-LM checkpoint for the zero-shot rows (e.g. from clinlm pretrain; default: --model)")
     args = ap.parse_args()
+    if args.resume and args.json is None:
+        ap.error("--resume needs --json FILE (the seeds already run are read from it)")
     seeds = [int(x) for x in args.seeds.split(",")]
 
     from rich.console import Console
@@ -95,10 +120,17 @@ def main() -> None:
         ap.error(f"unknown rows {unknown}; available: {', '.join(rows)}")
     console = Console()
     results = []
+    done = finished_runs(args.json) if args.resume else {}
     for name in names:
         runs = []
         for seed in seeds:
-            ctx = Context(args.shared, args.model or minilm_dir(), args.work / f"seed{seed}", args.quick, seed)
+            if (name, seed) in done:
+                res = done[(name, seed)]
+                console.print(f"[bold]{name}[/] seed {seed}: {res['value']:.2f} (kept from {args.json})")
+                runs.append(res)
+                continue
+            ctx = Context(args.shared, args.model or minilm_dir(), args.work / f"seed{seed}", args.quick, seed,
+                          mc_model=args.mc_model)
             t0 = time.perf_counter()
             res = rows[name](ctx)
             res.setdefault("seconds", round(time.perf_counter() - t0, 1))
@@ -107,7 +139,8 @@ def main() -> None:
             console.print(f"[bold]{name}[/] seed {seed}: {res['metric']} {res['value']:.2f} "
                           f"({res['budget']}, {res['seconds']} s)")
             if args.json:  # as it goes: a long run that stops keeps what it finished
-                args.json.write_text(json.dumps(results + [combine(name, runs)], indent=2))
+                kept = done_rows(args.json, names)
+                args.json.write_text(json.dumps(kept + results + [combine(name, runs)], indent=2))
         results.append(combine(name, runs))
     table = Table(title="clinlm (MiniLM-L6, 22M, general) vs published PubMedBERT (110M, PubMed-pretrained, BLURB)")
     for col in ("task", "dataset", "metric", "baseline (no fine-tuning)", "clinlm", "PubMedBERT (BLURB)", "budget", "seconds"):
@@ -124,7 +157,7 @@ def main() -> None:
                       r["budget"], f"{r['seconds']} per seed")
     console.print(table)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(done_rows(args.json, names) + results, indent=2))
 
 
 if __name__ == "__main__":

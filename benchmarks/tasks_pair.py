@@ -165,7 +165,7 @@ def mmlu(ctx) -> dict[str, Any]:
     b = _budget(ctx, "mmlu")
     t0 = time.perf_counter()
     questions = sample(read_mc(Path(ctx.shared) / "mmlu_medical" / "test"), b["questions"], ctx.seed)
-    scorer = load_scorer(ctx.base_model, max_length=b["max_length"])
+    scorer = load_scorer(getattr(ctx, "mc_model", None) or ctx.base_model, max_length=b["max_length"], seed=ctx.seed)
     res = evaluate_mc(scorer, questions)
     head = "" if scorer.scoring != "pll" or scorer.mlm_head == "pretrained" else ", random MLM head"
     return {

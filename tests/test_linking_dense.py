@@ -309,3 +309,44 @@ def test_train_embed_tune_evaluate_and_annotate_round_trip(tmp_path, tiny_bert, 
     assert r.returncode == 2 and b"not both" in r.stderr
     r = clinlm("link", "embed", "--index", idx, "--encoder", tmp_path / "nowhere")
     assert r.returncode == 2 and len(r.stderr.decode().strip().splitlines()) == 1
+
+
+def test_training_mentions_pair_with_their_concepts_preferred_name():
+    from clinlm.tasks.linker.task import synonym_pairs
+
+    vocab = read_vocabulary(TINY)
+    plain = synonym_pairs([vocab], per_concept=1, seed=3)
+    mentions = [("Pyrexial COUGH", "EX:0006"), ("pyrexial cough", "EX:0006"), ("Hypertension", "EX:0001"),
+                ("sugar disease", "EX:0002"), ("unknown thing", "EX:9999"), ("", "EX:0007")]
+    pairs = synonym_pairs([vocab], per_concept=1, seed=3, annotations=mentions)
+    assert pairs[:len(plain)] == plain  # the vocabulary's pairs are unchanged
+    added = pairs[len(plain):]
+    number = {p.text_a: p.concept for p in plain} | {p.text_b: p.concept for p in plain}
+    # one pair per distinct normalized mention; a mention equal to the preferred name pairs with a synonym;
+    # ids the vocabulary lacks and empty mentions are skipped
+    from clinlm.linking.normalize import normalize
+
+    t2dm = normalize("Type 2 diabetes mellitus")
+    assert [(p.text_a, p.text_b) for p in added] == [
+        ("pyrexial cough", "cough"), ("hypertension", "high blood pressure"), ("sugar disease", t2dm)]
+    assert [p.concept for p in added] == [number["cough"], number["hypertension"], number[t2dm]]
+
+
+def test_train_linker_names_from_are_recorded_and_never_tune_the_weight(tmp_path, tiny_bert):
+    idx, enc, train, other = tmp_path / "idx", tmp_path / "linker", tmp_path / "train.pubtator", tmp_path / "b.pubtator"
+    train.write_text(TRAIN, encoding="utf-8")
+    other.write_text(DEV.replace("2|t|", "3|t|").replace("\n2\t", "\n3\t"), encoding="utf-8")
+    assert clinlm("link", "build", "--vocab", TINY, "--output", idx).returncode == 0
+    r = clinlm("train", "linker", "--vocab", TINY, "--model", tiny_bert, "--output", enc, "--dev-fraction", "0.25",
+               "--batch-size", "8", "--epochs", "1", "--precision", "fp32", "--names-from", train, "--label", "Disease")
+    assert r.returncode == 0, r.stderr
+    assert b"3 training mentions read" in r.stderr
+    (rec,) = json.loads((enc / "clinlm.json").read_text())["mentions_from"]
+    assert rec["path"] == str(train) and rec["sha256"].startswith("sha256:")
+    r = clinlm("link", "embed", "--index", idx, "--encoder", enc, "--tune-on", train)
+    assert r.returncode == 2 and r.stderr.decode().strip() == (
+        f"error: {train}: the encoder was trained on this file's mentions (clinlm train linker --names-from): "
+        "tune the weight on other training documents")
+    assert not (idx / DENSE_DIR).exists()  # refused before any name was embedded
+    r = clinlm("link", "embed", "--index", idx, "--encoder", enc, "--tune-on", other)
+    assert r.returncode == 0, r.stderr

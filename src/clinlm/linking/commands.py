@@ -85,6 +85,11 @@ def link_embed(
         raise InputError("give --tune-on (the weight chosen on training data) or --weight, not both")
     if label and not tune_on:
         raise InputError("--label picks the mentions of --tune-on: give --tune-on too")
+    trained_on = _mentions_trained_on(encoder)  # checked before the names are embedded, not after
+    for path in tune_on or []:
+        if fingerprint([path]) in trained_on:
+            raise InputError("the encoder was trained on this file's mentions (clinlm train linker --names-from): "
+                             "tune the weight on other training documents", str(path))
     quiet_transformers()
     t0 = time.perf_counter()
     enc = Encoder(encoder or default_encoder(), batch_size=batch_size)
@@ -114,6 +119,14 @@ def link_embed(
     for key, value in rows:
         table.add_row(key, value)
     out.print(table)
+
+
+def _mentions_trained_on(encoder: Optional[Path]) -> set[str]:
+    """sha256 of the files whose mentions trained ``encoder`` (``clinlm train linker --names-from``)."""
+    manifest = encoder / "clinlm.json" if encoder else None
+    if manifest is None or not manifest.is_file():
+        return set()
+    return {f["sha256"] for f in json.loads(manifest.read_text(encoding="utf-8")).get("mentions_from", [])}
 
 
 @evaluate_app.command("link")

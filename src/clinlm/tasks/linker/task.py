@@ -32,19 +32,30 @@ class SynonymPair:
     concept: int
 
 
-def synonym_pairs(vocabs: Sequence, *, per_concept: int = 4, max_pairs: int | None = None,
-                  seed: int = 42) -> list[SynonymPair]:
+def synonym_pairs(vocabs: Sequence, *, per_concept: int = 4, max_pairs: int | None = None, seed: int = 42,
+                  annotations: Sequence[tuple[str, str]] = ()) -> list[SynonymPair]:
     """Pairs of distinct normalized names of one concept: each synonym with the preferred name, then
-    random synonym pairs, at most ``per_concept`` a concept; a seeded sample of ``max_pairs`` at most."""
+    random synonym pairs, at most ``per_concept`` a concept; a seeded sample of ``max_pairs`` at most.
+
+    ``annotations``: ``(mention text, concept id)`` from annotated *training* documents (as
+    ``clinlm link build --names-from`` takes them); each distinct mention is paired with its concept's
+    preferred name (another name where they are the same), after the sample: how mentions are written
+    in text is what the vocabulary's own synonyms teach least (BioSyn, SapBERT fine-tuned on a corpus)."""
     from clinlm.linking.normalize import normalize
 
     rng = random.Random(seed)
     out: list[SynonymPair] = []
     concept = 0
+    names_of: dict[int, list[str]] = {}
+    of_id: dict[str, int] = {}
     for vocab in vocabs:
         for c in vocab.concepts:
             names = list(dict.fromkeys(k for k in (normalize(n) for n in c.names()) if k))
             concept += 1
+            if annotations:
+                names_of[concept] = names
+                for a in (*c.alt_ids, c.id):
+                    of_id.setdefault(a, concept)
             if len(names) < 2:
                 continue
             pairs = [(names[0], s) for s in names[1:]]
@@ -57,6 +68,15 @@ def synonym_pairs(vocabs: Sequence, *, per_concept: int = 4, max_pairs: int | No
             out += [SynonymPair(*(p if rng.random() < 0.5 else p[::-1]), concept) for p in pairs]
     if max_pairs is not None and len(out) > max_pairs:
         out = rng.sample(out, max_pairs)
+    seen: set[tuple[str, int]] = set()
+    for text, cid in annotations:
+        key, ci = normalize(text), of_id.get(cid)
+        if not key or ci is None or (key, ci) in seen or not names_of[ci]:
+            continue
+        seen.add((key, ci))
+        other = [n for n in names_of[ci] if n != key]
+        if other:
+            out.append(SynonymPair(key, other[0], ci))
     if not out:
         raise InputError("the vocabulary has no concept with two names: nothing to train a linker on")
     return out
@@ -67,7 +87,8 @@ class LinkerTask(Task):
     selection_metric = "acc@1"
 
     def __init__(self, max_length: int = 25, per_concept: int = 4, max_pairs: int | None = None, seed: int = 42,
-                 batch_size: int = 256):
+                 batch_size: int = 256, mentions_from: Sequence[dict] = ()):
+        self.mentions_from = list(mentions_from)  # {"path", "sha256"} of --names-from files, kept in clinlm.json
         self.max_length = max_length
         self.per_concept = per_concept
         self.max_pairs = max_pairs
@@ -122,7 +143,8 @@ class LinkerTask(Task):
         model.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
         manifest_io.write(output_dir, dict(manifest, task="linker", max_length=self.max_length, pooling="mean",
-                                           score="cosine", per_concept=self.per_concept))
+                                           score="cosine", per_concept=self.per_concept,
+                                           mentions_from=self.mentions_from))
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, concepts: torch.Tensor, scale: float = SCALE) -> torch.Tensor:

@@ -14,6 +14,10 @@ what the MedMentions figures cannot show: PubMed-trained models typed drug names
 as T058 and exam findings as anatomy on notes. ``drug before a dose`` is the drug occurrences
 followed by an amount ("lisinopril 20 mg"), the case clinicians see most.
 
+By default the notes go through the whole pipeline, as a user's do (context and clean: a type
+may be read from the section, see ``clinlm.context.concepts.retype_by_section``); ``--model-only``
+scores the model's own types.
+
 Printed per model: share right per kind, over all occurrences, and the wrong ones (term, found
 type) so a reader can judge them.
 """
@@ -68,6 +72,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", action="append", default=None, help="model folder (repeatable; default: shipped)")
     ap.add_argument("--show", type=int, default=30, help="wrong occurrences to list per model")
+    ap.add_argument("--section-prior", type=float, default=None,
+                    help="log-odds of the section prior on labels (default: the shipped one; 0 turns it off)")
+    ap.add_argument("--model-only", action="store_true",
+                    help="the model's types alone (no context: no sections, so no type read from a section)")
     args = ap.parse_args()
 
     import clinlm
@@ -77,7 +85,9 @@ def main() -> None:
     texts = {p.stem: p.read_text(encoding="utf-8") for p in sorted(FOLDER.glob("note_*.txt"))}
     results = {}
     for model in args.model or [None]:
-        pipe = clinlm.load(model, context=False)
+        pipe = clinlm.load(model, context=not args.model_only)  # by default what a user gets
+        if args.section_prior is not None:
+            pipe.section_prior = args.section_prior
         docs = {d.id: d for d in pipe.pipe([Document(n, t) for n, t in texts.items()], batch_size=1)}
         results[model or "default"] = score(docs, texts, gold)
 

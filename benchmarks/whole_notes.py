@@ -241,6 +241,8 @@ def main() -> None:
     parser.add_argument("--draft", type=Path, default=None, help="print the model's raw entities of a note and stop")
     parser.add_argument("--show", type=int, default=12, help="wrong judgments to show per set")
     parser.add_argument("--part", choices=("dev", "heldout", "both"), default="both")
+    parser.add_argument("--section-prior", type=float, default=None,
+                        help="log-odds of the section prior on labels (default: the shipped one; 0 turns it off)")
     args = parser.parse_args()
 
     import clinlm
@@ -249,6 +251,8 @@ def main() -> None:
         draft(clinlm.load(args.model, context=False), args.draft)
         return
     pipe = clinlm.load(args.model)
+    if args.section_prior is not None:
+        pipe.section_prior = args.section_prior
     raw = clinlm.load(args.model, context=False)
     print(f"clinlm {getattr(clinlm, '__version__', '?')}, model {args.model or 'default'}\n")
     for part in (("dev", "heldout") if args.part == "both" else (args.part,)):

@@ -24,11 +24,16 @@ do) applies, in this order:
    dropped. Relatives ("mother", "partner") and conditional cues ("on
    exertion") are left: those words are concepts too; so are longer concepts inside a cue
    ("differential diagnosis" in "differential diagnosis includes").
+
+The NER pipeline also reads a prior on labels from the layout's sections before decoding
+(``resources/section_types.json``, :func:`load_section_types`): in a review of systems or an exam,
+words lean towards T033 Finding over T038 Biologic Function, for a model with both labels.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Iterable, Sequence
 
 from clinlm.context.layout import Layout, Vocabulary
@@ -100,6 +105,25 @@ def drop_relatives(entities: Iterable[Entity], relatives: frozenset[str] | set[s
     """Entities that are only a family member ("Mother", "paternal grandfather"): the subject of a
     concept (ConText's FAMILY cue), not a concept."""
     return [e for e in entities if " ".join(e.text.lower().split()) not in relatives]
+
+
+def load_section_types(path: str | Path | None = None) -> tuple[dict[str, dict[str, str]], float]:
+    """Section -> {model label: label it leans to}, and the prior's strength in log-odds
+    (``resources/section_types.json`` by default)."""
+    import json
+
+    from clinlm.context.rules import RESOURCES
+
+    data = json.loads(Path(path or RESOURCES / "section_types.json").read_text(encoding="utf-8"))
+    return dict(data["sections"]), float(data["prior"])
+
+
+def section_types_for(labels: Iterable[str], rules: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """``rules`` if the model's entity labels include every label they name, else none: a model with
+    another label scheme (BC5CDR's Chemical/Disease, a user's own) is left as it is."""
+    have = set(labels)
+    named = {x for mapping in rules.values() for pair in mapping.items() for x in pair}
+    return rules if named and named <= have else {}
 
 
 def _trim(text: str, a: int, b: int) -> tuple[int, int]:

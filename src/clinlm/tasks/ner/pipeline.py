@@ -100,6 +100,47 @@ class NerPipeline:
         self._run = _compiled(model) if compile and not isinstance(model, OrtModel) else model
         self._pre, self._post = special_parts(tokenizer)
         self._start, self._trans = allowed_transitions(self.labels)
+        #: section -> columns of the labels a section favours, and by how much (log-odds); with context and clean
+        self._prior_columns, self.section_prior = self._section_types() if self.context is not None and self.clean else ({}, 0.0)
+
+    def _section_types(self) -> tuple[dict[str, np.ndarray], float]:
+        """Per section category, ``[k, 2]`` tag columns ``(from, to)``: B- with B-, I- with I-."""
+        from clinlm.context.concepts import load_section_types, section_types_for
+
+        rules, prior = load_section_types()
+        rules = section_types_for({t.split("-", 1)[-1] for t in self.labels}, rules)
+        index = {tag: i for i, tag in enumerate(self.labels)}
+        cols = {section: np.array([(index[f"{p}-{a}"], index[f"{p}-{b}"]) for a, b in m.items() for p in "BI"
+                                   if f"{p}-{a}" in index and f"{p}-{b}" in index], dtype=np.int64).reshape(-1, 2)
+                for section, m in rules.items()}
+        return cols, prior
+
+    def _section_prior(self, text: str, enc: Encoded, logp: np.ndarray) -> np.ndarray:
+        """The section's prior on the labels (``context/resources/section_types.json``): in a review of
+        systems or an exam, the probability the model gives T038 and T033 together is split with
+        ``section_prior`` more log-odds for T033; O and every other label keep theirs. Near-ties move
+        ("murmurs": T038 -> T033), what the model is sure of stays ("Graves disease" listed in a
+        review of systems), and no word becomes an entity that was not one."""
+        starts = np.asarray(enc.words.starts)
+        out = None
+        for sec in self.context.layout(text).sections if len(starts) else ():
+            pairs = self._prior_columns.get(sec.category or "")
+            if pairs is None or not len(pairs):
+                continue
+            rows = np.nonzero((starts >= sec.start) & (starts < sec.end))[0]
+            if not len(rows):
+                continue
+            # only words whose best tag is already one of the pair: the prior picks the type, never makes an entity
+            rows = rows[np.isin(logp[rows].argmax(axis=1), pairs)]
+            if not len(rows):
+                continue
+            out = logp.copy() if out is None else out
+            for src, dst in pairs:
+                a, b = out[rows, src], out[rows, dst] + self.section_prior
+                total = np.logaddexp(out[rows, src], out[rows, dst])
+                norm = np.logaddexp(a, b)
+                out[rows, src], out[rows, dst] = total + a - norm, total + b - norm
+        return logp if out is None else out
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -181,6 +222,8 @@ class NerPipeline:
         encs = encode(self.tokenizer, [d.text for d in docs])
         out = []
         for doc, enc, logp in zip(docs, encs, self.word_logprobs(encs, on_progress)):
+            if self._prior_columns:
+                logp = self._section_prior(doc.text, enc, logp)
             if self.decode == "viterbi":
                 path = viterbi(logp, self._start, self._trans)
             else:

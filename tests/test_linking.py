@@ -324,3 +324,15 @@ def test_omop_run_links_and_maps_source_concepts(tmp_path, tiny_tagger, index_di
     with sa.create_engine(url).connect() as conn:
         rows = conn.execute(sa.text("SELECT lexical_variant, note_nlp_source_concept_id FROM note_nlp")).all()
     assert sorted(rows) == [("and", 0), ("cough", 254761), ("fever", 437663)]
+
+
+def test_link_build_makes_missing_parent_folders(tmp_path):
+    """The README's `--output idx/medic-ncbi` on a fresh clone, where no idx/ exists yet."""
+    out = tmp_path / "idx" / "nested" / "tiny"
+    r = clinlm("link", "build", "--vocab", TINY, "--output", out)
+    assert r.returncode == 0, r.stderr
+    assert LinkIndex.load(out).keys and sorted(p.name for p in out.parent.iterdir()) == ["tiny"]  # no temp left
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    r = clinlm("link", "build", "--vocab", TINY, "--output", blocker / "idx")
+    assert r.returncode == 2 and len(r.stderr.decode().strip().splitlines()) == 1 and str(blocker) in r.stderr.decode()

@@ -216,10 +216,13 @@ def removed_on_sigterm() -> Iterator[None]:
 def staged_folder(out: Path) -> Iterator[Path]:
     """A new temporary folder beside ``out`` to write a folder output into, named as
     :func:`temp_prefix` says and removed if the block fails or SIGTERM arrives; on success the
-    block moves it into place (renamed, or merged file by file). ``out``'s parent must exist."""
+    block moves it into place (renamed, or merged file by file). Missing parent folders are made, as
+    ``save_pretrained`` makes a checkpoint's (``--output idx/medic`` with no ``idx`` yet)."""
     parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError("cannot write: the folder does not exist", str(parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", str(parent)) from None
     remove_stale_temps(parent)
     with removed_on_sigterm():
         tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), suffix=".tmp", dir=parent))

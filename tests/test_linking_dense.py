@@ -350,3 +350,16 @@ def test_train_linker_names_from_are_recorded_and_never_tune_the_weight(tmp_path
     assert not (idx / DENSE_DIR).exists()  # refused before any name was embedded
     r = clinlm("link", "embed", "--index", idx, "--encoder", enc, "--tune-on", other)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("command", [("link", "build", "--output", "IDX"), ("train", "linker", "--output", "ENC")])
+def test_names_from_with_a_label_that_matches_nothing_is_an_error(tmp_path, tiny_bert, command):
+    train = tmp_path / "train.pubtator"
+    train.write_text(TRAIN, encoding="utf-8")
+    args = [str(tmp_path / a) if a in ("IDX", "ENC") else a for a in command]
+    extra = ["--model", tiny_bert] if command[0] == "train" else []
+    r = clinlm(*args, "--vocab", TINY, *extra, "--names-from", train, "--label", "SpecificDisease")
+    assert r.returncode == 2
+    assert r.stderr.decode().strip() == (f"error: {train}: no mention with a concept id is labelled SpecificDisease here "
+                                         "(its labels: Disease)")
+    assert not (tmp_path / "IDX").exists() and not (tmp_path / "ENC").exists()

@@ -33,8 +33,7 @@ def link_build(
     label: Optional[str] = typer.Option(None, "--label", help="With --names-from: only mentions of these labels (comma-separated, e.g. Disease)."),
 ) -> None:
     """Read a vocabulary and write a reusable linking index (JSON and memory-mapped .npy; no pickle)."""
-    from clinlm.formats import read_documents
-    from clinlm.linking.evaluate import annotated_names
+    from clinlm.linking.evaluate import names_from_files
     from clinlm.linking.index import LinkIndex
     from clinlm.linking.vocab import read_vocabulary
 
@@ -43,9 +42,7 @@ def link_build(
     t0 = time.perf_counter()
     voc = read_vocabulary(vocab, format, name=name, types_path=types,
                           sources=[s.strip() for s in sources.split(",")] if sources else None)
-    pairs: list[tuple[str, str]] = []
-    for path in names_from or []:
-        pairs += annotated_names(read_documents(path), _labels(label))
+    pairs = names_from_files(names_from or [], _labels(label))
     t1 = time.perf_counter()
     index = LinkIndex.build(voc, annotations=pairs)
     index.save(output)

@@ -159,6 +159,25 @@ def annotated_names(docs: Iterable[Document], labels: Iterable[str] | None = Non
     return out
 
 
+def names_from_files(paths: Iterable, labels: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """:func:`annotated_names` of every file (``--names-from``); a file where ``labels`` match no
+    mention is an error naming the labels it has, never a silent zero."""
+    from clinlm.errors import InputError
+    from clinlm.formats import read_documents
+
+    wanted = list(labels) if labels else None
+    out: list[tuple[str, str]] = []
+    for path in paths:
+        docs = list(read_documents(path))
+        found = annotated_names(docs, wanted)
+        if wanted and not found:
+            have = sorted({e.label for d in docs for e in d.entities})
+            raise InputError(f"no mention with a concept id is labelled {', '.join(wanted)} here "
+                             f"(its labels: {', '.join(have) or 'none'})", str(path))
+        out += found
+    return out
+
+
 def _prf(tp: int, n_pred: int, n_gold: int) -> dict:
     p = tp / n_pred if n_pred else 0.0
     r = tp / n_gold if n_gold else 0.0

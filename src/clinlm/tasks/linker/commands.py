@@ -38,9 +38,8 @@ def train_linker(
 ) -> None:
     """SapBERT-style: pairs of names of one concept from the vocabulary itself, the other pairs of a batch as negatives
     (InfoNCE), on the shared trainer. The output is an encoder for `clinlm link embed --encoder`."""
-    from clinlm.formats import read_documents
     from clinlm.linking.dense import default_encoder
-    from clinlm.linking.evaluate import annotated_names
+    from clinlm.linking.evaluate import names_from_files
     from clinlm.linking.vocab import read_vocabulary
     from clinlm.tasks import get_task
     from clinlm.tasks.commands import split_dev, train_and_report
@@ -52,9 +51,7 @@ def train_linker(
 
     task = get_task("linker", max_length=max_length, per_concept=per_concept, max_pairs=max_pairs, seed=seed,
                     mentions_from=[{"path": str(p), "sha256": fingerprint([p])} for p in names_from or []])
-    mentions: list[tuple[str, str]] = []
-    for path in names_from or []:
-        mentions += annotated_names(read_documents(path), [x.strip() for x in label.split(",")] if label else None)
+    mentions = names_from_files(names_from or [], [x.strip() for x in label.split(",")] if label else None)
     pairs = synonym_pairs([read_vocabulary(v, format) for v in vocab], per_concept=per_concept, max_pairs=max_pairs,
                           seed=seed, annotations=mentions)
     train_ex, dev_ex = split_dev(pairs, None, dev_fraction, seed)

@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 #: published PubMedBERT figures (BLURB leaderboard, Gu et al. 2021), by row name
 BLURB = {"chemprot": 77.24, "ddi": 82.36, "biosses": 92.30, "pubmedqa": 55.84}
+#: other anchors a reader compares with, by row name
+OTHER_ANCHORS = {"pubmedqa": "72.20 BioLinkBERT-large (BLURB)", "mmlu": "25.00 chance (gatortron-medium 24.9 on MedConceptsQA)"}
 
 
 @dataclass
@@ -143,18 +145,20 @@ def main() -> None:
                 args.json.write_text(json.dumps(kept + results + [combine(name, runs)], indent=2))
         results.append(combine(name, runs))
     table = Table(title="clinlm (MiniLM-L6, 22M, general) vs published PubMedBERT (110M, PubMed-pretrained, BLURB)")
-    for col in ("task", "dataset", "metric", "baseline (no fine-tuning)", "clinlm", "PubMedBERT (BLURB)", "budget", "seconds"):
+    for col in ("task", "dataset", "metric", "baseline (no fine-tuning)", "clinlm", "anchor (published)", "budget", "minutes"):
         table.add_column(col)
     for r in results:
         ref = BLURB.get(r["row"])
         # a row whose data or set-up differs from BLURB's says so (``blurb_comparable: False``)
-        shown = "-" if ref is None else f"{ref:.2f}" + ("" if r.get("blurb_comparable", True) else " (other set-up)")
+        shown = "; ".join(x for x in (
+            None if ref is None else f"{ref:.2f} PubMedBERT" + ("" if r.get("blurb_comparable", True) else " (other set-up)"),
+            OTHER_ANCHORS.get(r["row"])) if x) or "-"
         base = r.get("baseline")
         below = base is not None and r["value"] < base["value"]
         value = f"{r['value']:.2f}" + (f" ± {r['sd']:.2f} ({len(r['seeds'])} seeds)" if len(r["seeds"]) > 1 else "")
         table.add_row(r["task"], r["dataset"], r["metric"], "-" if base is None else f"{base['value']:.2f} ({base['name']})",
                       value + (" [bold red]BELOW BASELINE[/]" if below else ""), shown,
-                      r["budget"], f"{r['seconds']} per seed")
+                      r["budget"], f"{r['seconds'] / 60:.1f} per seed")
     console.print(table)
     if args.json:
         args.json.write_text(json.dumps(done_rows(args.json, names) + results, indent=2))

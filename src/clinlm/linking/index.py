@@ -99,12 +99,7 @@ class LinkIndex:
                     continue
                 row = key_row.setdefault(k, len(key_row))
                 pairs.append((row, ci, int(j == 0)))
-        of_id: dict[str, int] = {}
-        for ci, c in enumerate(vocab.concepts):
-            for a in c.alt_ids:
-                of_id.setdefault(a, ci)
-        for ci, c in enumerate(vocab.concepts):
-            of_id[c.id] = ci
+        of_id = vocab.position_of_ids()
         votes: dict[str, Counter] = {}
         for text, cid in annotations:
             k = normalize(text)

@@ -79,6 +79,17 @@ class Vocabulary:
     def has_types(self) -> bool:
         return any(c.types for c in self.concepts)
 
+    def position_of_ids(self) -> dict[str, int]:
+        """Concept id -> its position in ``concepts``; an alternative id counts for its concept, a
+        concept's own id wins over another's alternative (gold ids of annotated mentions are looked up here)."""
+        out: dict[str, int] = {}
+        for i, c in enumerate(self.concepts):
+            for a in c.alt_ids:
+                out.setdefault(a, i)
+        for i, c in enumerate(self.concepts):
+            out[c.id] = i
+        return out
+
     def n_names(self) -> int:
         return sum(1 + len(c.synonyms) for c in self.concepts)
 

@@ -41,14 +41,13 @@ def train_linker(
     from clinlm.linking.dense import default_encoder
     from clinlm.linking.evaluate import names_from_files
     from clinlm.linking.vocab import read_vocabulary
+    from clinlm.manifest import fingerprint
     from clinlm.tasks import get_task
     from clinlm.tasks.commands import split_dev, train_and_report
     from clinlm.tasks.linker.task import synonym_pairs
 
     quiet_transformers()
     base = model or default_encoder()
-    from clinlm.manifest import fingerprint
-
     task = get_task("linker", max_length=max_length, per_concept=per_concept, max_pairs=max_pairs, seed=seed,
                     mentions_from=[{"path": str(p), "sha256": fingerprint([p])} for p in names_from or []])
     mentions = names_from_files(names_from or [], [x.strip() for x in label.split(",")] if label else None)

@@ -49,13 +49,14 @@ def synonym_pairs(vocabs: Sequence, *, per_concept: int = 4, max_pairs: int | No
     names_of: dict[int, list[str]] = {}
     of_id: dict[str, int] = {}
     for vocab in vocabs:
+        if annotations:  # concepts are numbered 1.. across all the vocabularies; the first holding an id wins
+            for cid, i in vocab.position_of_ids().items():
+                of_id.setdefault(cid, concept + 1 + i)
         for c in vocab.concepts:
             names = list(dict.fromkeys(k for k in (normalize(n) for n in c.names()) if k))
             concept += 1
             if annotations:
                 names_of[concept] = names
-                for a in (*c.alt_ids, c.id):
-                    of_id.setdefault(a, concept)
             if len(names) < 2:
                 continue
             pairs = [(names[0], s) for s in names[1:]]

@@ -101,9 +101,9 @@ class NerPipeline:
         self._pre, self._post = special_parts(tokenizer)
         self._start, self._trans = allowed_transitions(self.labels)
         #: section -> columns of the labels a section favours, and by how much (log-odds); with context and clean
-        self._prior_columns, self.section_prior = self._section_types() if self.context is not None and self.clean else ({}, 0.0)
+        self._prior_columns, self.section_prior = self._section_prior_columns() if self.context is not None and self.clean else ({}, 0.0)
 
-    def _section_types(self) -> tuple[dict[str, np.ndarray], float]:
+    def _section_prior_columns(self) -> tuple[dict[str, np.ndarray], float]:
         """Per section category, ``[k, 2]`` tag columns ``(from, to)``: B- with B-, I- with I-."""
         from clinlm.context.concepts import load_section_types, section_types_for
 

@@ -270,6 +270,15 @@ def test_a_whole_note(annotator):
     ("Her mother's diabetes is well controlled.", "diabetes", True),
     ("Mother and father have no asthma.", "asthma", True),
     ("Daughter drove her to the visit for her cough.", "cough", False),
+    # the relative reports, with words between the verb and "reported" (a held-out note, mts_heldout_05)
+    ("The mother has also reported irregular breathing.", "irregular breathing", False),
+    ("Her husband had just noticed that she snores.", "snores", False),
+    ("Mother has also had breast cancer.", "breast cancer", True),
+    # a clause about the patient after one about a relative
+    ("The brother is also sick with a cold, and the patient has had no diarrhea.", "diarrhea", False),
+    ("The brother is also sick with a cold, and the patient has had no diarrhea.", "cold", True),
+    ("Brother had a stroke; pt denies headache.", "headache", False),
+    ("The mother of the patient has diabetes.", "diabetes", True),
 ])
 def test_relatives_outside_family_history(annotator, text, target, family):
     assert _by_text(annotator(doc_with(text, [target])))[target]["family"] is family

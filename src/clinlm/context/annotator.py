@@ -34,7 +34,9 @@ whose modifiers reach their targets within a sentence ("denies fever but reports
   ``family`` only when the sentence says the relative has it: the words after the relative
   (skipping "'s", "and father", "maternal" ...) start with "has", "had", "with", "died",
   "is", "was", ... (``possession`` in ``resources/layout_rules.json``): "Mother had breast
-  cancer" is family, "his wife got him into barre classes" is not.
+  cancer" is family, "his wife got him into barre classes" is not; nor is what a relative
+  reports ("the mother has also reported irregular breathing") or what a later clause says
+  of the patient ("the brother is sick, and the patient has had no diarrhea").
 
 With ``clean=True`` (:meth:`ContextAnnotator.pipe`) what is not a concept is dropped first
 (:mod:`clinlm.context.concepts`): words of headers and sub-headers, pieces of an entity
@@ -229,6 +231,13 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
     return out
 
 
+_PATIENT = {"patient", "pt"}
+_CLAUSE = {",", ";", "and", "but", "while", "whereas", "although"}
+#: words between a relative and its verb that change nothing ("the mother has also reported ...")
+_ADVERBS = {"also", "just", "recently", "further", "then", "already", "previously", "first", "initially",
+            "repeatedly", "since", "now", "later"}
+
+
 def _relative_has(target, modifier, vocabulary: Vocabulary) -> bool:
     """Whether a FAMILY cue says its relative has ``target`` (see the module doc). A cue that is
     not a relative's word ("family history", "FHx") always does."""
@@ -240,7 +249,14 @@ def _relative_has(target, modifier, vocabulary: Vocabulary) -> bool:
         return True
     skip = vocabulary.relative_skip | relative_like
     if end <= target.start:  # the relative comes first: "Mother had ...", "his wife got him into ..."
-        between = [t.lower_ for t in doc[end:target.start] if t.lower_ not in skip]
+        words = [t.lower_ for t in doc[end:target.start]]
+        for j, w in enumerate(words):
+            if w in _PATIENT and j and (words[j - 1] in _CLAUSE or (words[j - 1] == "the" and j > 1 and words[j - 2] in _CLAUSE)):
+                return False  # "the brother is sick, and the patient has had no diarrhea": the patient's clause
+        patient_next = [j + 1 < len(words) and (words[j + 1] in _PATIENT or words[j + 1:j + 3] == ["the", "patient"])
+                        for j in range(len(words))]
+        between = [w for j, w in enumerate(words) if w not in skip and w not in _ADVERBS
+                   and not (w == "of" and patient_next[j])]  # "the mother of the patient has ..."
         if not between:
             return True  # "mother's diabetes"
         if between[0] not in vocabulary.possession:

@@ -3,11 +3,20 @@
     python3 benchmarks/linking_cost.py [--index DIR] [--model DIR] [--notes N] [--rounds R]
 
 Notes: the example notes, the hand-written whole notes (``benchmarks/whole_notes/dev``) and, when
-``../shared/data/mts_dialog`` is there, MTS-Dialog validation note sections, up to ``--notes``. Index:
+``../shared/data/mts_dialog`` is there, MTS-Dialog note sections over 200 characters (validation,
+then training: up to 416 notes in all), up to ``--notes``. Over more notes, more mention texts come
+round again: the cold pass is what a corpus of that many notes costs, first note to last. Index:
 ``--index DIR``, or MEDIC (``../shared/data/vocab``) built into a temporary folder. The same pipeline
 (``clinlm.load()``: NER + context) annotates every note without and with the linker, alternating
 ``--rounds`` times (the order swapped each round), and the linker is also timed alone on the annotated
 notes. Printed: ms per note each way, the linker's own ms per note and per entity, and the ratio.
+
+With an embedding cache in the index (dense re-ranking), the linked pass runs twice a round: with
+the re-ranker's query cache emptied first (``cold``: every mention text new to the encoder, as on a
+service's first notes) and kept (``warm``: mention texts seen before are not encoded again). Mentions
+found by their exact name are never encoded; the share of entities that needed the encoder is printed.
+``--labels T038,T033,T037`` links only entities of those labels, as ``clinlm annotate --link
+DIR=T038,T033,T037`` does (a disease vocabulary such as MEDIC for the disease-like labels).
 """
 from __future__ import annotations
 
@@ -25,10 +34,11 @@ SHARED = ROOT.parent / "shared" / "data"
 def notes(limit: int) -> list[str]:
     texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "examples").glob("*.txt"))]
     texts += [p.read_text(encoding="utf-8") for p in sorted((ROOT / "benchmarks" / "whole_notes" / "dev").glob("*.txt"))]
-    mts = SHARED / "mts_dialog" / "MTS-Dialog-ValidationSet.csv"
-    if mts.is_file():
-        with open(mts, encoding="utf-8", newline="") as f:
-            texts += [row["section_text"] for row in csv.DictReader(f) if len(row["section_text"]) > 200]
+    for name in ("MTS-Dialog-ValidationSet.csv", "MTS-Dialog-TrainingSet.csv"):
+        mts = SHARED / "mts_dialog" / name
+        if mts.is_file() and len(texts) < limit:
+            with open(mts, encoding="utf-8", newline="") as f:
+                texts += [row["section_text"] for row in csv.DictReader(f) if len(row["section_text"]) > 200]
     return texts[:limit]
 
 
@@ -38,6 +48,7 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--notes", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--labels", default=None, help="comma-separated entity labels to link (default: all)")
     args = parser.parse_args()
 
     import clinlm
@@ -49,35 +60,57 @@ def main() -> None:
         t = time.perf_counter()
         LinkIndex.build(read_vocabulary(SHARED / "vocab" / "medic_06Jul2012.txt")).save(index)
         print(f"built MEDIC index in {time.perf_counter() - t:.1f} s")
-    linker = Linker.load(index)
+    labels = args.labels.split(",") if args.labels else None
+    linker = Linker.load(index, labels=labels)
+    dense = linker.dense
     texts = notes(args.notes)
     pipe = clinlm.load(args.model)
     list(pipe.pipe(texts[:2]))  # warm-up
     linker.candidates(["warm up"])
     linker.index.exact, linker.index.bags  # noqa: B018 (built once, at the first note of a run)
-    plain_s, linked_s, alone_s = [], [], []
-    n_ents = 0
+    passes = ["plain", "cold", "warm"] if dense is not None else ["plain", "warm"]
+    times: dict[str, list[float]] = {p: [] for p in passes}
+    alone_s: list[float] = []
+    encoded = 0
     for r in range(args.rounds):
-        for with_link in ((False, True) if r % 2 == 0 else (True, False)):
-            pipe.linkers = [linker] if with_link else []
+        for name in (passes if r % 2 == 0 else passes[1:] + passes[:1]):
+            if name == "cold":
+                dense._queries.clear()
+            pipe.linkers = [] if name == "plain" else [linker]
             t = time.perf_counter()
             docs = list(pipe.pipe(texts))
-            (linked_s if with_link else plain_s).append(time.perf_counter() - t)
+            times[name].append(time.perf_counter() - t)
+            if name == "cold":
+                encoded = len(dense._queries)
         pipe.linkers = []
         for d in docs:
             for e in d.entities:
                 e.attributes.pop("concepts", None)
+        if dense is not None:
+            dense._queries.clear()
         t = time.perf_counter()
         linker.link_documents(docs)
         alone_s.append(time.perf_counter() - t)
-        n_ents = sum(len(d.entities) for d in docs)
     n = len(texts)
-    plain, linked, alone = (statistics.median(x) * 1000 / n for x in (plain_s, linked_s, alone_s))
-    print(f"{n} notes, {n_ents / n:.1f} entities a note, {sum(map(len, texts)) / n:.0f} characters a note; "
-          f"index {linker.index.vocab}: {len(linker.index.ids):,} concepts, {len(linker.index.keys):,} names")
-    print(f"annotate without linking {plain:.1f} ms/note, with linking {linked:.1f} ms/note "
-          f"(+{(linked - plain) / plain:.1%}, medians of {args.rounds} rounds)")
-    print(f"the linker alone: {alone:.1f} ms/note, {alone * n / max(n_ents, 1):.2f} ms/entity, "
+    n_ents = sum(len(d.entities) for d in docs)
+    n_linked = sum(1 for d in docs for e in d.entities if labels is None or e.label in labels)
+    ms = {name: statistics.median(v) * 1000 / n for name, v in times.items()}
+    alone = statistics.median(alone_s) * 1000 / n
+    plain = ms["plain"]
+    print(f"{n} notes, {n_ents / n:.1f} entities a note ({n_linked / n:.1f} linked: labels "
+          f"{args.labels or 'all'}), {sum(map(len, texts)) / n:.0f} characters a note; index {linker.index.vocab}: "
+          f"{len(linker.index.ids):,} concepts, {len(linker.index.keys):,} names, "
+          f"{'dense re-ranking w=' + format(dense.weight, '.2f') if dense is not None else 'lexical only'}")
+    print(f"annotate without linking {plain:.1f} ms/note (median of {args.rounds} rounds)")
+    for name in passes[1:]:
+        what = {"cold": "query cache emptied first", "warm": "mention texts seen before not encoded again"}[name]
+        if dense is None:
+            what = "lexical"
+        print(f"  with linking, {name} ({what}): {ms[name]:.1f} ms/note, +{(ms[name] - plain) / plain:.1%}")
+    if dense is not None:
+        print(f"  distinct mention texts the encoder read in a cold pass: {encoded:,} of {n_linked:,} linked entities "
+              f"({encoded / max(n_linked, 1):.0%}); the rest were exact names or repeats")
+    print(f"the linker alone (cold): {alone:.1f} ms/note, {alone * n / max(n_linked, 1):.2f} ms/linked entity, "
           f"{alone / plain:.1%} of annotation without linking")
 
 

@@ -177,6 +177,32 @@ def test_reranking_follows_the_encoder_within_the_lexical_top(index_dir):
     assert fixture_linker(index, enc, 1.0).candidates(["zzzz qqqq"], threshold=0.6) == [[]]
 
 
+def test_a_mention_found_by_its_exact_name_keeps_it_first_without_the_encoder(index_dir):
+    index = LinkIndex.load(index_dir)
+    lexical = Linker(index)
+    exact = ["Pyrexia", "chest pain", "HTN"]
+    inexact = ["pyrexial cough", "chest pains left side"]
+    # the encoder says every other concept's names are the mentions' twins: cosine 1 for all of them
+    keys = {m: lexical.ranked([m])[0][0] for m in exact + inexact}  # what the encoder is given
+    others = {k for k in index.keys if k not in {keys[m] for m in exact}}
+    enc = CountingEncoder(set(keys.values()) | others)
+    linker = fixture_linker(index, enc, 0.9)
+    enc.texts.clear()
+    got = linker.candidates(exact + inexact, k=3, threshold=0.0)
+    assert sorted(enc.texts) == sorted(keys[m] for m in inexact)  # only mentions without an exact name are encoded
+    want = lexical.candidates(exact, k=3, threshold=0.0)
+    for g, w, m in zip(got, want, exact):
+        assert g[0]["id"] == w[0]["id"] and g[0]["score"] == 1.0, m  # the exact name's concept stays first
+        assert [c["id"] for c in g] == [c["id"] for c in w]  # the rest in lexical order, lexical scores
+        assert [c["score"] for c in g] == [c["score"] for c in w]
+    # a full re-ranking (every mention encoded) puts the same concept first
+    for m, g in zip(exact, got):
+        ranked = linker.ranked([m], n=20)[0]
+        cos = linker.dense.cosines([ranked[0]], [[c for c, _, _ in ranked[1]]])[0]
+        lex = np.array([s for _, s, _ in ranked[1]])
+        assert ranked[1][int(np.argmax(0.9 * cos + 0.1 * lex))][0] == index.ids.index(g[0]["id"])
+
+
 class CountingEncoder(FixtureEncoder):
     """Counts the texts it is asked to encode."""
 
@@ -198,15 +224,15 @@ def test_a_mention_text_is_encoded_once_while_it_stays_in_the_query_cache(index_
     enc = CountingEncoder({mention} | names_of(index, second))
     linker = fixture_linker(index, enc, 0.6)
     enc.texts.clear()
-    first = linker.candidates([mention, "fever", mention], k=3, threshold=0.0)
-    assert sorted(enc.texts) == ["fever", mention]  # twice in one call: encoded once
+    first = linker.candidates([mention, "feverish", mention], k=3, threshold=0.0)
+    assert sorted(enc.texts) == ["feverish", mention]  # twice in one call: encoded once
     again = linker.candidates([mention], k=3, threshold=0.0)
     assert len(enc.texts) == 2  # nothing new encoded
     assert again[0] == first[0] == first[2]
     assert first[0][0]["id"] == index.ids[second]  # the cached embedding is the one re-ranking used
     # bounded: the least recently used text is forgotten and encoded again when it comes back
     monkeypatch.setattr(dense, "QUERY_CACHE", 2)
-    linker.candidates(["cough", "rash"], k=1, threshold=0.0)
+    linker.candidates(["coughing fits", "skin rash"], k=1, threshold=0.0)
     assert len(linker.dense._queries) == 2
     enc.texts.clear()
     linker.candidates([mention], k=1, threshold=0.0)

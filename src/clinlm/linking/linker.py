@@ -17,7 +17,9 @@ the vocabulary maps to is not filtered). Ties go to the concept whose preferred 
 
 With an embedding cache in the index folder (``clinlm link embed``, :mod:`clinlm.linking.dense`), the
 lexical top 20 are re-ordered by ``w * cosine + (1 - w) * lexical score`` (``score`` is that sum; the
-threshold still applies to the lexical score); ``Linker.load`` takes the cache when there is one.
+threshold still applies to the lexical score); ``Linker.load`` takes the cache when there is one. A mention
+found by its exact name is not re-ranked: that name's cosine is 1.0 too, so it stays first whatever the
+encoder says, and the encoder (most of re-ranking's cost) is run only for the other mentions.
 
 Output: ``entity.attributes["concepts"] = [{"vocab", "id", "name", "score"}, ...]``, at most ``k``,
 each with ``score >= threshold``; an empty list when nothing reaches it ("no link"). Several linkers
@@ -177,18 +179,30 @@ class Linker:
         from clinlm.linking.dense import TOP, combine
 
         found = self.ranked(mentions, labels, abbrevs, n=max(k, TOP))
-        cos = self.dense.cosines([key for key, _ in found], [[c for c, _, _ in r] for _, r in found])
+        todo = [i for i, (key, r) in enumerate(found) if r and not self._exact_first(key, r)]
+        cos_of = dict(zip(todo, self.dense.cosines([found[i][0] for i in todo],
+                                                   [[c for c, _, _ in found[i][1]] for i in todo])))
         out = []
-        for (_, r), cs in zip(found, cos):
+        for i, (_, r) in enumerate(found):
             if not r:
                 out.append([])
                 continue
             lex = np.array([s for _, s, _ in r], dtype=np.float32)
             pref = np.array([p for _, _, p in r], dtype=np.float32)
-            score = combine(lex, cs, self.dense.weight)
+            # found by its exact name: no cosine can beat that name's 1.0, so the encoder is not run and
+            # the list keeps its lexical order and scores
+            score = combine(lex, cos_of[i], self.dense.weight) if i in cos_of else lex
             order = np.lexsort((-pref, -lex, -score))
             out.append([self._concept(r[i][0], float(score[i])) for i in order if lex[i] >= threshold][:k])
         return out
+
+    def _exact_first(self, key: str, ranked: Sequence[tuple[int, float, int]]) -> bool:
+        """Whether the best lexical candidate is a concept of the name ``key`` itself (score 1.0). Its
+        cosine is then 1.0 too (the same text, embedded the same way), and ``w * cos + (1 - w) * lex``
+        ranks it first whatever ``w``: re-ranking could only re-order the rest."""
+        c, score, _ = ranked[0]
+        row = self.index.exact.get(key) if score >= 1.0 else None
+        return row is not None and any(c == other for other, _ in self.index.concepts_of(row))
 
     def _concept(self, c: int, score: float) -> dict:
         return {"vocab": self.index.vocab, "id": self.index.ids[c], "name": self.index.names[c], "score": round(score, 4)}

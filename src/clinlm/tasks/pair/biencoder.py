@@ -116,14 +116,44 @@ def evaluating(model):
         model.train(was_training)
 
 
+#: Padded tokens in one batch of :func:`embed_texts` (batch rows x the longest text's tokens).
+EMBED_TOKENS = 1024
+
+
 def embed_texts(model, tokenizer, texts: Sequence[str], max_length: int = 32, batch_size: int = 256,
                 progress=None) -> np.ndarray:
-    """L2-normalized mean-pooled embeddings of ``texts`` by a :class:`BiEncoder` (or any module with ``embed`` and ``config``), float32, input order."""
+    """L2-normalized mean-pooled embeddings of ``texts`` by a :class:`BiEncoder` (or any module with ``embed`` and ``config``), float32, input order.
+
+    Texts are tokenized once, sorted by their number of tokens and batched up to ``batch_size`` rows
+    and :data:`EMBED_TOKENS` padded tokens: names and mentions are mostly a few tokens long, and one
+    wide batch padded to its longest text spent three quarters of its time on padding."""
     import numpy as np
 
     out = np.zeros((len(texts), int(model.config.hidden_size)), dtype=np.float32)
     if not len(texts):
         return out
+    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    lengths = np.array([len(x) for x in ids])
+    order = np.argsort(lengths, kind="stable")
+    pad = tokenizer.pad_token_id or 0
+    with evaluating(model):
+        s = 0
+        while s < len(order):
+            width = int(lengths[order[min(s + batch_size, len(order)) - 1]])
+            rows = max(1, min(batch_size, EMBED_TOKENS // max(width, 1)))
+            idx = order[s: s + rows]
+            width = int(lengths[idx[-1]])
+            x = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for j, i in enumerate(idx):
+                x[j, : lengths[i]] = torch.tensor(ids[i])
+                mask[j, : lengths[i]] = 1
+            vec = model.embed(x.to(model.device), mask.to(model.device))
+            out[idx] = torch.nn.functional.normalize(vec.float(), dim=-1).cpu().numpy()
+            s += len(idx)
+            if progress:
+                progress(s, len(order))
+    return out
     order = np.argsort([len(t) for t in texts], kind="stable")
     with evaluating(model):
         for s in range(0, len(order), batch_size):

@@ -158,7 +158,12 @@ class Linker:
                 for r in self.index.bags.get(bag_key(key), ()):
                     if r != row:
                         offer(r, BAG_SCORE, factor)
-                for r, cos in next(near):
+                for j, (r, cos) in enumerate(next(near)):
+                    # names come best first: once the n-th best concept scores above what any further
+                    # name can offer, none of them changes the top n
+                    if j % 8 == 7 and len(best) >= n and cos * factor < np.partition(
+                            np.fromiter((v[0] for v in best.values()), np.float64, len(best)), len(best) - n)[len(best) - n]:
+                        break
                     offer(r, cos, factor)
             ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
             out.append((q[0][0], [(c, s, p) for c, (s, p) in ranked[:n]]))
@@ -173,28 +178,25 @@ class Linker:
         that sum; the threshold (no link) still applies to the lexical score."""
         k = self.k if k is None else k
         threshold = self.threshold if threshold is None else threshold
+        found = self.ranked(mentions, labels, abbrevs, n=k)
+        lexical = [[self._concept(c, s) for c, s, _ in r if s >= threshold] for _, r in found]
         if self.dense is None:
-            found = self.ranked(mentions, labels, abbrevs, n=k)
-            return [[self._concept(c, s) for c, s, _ in r if s >= threshold] for _, r in found]
+            return lexical
         from clinlm.linking.dense import TOP, combine
 
-        found = self.ranked(mentions, labels, abbrevs, n=max(k, TOP))
+        # found by its exact name: no cosine can beat that name's 1.0, so the lexical list stands and
+        # neither the encoder nor the wider candidate search is run for it
         todo = [i for i, (key, r) in enumerate(found) if r and not self._exact_first(key, r)]
-        cos_of = dict(zip(todo, self.dense.cosines([found[i][0] for i in todo],
-                                                   [[c for c, _, _ in found[i][1]] for i in todo])))
-        out = []
-        for i, (_, r) in enumerate(found):
-            if not r:
-                out.append([])
-                continue
+        deep = self.ranked([mentions[i] for i in todo], [labels[i] for i in todo] if labels is not None else None,
+                           [abbrevs[i] for i in todo] if abbrevs is not None else None, n=max(k, TOP))
+        cos = self.dense.cosines([key for key, _ in deep], [[c for c, _, _ in r] for _, r in deep])
+        for i, (_, r), cs in zip(todo, deep, cos):
             lex = np.array([s for _, s, _ in r], dtype=np.float32)
             pref = np.array([p for _, _, p in r], dtype=np.float32)
-            # found by its exact name: no cosine can beat that name's 1.0, so the encoder is not run and
-            # the list keeps its lexical order and scores
-            score = combine(lex, cos_of[i], self.dense.weight) if i in cos_of else lex
+            score = combine(lex, cs, self.dense.weight)
             order = np.lexsort((-pref, -lex, -score))
-            out.append([self._concept(r[i][0], float(score[i])) for i in order if lex[i] >= threshold][:k])
-        return out
+            lexical[i] = [self._concept(r[j][0], float(score[j])) for j in order if lex[j] >= threshold][:k]
+        return lexical
 
     def _exact_first(self, key: str, ranked: Sequence[tuple[int, float, int]]) -> bool:
         """Whether the best lexical candidate is a concept of the name ``key`` itself (score 1.0). Its

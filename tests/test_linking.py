@@ -336,3 +336,38 @@ def test_link_build_makes_missing_parent_folders(tmp_path):
     blocker.write_text("x", encoding="utf-8")
     r = clinlm("link", "build", "--vocab", TINY, "--output", blocker / "idx")
     assert r.returncode == 2 and len(r.stderr.decode().strip().splitlines()) == 1 and str(blocker) in r.stderr.decode()
+
+
+_WORDS = ["chest", "pain", "fever", "cough", "kidney", "disease", "chronic", "breast", "cancer", "cold",
+          "diabetes", "type", "2", "pneumonia", "heart", "attack", "blood", "pressure", "high", "xq"]
+
+
+@pytest.fixture(scope="module")
+def crowded_linker() -> Linker:
+    """A vocabulary of many near-identical names: the scan has long lists to stop in."""
+    from clinlm.linking.vocab import Concept, Vocabulary
+
+    rng = np.random.default_rng(0)
+    concepts = []
+    for i in range(150):  # each concept's names are its base words and one more: the nearest names crowd
+        base = " ".join(rng.choice(_WORDS, size=int(rng.integers(1, 3))))
+        concepts.append(Concept(f"EX:{i}", base, tuple(f"{base} {w}" for w in _WORDS[:12])))
+    return Linker(LinkIndex.build(Vocabulary("crowded", concepts)))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=4), st.lists(st.sampled_from(_WORDS), max_size=3))
+def test_stopping_the_candidate_scan_early_changes_nothing(crowded_linker, words, inside):
+    """The scan over the nearest names stops once no further name can enter the top n: the same
+    top n, scores included, as offering every name; also when a mention is looked up twice (with
+    and without what is in parentheses)."""
+    import clinlm.linking.linker as module
+
+    mention = " ".join(words) + (f" ({' '.join(inside)})" if inside else "")
+    stopped = crowded_linker.ranked([mention], n=3)[0][1]
+    module.STOP_SCAN = False
+    try:
+        full = crowded_linker.ranked([mention], n=3)[0][1]
+    finally:
+        module.STOP_SCAN = True
+    assert stopped == full

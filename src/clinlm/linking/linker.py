@@ -45,6 +45,9 @@ DEFAULT_K = 5
 DEFAULT_THRESHOLD = 0.6
 BAG_SCORE = 0.95
 SHORT_FORM_FACTOR = 0.95
+#: Stop scanning a mention's nearest names once none can enter its top n (off: every name is offered;
+#: the same top n, slower).
+STOP_SCAN = True
 
 
 def read_type_map(path: PathLike) -> dict[str, set[str]]:
@@ -161,7 +164,7 @@ class Linker:
                 for j, (r, cos) in enumerate(next(near)):
                     # names come best first: once the n-th best concept scores above what any further
                     # name can offer, none of them changes the top n
-                    if j % 8 == 7 and len(best) >= n and cos * factor < np.partition(
+                    if STOP_SCAN and j % 8 == 7 and len(best) >= n and cos * factor < np.partition(
                             np.fromiter((v[0] for v in best.values()), np.float64, len(best)), len(best) - n)[len(best) - n]:
                         break
                     offer(r, cos, factor)

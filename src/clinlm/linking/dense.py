@@ -40,6 +40,8 @@ TOP = 20
 DEFAULT_WEIGHT = 0.5
 #: Distinct mention texts whose embeddings a re-ranker keeps (about 1.5 KB each at 384 dimensions).
 QUERY_CACHE = 20_000
+#: Name embeddings kept as float32 for the concepts candidates keep coming from (about 1.5 KB each).
+BLOCK_ROWS = 20_000
 GRID = tuple(round(0.05 * i, 2) for i in range(21))
 _INDEX_FILES = ("names.json", "concepts.json", "name_ptr.npy", "name_concepts.npy")
 _ENCODER_FILES = ("config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
@@ -146,6 +148,9 @@ class DenseReranker:
         self.meta = dict(meta or {})
         self._by_concept = {False: _rows_by_concept(index)}
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        # concept -> its names' embeddings as float32, the most recently used first to go last
+        self._blocks: dict[bool, OrderedDict[int, np.ndarray]] = {}
+        self._block_rows = 0
 
     def embed_queries(self, queries: Sequence[str]) -> np.ndarray:
         """The encoder's embeddings of ``queries``, each distinct text encoded once while it stays
@@ -202,18 +207,22 @@ class DenseReranker:
             self._by_concept[skip_annotated] = _rows_by_concept(self.index, skip_annotated)
         concept_ptr, concept_rows = self._by_concept[skip_annotated]
         q = self.embed_queries(list(queries))
+        blocks = self._blocks.setdefault(skip_annotated, OrderedDict())
         out = []
         for i, cands in enumerate(candidates):
             cos = np.zeros(len(cands), dtype=np.float32)
-            if len(cands):
-                spans = [(int(concept_ptr[c]), int(concept_ptr[c + 1])) for c in cands]
-                rows = np.concatenate([concept_rows[a:b] for a, b in spans])
-                s = np.asarray(self.embeddings[rows], dtype=np.float32) @ q[i]
-                sizes = np.array([b - a for a, b in spans])
-                starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-                has = sizes > 0
-                if has.any():
-                    cos[has] = np.maximum.reduceat(s, starts[has])
+            for j, c in enumerate(cands):
+                block = blocks.get(c)
+                if block is None:
+                    block = np.asarray(self.embeddings[concept_rows[concept_ptr[c]:concept_ptr[c + 1]]], dtype=np.float32)
+                    blocks[c] = block
+                    self._block_rows += len(block)
+                    while self._block_rows > BLOCK_ROWS and len(blocks) > 1:
+                        self._block_rows -= len(blocks.popitem(last=False)[1])
+                else:
+                    blocks.move_to_end(c)
+                if len(block):
+                    cos[j] = float((block @ q[i]).max())
             out.append(cos)
         return out
 

@@ -273,6 +273,8 @@ def test_a_whole_note(annotator):
     # the relative reports, with words between the verb and "reported" (a held-out note, mts_heldout_05)
     ("The mother has also reported irregular breathing.", "irregular breathing", False),
     ("Her husband had just noticed that she snores.", "snores", False),
+    ("His son has been helping him with his medications.", "medications", False),  # held-out hand_07
+    ("His son has been diagnosed with asthma.", "asthma", True),
     ("Mother has also had breast cancer.", "breast cancer", True),
     # a clause about the patient after one about a relative
     ("The brother is also sick with a cold, and the patient has had no diarrhea.", "diarrhea", False),

@@ -235,7 +235,7 @@ _PATIENT = {"patient", "pt"}
 _CLAUSE = {",", ";", "and", "but", "while", "whereas", "although"}
 #: words between a relative and its verb that change nothing ("the mother has also reported ...")
 _ADVERBS = {"also", "just", "recently", "further", "then", "already", "previously", "first", "initially",
-            "repeatedly", "since", "now", "later"}
+            "repeatedly", "since", "now", "later", "been", "being"}  # "his son has been helping him with ..."
 
 
 def _relative_has(target, modifier, vocabulary: Vocabulary) -> bool:

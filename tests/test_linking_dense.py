@@ -389,3 +389,19 @@ def test_names_from_with_a_label_that_matches_nothing_is_an_error(tmp_path, tiny
     assert r.stderr.decode().strip() == (f"error: {train}: no mention with a concept id is labelled SpecificDisease here "
                                          "(its labels: Disease)")
     assert not (tmp_path / "IDX").exists() and not (tmp_path / "ENC").exists()
+
+
+def test_embeddings_do_not_depend_on_how_texts_are_batched(encoder_dir, monkeypatch):
+    """Texts are sorted by token count and batched by a token budget; each text's embedding is
+    the one it gets alone (padding is masked), in input order."""
+    import clinlm.tasks.pair.biencoder as bi
+
+    enc = Encoder(encoder_dir)
+    texts = ["fever", "chronic kidney disease stage three with anemia", "HTN", "type 2 diabetes mellitus",
+             "a b c d e f g h i j k l m n o p", "cough"]
+    together = enc.encode(texts)
+    alone = np.stack([enc.encode([t])[0] for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    monkeypatch.setattr(bi, "EMBED_TOKENS", 8)  # a budget smaller than the longest text: one row a batch
+    np.testing.assert_allclose(enc.encode(texts), alone, atol=1e-5)
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)

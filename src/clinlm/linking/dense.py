@@ -148,8 +148,8 @@ class DenseReranker:
         self.meta = dict(meta or {})
         self._by_concept = {False: _rows_by_concept(index)}
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
-        # concept -> its names' embeddings as float32, the most recently used first to go last
-        self._blocks: dict[bool, OrderedDict[int, np.ndarray]] = {}
+        # (skip_annotated, concept) -> its names' embeddings as float32, least recently used first
+        self._blocks: OrderedDict[tuple[bool, int], np.ndarray] = OrderedDict()
         self._block_rows = 0
 
     def embed_queries(self, queries: Sequence[str]) -> np.ndarray:
@@ -207,20 +207,21 @@ class DenseReranker:
             self._by_concept[skip_annotated] = _rows_by_concept(self.index, skip_annotated)
         concept_ptr, concept_rows = self._by_concept[skip_annotated]
         q = self.embed_queries(list(queries))
-        blocks = self._blocks.setdefault(skip_annotated, OrderedDict())
+        blocks = self._blocks
         out = []
         for i, cands in enumerate(candidates):
             cos = np.zeros(len(cands), dtype=np.float32)
             for j, c in enumerate(cands):
-                block = blocks.get(c)
+                key = (skip_annotated, c)
+                block = blocks.get(key)
                 if block is None:
                     block = np.asarray(self.embeddings[concept_rows[concept_ptr[c]:concept_ptr[c + 1]]], dtype=np.float32)
-                    blocks[c] = block
+                    blocks[key] = block
                     self._block_rows += len(block)
                     while self._block_rows > BLOCK_ROWS and len(blocks) > 1:
                         self._block_rows -= len(blocks.popitem(last=False)[1])
                 else:
-                    blocks.move_to_end(c)
+                    blocks.move_to_end(key)
                 if len(block):
                     cos[j] = float((block @ q[i]).max())
             out.append(cos)

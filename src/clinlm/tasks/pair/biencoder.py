@@ -154,14 +154,3 @@ def embed_texts(model, tokenizer, texts: Sequence[str], max_length: int = 32, ba
             if progress:
                 progress(s, len(order))
     return out
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    with evaluating(model):
-        for s in range(0, len(order), batch_size):
-            idx = order[s: s + batch_size]
-            enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
-                            return_tensors="pt")
-            vec = model.embed(enc["input_ids"].to(model.device), enc["attention_mask"].to(model.device))
-            out[idx] = torch.nn.functional.normalize(vec.float(), dim=-1).cpu().numpy()
-            if progress:
-                progress(min(s + batch_size, len(order)), len(order))
-    return out

@@ -203,6 +203,24 @@ def test_a_mention_found_by_its_exact_name_keeps_it_first_without_the_encoder(in
         assert ranked[1][int(np.argmax(0.9 * cos + 0.1 * lex))][0] == index.ids.index(g[0]["id"])
 
 
+def test_a_mention_with_nothing_above_the_threshold_is_not_encoded(index_dir):
+    index = LinkIndex.load(index_dir)
+    far, near = "hypoxemic respiratory failure", "pyrexial cough"
+    best_far = Linker(index).ranked([far])[0][1][0][1]
+    assert best_far < 0.6 <= Linker(index).ranked([near])[0][1][0][1]
+    enc = CountingEncoder(set(index.keys))  # every name is the mentions' twin: re-ranking would move anything
+    enc.near |= {Linker(index).ranked([m])[0][0] for m in (far, near)}
+    linker = fixture_linker(index, enc, 0.9)
+    enc.texts.clear()
+    got = linker.candidates([far, near], k=3, threshold=0.6)
+    assert got[0] == [] and got[1]  # no link for the far one, as without re-ranking
+    assert enc.texts == [Linker(index).ranked([near])[0][0]]  # only the near one was encoded
+    # with a threshold it passes, it is encoded and re-ranked
+    enc.texts.clear()
+    assert linker.candidates([far], k=3, threshold=best_far / 2)[0]
+    assert len(enc.texts) == 1
+
+
 class CountingEncoder(FixtureEncoder):
     """Counts the texts it is asked to encode."""
 

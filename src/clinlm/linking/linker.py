@@ -19,7 +19,8 @@ With an embedding cache in the index folder (``clinlm link embed``, :mod:`clinlm
 lexical top 20 are re-ordered by ``w * cosine + (1 - w) * lexical score`` (``score`` is that sum; the
 threshold still applies to the lexical score); ``Linker.load`` takes the cache when there is one. A mention
 found by its exact name is not re-ranked: that name's cosine is 1.0 too, so it stays first whatever the
-encoder says, and the encoder (most of re-ranking's cost) is run only for the other mentions.
+encoder says; nor is one with no candidate above the threshold (no link either way). The encoder (most of
+re-ranking's cost) runs only for the other mentions.
 
 Output: ``entity.attributes["concepts"] = [{"vocab", "id", "name", "score"}, ...]``, at most ``k``,
 each with ``score >= threshold``; an empty list when nothing reaches it ("no link"). Several linkers
@@ -188,8 +189,10 @@ class Linker:
         from clinlm.linking.dense import TOP, combine
 
         # found by its exact name: no cosine can beat that name's 1.0, so the lexical list stands and
-        # neither the encoder nor the wider candidate search is run for it
-        todo = [i for i, (key, r) in enumerate(found) if r and not self._exact_first(key, r)]
+        # neither the encoder nor the wider candidate search is run for it; nor for a mention whose best
+        # lexical score is below the threshold (no candidate may be linked, re-ranked or not)
+        todo = [i for i, (key, r) in enumerate(found)
+                if r and r[0][1] >= threshold and not self._exact_first(key, r)]
         deep = self.ranked([mentions[i] for i in todo], [labels[i] for i in todo] if labels is not None else None,
                            [abbrevs[i] for i in todo] if abbrevs is not None else None, n=max(k, TOP))
         cos = self.dense.cosines([key for key, _ in deep], [[c for c, _, _ in r] for _, r in deep])

@@ -135,20 +135,13 @@ def embed_texts(model, tokenizer, texts: Sequence[str], max_length: int = 32, ba
     ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     lengths = np.array([len(x) for x in ids])
     order = np.argsort(lengths, kind="stable")
-    pad = tokenizer.pad_token_id or 0
     with evaluating(model):
         s = 0
         while s < len(order):
             width = int(lengths[order[min(s + batch_size, len(order)) - 1]])
-            rows = max(1, min(batch_size, EMBED_TOKENS // max(width, 1)))
-            idx = order[s: s + rows]
-            width = int(lengths[idx[-1]])
-            x = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for j, i in enumerate(idx):
-                x[j, : lengths[i]] = torch.tensor(ids[i])
-                mask[j, : lengths[i]] = 1
-            vec = model.embed(x.to(model.device), mask.to(model.device))
+            idx = order[s: s + max(1, min(batch_size, EMBED_TOKENS // max(width, 1)))]
+            enc = tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
+            vec = model.embed(enc["input_ids"].to(model.device), enc["attention_mask"].to(model.device))
             out[idx] = torch.nn.functional.normalize(vec.float(), dim=-1).cpu().numpy()
             s += len(idx)
             if progress:

@@ -151,11 +151,11 @@ def matmul_peak(dtype: torch.dtype, config, device: torch.device, seconds: float
 EAGER_ATTENTION = ("aten::bmm", "aten::baddbmm", "aten::_softmax")  # attention in models without SDPA
 
 
-def profile_forward(peaks: dict, model_dir: str | None, batch: int = 16, width: int = 512):
-    """Where one CPU forward of the default path spends its time ([batch x width] tokens, torch
-    profiler): the linear layers, attention and the rest, with each group's GFLOP/s; and the
-    bound that follows: how much faster the forward could get if the linear layers ran at the
-    full matmul peak and everything else stayed as measured."""
+def profile_forward(peaks: dict, model_dir: str | None, tokens: int = 8192):
+    """Where one CPU forward of the default path spends its time (``tokens`` tokens in windows
+    of the model's own length, torch profiler): the linear layers, attention and the rest, with
+    each group's GFLOP/s; and the bound that follows: how much faster the forward could get if
+    the linear layers ran at the full matmul peak and everything else stayed as measured."""
     from torch.profiler import ProfilerActivity, profile
 
     import clinlm
@@ -163,6 +163,8 @@ def profile_forward(peaks: dict, model_dir: str | None, batch: int = 16, width: 
 
     pipe = clinlm.load(model_dir, context=False, device="cpu")
     model, cfg = pipe.model, pipe.model.config
+    width = pipe.max_length
+    batch = max(1, tokens // width)
     ids = torch.randint(1000, cfg.vocab_size - 1, (batch, width))
     mask = torch.ones_like(ids)
     with torch.inference_mode(), inference_autocast(model, pipe.device, pipe.dtype):
@@ -174,8 +176,15 @@ def profile_forward(peaks: dict, model_dir: str | None, batch: int = 16, width: 
     flop = {"linear layers (addmm)": linear, "attention (SDPA, or bmm + softmax)": attention}
     seconds = dict.fromkeys(list(flop) + ["LayerNorm, GELU, residual adds", "dtype casts (autocast copies)",
                                           "everything else"], 0.0)
-    for ev in prof.key_averages():
-        key = ev.key
+    for ev in prof.events():
+        key = ev.name
+        # addmm first copies the broadcast bias into its output: that copy is the linear layer's
+        # work, not a dtype cast, so a copy is grouped with the nearest op above it that is one
+        parent = ev.cpu_parent
+        while key in ("aten::copy_", "aten::_to_copy") and parent is not None:
+            if parent.name in ("aten::addmm", "aten::mm"):
+                key = parent.name
+            parent = parent.cpu_parent
         group = ("linear layers (addmm)" if key in ("aten::addmm", "aten::mm") else
                  "attention (SDPA, or bmm + softmax)" if "scaled_dot_product" in key or key in EAGER_ATTENTION else
                  "LayerNorm, GELU, residual adds" if key in ("aten::native_layer_norm", "aten::gelu", "aten::add") else
@@ -190,10 +199,13 @@ def profile_forward(peaks: dict, model_dir: str | None, batch: int = 16, width: 
         rows.append((group, 100 * sec / total, gf, None if gf is None else 100 * gf / peak))
     linear_sec = seconds["linear layers (addmm)"]
     bound = total / (total - linear_sec + linear / peak / 1e9)
-    return dtype, rows, bound
+    return dtype, rows, bound, f"{batch} x {width}"
 
 
 # -- systems ----------------------------------------------------------------------------
+COMPILE_SECONDS: list[float] = []
+
+
 def run_hf(model_dir: str, texts: list[str], batch_size: int, device: torch.device):
     from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
@@ -211,15 +223,22 @@ def run_hf(model_dir: str, texts: list[str], batch_size: int, device: torch.devi
     return seconds, ents, flops
 
 
-def run_clinlm(path: str | None, texts: list[str], precision: str, device: torch.device, window: int | None = None):
+def run_clinlm(path: str | None, texts: list[str], precision: str, device: torch.device, window: int | None = None,
+               compile: bool = False):
     """One clinlm system over the corpus; ``window`` overrides the model's window length
-    (stride a quarter of it)."""
+    (stride a quarter of it). ``compile``: a first pass over the whole corpus compiles every
+    shape it meets (its seconds are recorded in ``COMPILE_SECONDS``), then the timed pass runs."""
     import clinlm
     from clinlm.runtime.onnx import OrtModel
 
     extra = {"max_length": window, "stride": window // 4} if window else {}
-    pipe = clinlm.load(path, precision=precision, context=False, device=str(device), **extra)
-    pipe(texts[0][:2000])
+    pipe = clinlm.load(path, precision=precision, context=False, device=str(device), compile=compile, **extra)
+    t = time.perf_counter()
+    if compile:
+        list(pipe.pipe(texts, batch_size=32))
+        COMPILE_SECONDS.append(time.perf_counter() - t)
+    else:
+        pipe(texts[0][:2000])
     flops = Flops(pipe.model.config)
     if isinstance(pipe.model, OrtModel):
         flops.hook_ort(pipe.model)
@@ -360,6 +379,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--short-window", type=int, default=128, help="also run the default path with windows of this many "
                                                                    "tokens (stride a quarter): attention costs less, context is "
                                                                    "shorter; 0 skips")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile row (its first pass compiles)")
     ap.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime rows (export takes long for big models)")
     ap.add_argument("--stream-notes", type=int, default=0)
     ap.add_argument("--stream-only", action="store_true", help="skip the speed table; only the --stream-notes memory run")
@@ -411,13 +431,17 @@ def run(args: argparse.Namespace) -> None:
     if args.short_window:
         systems.append((f"clinlm default (auto), {args.short_window}-token windows, stride {args.short_window // 4}",
                         model_dir, "auto", args.short_window))
+    if not args.no_compile:
+        systems.append(("clinlm default (auto) + --compile, warm", model_dir, "auto", "compile"))
     onnx_ok = not args.no_onnx and (device.type == "cpu" or cuda_onnx())
     if onnx_ok:
         systems.append(("clinlm ONNX Runtime", export(model_dir, Path(tmp) / "fp32"), "auto", None))
         if device.type == "cpu":  # dynamic int8 quantization is a CPU technique
             systems.append(("clinlm ONNX Runtime int8", export(model_dir, Path(tmp) / "int8", int8=True), "auto", None))
     for name, path, precision, window in systems:
-        seconds, ents, flops, dtype, mode = run_clinlm(path, texts, precision, device, window)
+        compiled = window == "compile"
+        seconds, ents, flops, dtype, mode = run_clinlm(path, texts, precision, device, None if compiled else window,
+                                                       compile=compiled)
         rows.append((name, "onnx int8" if "int8" in name else f"onnx {mode}" if "ONNX" in name else mode,
                      "int8" if "int8" in name else dtype, seconds, ents, flops))
     base_wps = n_words / rows[0][3]
@@ -438,6 +462,10 @@ def run(args: argparse.Namespace) -> None:
                       f"{100 * (flops.padded / max(1, flops.tokens) - 1):.1f}%", f"{len(ents):,}", f"{100 * same:.2f}%",
                       f"{100 * len(ents & ref) / max(1, len(ref)):.2f}%")
     out.print(table)
+    if COMPILE_SECONDS:
+        out.print(f"--compile: the first pass over the corpus, compiling every shape it met, took {COMPILE_SECONDS[0]:.1f} s "
+                  f"({n_words / COMPILE_SECONDS[0]:,.0f} words/s); the row above is the second pass. Inductor's kernels are "
+                  f"cached on disk (TORCHINDUCTOR_CACHE_DIR), so a later process pays less.")
     out.print("same as fp32 = |A and B| / |A or B| over (note, start, end, label); fp32 kept = share of clinlm fp32's "
               "entities found identically. padding = padded tokens run / real tokens - 1; model FLOPs counted on padded shapes. "
               "The pipeline's entities differ mostly by decoding (first-subword argmax, no Viterbi).")
@@ -451,8 +479,9 @@ def run(args: argparse.Namespace) -> None:
     if not onnx_ok and not args.no_onnx:
         out.print("ONNX Runtime rows skipped: onnxruntime has no CUDAExecutionProvider here (pip install onnxruntime-gpu).")
     if not args.no_profile and device.type == "cpu":
-        dtype, prof_rows, bound = profile_forward(peaks, model_dir)
-        prof = Table(title=f"where a default-path forward ({dtype}, 16 x 512 tokens) spends its time", title_justify="left")
+        dtype, prof_rows, bound, shape = profile_forward(peaks, model_dir)
+        prof = Table(title=f"where a default-path forward ({dtype}, {shape} tokens, eager) spends its time",
+                     title_justify="left")
         for col in ("part", "share of time", "GFLOP/s", "% matmul peak"):
             prof.add_column(col, justify="left" if col == "part" else "right")
         for group, share, gf, pct in prof_rows:

@@ -147,3 +147,37 @@ def test_auto_chooses_inside_each_fold_and_never_on_the_held_out_fold(tiny_bert,
         assert fold["chosen"] in ("cross-encoder", "bi-encoder", "zero-shot")
         assert set(fold["inner_dev"]) == {"cross-encoder", "bi-encoder", "zero-shot"}
     assert "zero-shot cosine" in cv["baselines"] and "pearson" in cv["baselines"]["zero-shot cosine"]
+
+
+def test_inner_folds_choose_on_every_training_pair_and_never_on_the_held_out_fold(tiny_bert, monkeypatch):
+    from clinlm.tasks.pair import crossval
+
+    examples = sts_examples(12)
+    fits: list[tuple[int, set[str]]] = []
+    real_fit = crossval.fit
+
+    def spy(task, model_path, train_ex, args, on_log=None):
+        fits.append((args.epochs, {e.id for e in train_ex}))
+        return real_fit(task, model_path, train_ex, args, on_log)
+
+    monkeypatch.setattr(crossval, "fit", spy)
+    make = lambda: get_task("sts", max_length=32, architecture="bi-encoder")  # noqa: E731
+    candidates = {"bi-encoder": make(), crossval.ZERO_SHOT: make()}
+    args = TrainArgs(epochs=1, learning_rate=1e-3, batch_size=4, precision="fp32", seed=3)
+    res = crossval.cross_validate(make(), str(tiny_bert), examples, 3, args, candidates=candidates, inner_folds=2)
+    assert "2-fold CV" in res["selection"]
+    per_outer = 2 * 2 + 1  # two candidates x two inner folds, then the refit on the whole training part
+    assert len(fits) == 3 * per_outer
+    for k, fold in enumerate(res["per_fold"]):
+        held_out = {p["id"] for p in res["predictions"] if p["fold"] == fold["fold"]}
+        block = fits[k * per_outer:(k + 1) * per_outer]
+        inner, refit = block[:-1], block[-1]
+        fold_train = {e.id for e in examples} - held_out
+        assert refit[1] == fold_train and refit[0] == (0 if fold["chosen"] == crossval.ZERO_SHOT else 1)
+        for epochs, used in inner:
+            assert used < fold_train  # a strict part of the training part, nothing held out
+        # per candidate, the inner folds' training parts leave each training pair out exactly once
+        for c in range(2):
+            left_out = [fold_train - used for _, used in inner[2 * c:2 * c + 2]]
+            assert set().union(*left_out) == fold_train and not left_out[0] & left_out[1]
+        assert set(fold["inner_dev"]) == set(candidates) and fold["chosen"] in candidates

@@ -160,15 +160,30 @@ def test_padding_to_buckets_changes_no_entity(tagger, monkeypatch):
 
 
 def test_compile_caches_kernels_on_disk_and_buckets_widths(tagger, monkeypatch):
-    compiled = []
-    monkeypatch.setattr(torch, "compile", lambda model, **kw: compiled.append(model) or model)
+    compiled, options = [], []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compiled.append(model) or options.append(kw) or model)
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     pipe = NerPipeline.from_pretrained(tagger, precision="fp32", context=False, compile=True)
     assert compiled == [pipe.model] and pipe.buckets
+    assert options[0]["options"]["freezing"] is True  # weights as constants: packed once, bias and GELU fused
     import os
 
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(ner.INDUCTOR_CACHE)
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
+
+
+@pytest.mark.slow
+def test_compiled_path_finds_the_entities_the_eager_path_finds(tagger, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    texts = ["Patient denies chest pain. Started lisinopril 20 mg daily for hypertension.",
+             "Mother had breast cancer; aspirin was stopped."]
+    eager = NerPipeline.from_pretrained(tagger, precision="fp32", context=False, buckets=True)
+    compiled = NerPipeline.from_pretrained(tagger, precision="fp32", context=False, compile=True)
+    pairs = list(zip(eager.pipe(texts), compiled.pipe(texts)))
+    assert any(want.entities for want, _ in pairs)
+    for want, got in pairs:
+        assert [e.key() for e in got.entities] == [e.key() for e in want.entities]
+        assert [e.score for e in got.entities] == pytest.approx([e.score for e in want.entities], abs=1e-4)
 
 
 # -- the benchmark's input check ---------------------------------------------------------

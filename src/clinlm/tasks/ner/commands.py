@@ -167,6 +167,7 @@ def evaluate_ner(
     discontinuous: Discontinuous = DiscontinuousMode.error,
     device: Device = "auto",
     precision: Precision = "auto",
+    compile: bool = typer.Option(False, "--compile", help="Score the torch.compile path (as annotate --compile runs it)."),
 ) -> None:
     """seqeval micro P/R/F1 (strict and default mode), per type, and character-span F1."""
     from clinlm.tasks.ner.metrics import mapped_scores
@@ -190,7 +191,8 @@ def evaluate_ner(
     source.check_types(gold)
     mapping = source.score_map(gold)
     options = {k: v for k, v in {"max_length": max_length, "stride": stride, "decode": decode}.items() if v is not None}
-    pipe = load(model, device=device, precision=precision, context=False, **options)  # scores need no assertion
+    pipe = load(model, device=device, precision=precision, context=False, compile=compile,
+                **options)  # scores need no assertion
     if mapping:
         result = {"mapped": mapped_scores(gold, list(pipe.pipe(gold, batch_size=batch_size)), mapping),
                   "documents": len(gold)}

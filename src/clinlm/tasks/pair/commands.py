@@ -55,11 +55,12 @@ def _candidates(kind: str, max_length: int, balance: Optional[bool]) -> dict:
 
 
 def _cross_validate(task, model: str, examples: list, folds: int, args, output: Path, as_json: bool,
-                    candidates: Optional[dict] = None) -> None:
+                    candidates: Optional[dict] = None, inner_folds: int = 0) -> None:
     from clinlm.tasks.pair.crossval import cross_validate
     from clinlm.formats import atomic_write_text
 
-    result = cross_validate(task, model, examples, folds, args, on_log=lambda m: err.print(esc(m)), candidates=candidates)
+    result = cross_validate(task, model, examples, folds, args, on_log=lambda m: err.print(esc(m)), candidates=candidates,
+                            inner_folds=inner_folds)
     if task.kind == "sts":  # the untrained encoder needs no fitting: scored on every pair, like the pooled figure
         baselines = add_baselines(dict(result["pooled"]), task, {"base_model": model}, examples)
         result.update(baselines=baselines["baselines"], below_baselines=baselines["below_baselines"])
@@ -106,6 +107,9 @@ def _register_pair(kind: str) -> None:
         dev: Optional[Path] = typer.Option(None, "--dev", help="Dev pairs for model selection."),
         output: Path = typer.Option(..., "--output", "-o", help="Checkpoint directory (with --folds: where cv.json goes)."),
         folds: int = typer.Option(0, help="k-fold cross-validation instead of one model (BIOSSES: 10)."),
+        inner_folds: int = typer.Option(0, min=0, help="With --folds and --architecture auto: each fold chooses by an inner "
+                                                     "k-fold CV of its training part (e.g. 3) instead of a 20% inner dev split; "
+                                                     "k times the training, steadier on small sets."),
         dev_fraction: float = typer.Option(0.0, help="Without --dev: hold out this seeded share of --train for model selection."),
         ids: Optional[Path] = typer.Option(None, "--ids", help=IDS_HELP),
         exclude_ids: Optional[Path] = typer.Option(None, "--exclude-ids", help=EXCLUDE_HELP),
@@ -138,7 +142,9 @@ def _register_pair(kind: str) -> None:
         if folds:
             if dev is not None or dev_fraction:
                 raise InputError("--folds trains on all but the held-out fold: leave out --dev and --dev-fraction")
-            return _cross_validate(task, model, train_ex, folds, args, output, as_json, candidates)
+            if inner_folds == 1 or (inner_folds and not auto):
+                raise InputError("--inner-folds takes 2 or more, with --architecture auto (it chooses among architectures)")
+            return _cross_validate(task, model, train_ex, folds, args, output, as_json, candidates, inner_folds)
         train_ex, dev_ex = split_dev(train_ex, dev_ex, dev_fraction, seed)
         if auto:
             return _choose_and_train(kind, model, candidates, train_ex, dev_ex, args, output, [train] + ([dev] if dev else []),

@@ -4,8 +4,11 @@ choice between architectures on dev data.
 Each fold trains a fresh model from the base for a fixed budget and predicts its held-out fold;
 the pooled out-of-fold predictions are scored once, and the per-fold scores are kept beside them.
 With several candidates (``--architecture auto``: cross-encoder, bi-encoder, the untrained
-encoder's zero-shot cosine) each fold chooses among them on a seeded inner dev split of its own
-training part, never on the held-out fold, then refits the choice on the whole training part.
+encoder's zero-shot cosine) each fold chooses among them on its own training part, never on the
+held-out fold, then refits the choice on the whole training part: on a seeded inner dev split,
+or (``inner_folds``) by an inner cross-validation over the whole training part. On BIOSSES an
+18-pair inner dev split could not tell the candidates apart (issue 21); inner folds score every
+training pair once.
 """
 from __future__ import annotations
 
@@ -41,6 +44,22 @@ def choose(candidates: Mapping[str, Any], model_path: str, train_ex: Sequence[An
     return max(scores, key=scores.get), scores
 
 
+def choose_cv(candidates: Mapping[str, Any], model_path: str, examples: Sequence[Any], folds: int, args: TrainArgs,
+              on_log=None) -> tuple[str, dict[str, float]]:
+    """Like :func:`choose`, scored by a seeded ``folds``-fold cross-validation over ``examples``:
+    each candidate's pooled out-of-fold score (every example predicted once, by a model that did
+    not train on it)."""
+    scores = {}
+    for name, task in candidates.items():
+        predictions: list[dict | None] = [None] * len(examples)
+        for train_idx, test_idx in kfold(len(examples), folds, args.seed + 1):  # not the outer folds' seed
+            model, tokenizer = fit(task, model_path, [examples[i] for i in train_idx], _budget(name, args), on_log)
+            for i, p in zip(test_idx, task.predict(model, tokenizer, [examples[i] for i in test_idx])):
+                predictions[i] = p
+        scores[name] = metric(task.score(list(examples), predictions), task.selection_metric)
+    return max(scores, key=scores.get), scores
+
+
 def _budget(name: str, args: TrainArgs) -> TrainArgs:
     if name != ZERO_SHOT:
         return args
@@ -51,9 +70,11 @@ def _budget(name: str, args: TrainArgs) -> TrainArgs:
 
 def cross_validate(task, model_path: str, examples: Sequence[Any], folds: int, args: TrainArgs,
                    on_log: Callable[[str], None] | None = None, on_fold: Callable[[int, dict], None] | None = None,
-                   candidates: Optional[Mapping[str, Any]] = None, inner_dev: float = 0.2) -> dict[str, Any]:
+                   candidates: Optional[Mapping[str, Any]] = None, inner_dev: float = 0.2,
+                   inner_folds: int = 0) -> dict[str, Any]:
     """Pooled and per-fold scores of ``task`` (or, with ``candidates``, of each fold's choice among
-    them) trained from ``model_path`` on ``folds`` seeded folds."""
+    them) trained from ``model_path`` on ``folds`` seeded folds. Each fold chooses on an
+    ``inner_dev`` share of its training part, or with ``inner_folds`` > 1 by inner k-fold CV."""
     log = on_log or (lambda msg: None)
     predictions: list[dict | None] = [None] * len(examples)
     per_fold = []
@@ -61,9 +82,12 @@ def cross_validate(task, model_path: str, examples: Sequence[Any], folds: int, a
         fold_train = [examples[i] for i in train_idx]
         chosen, inner = None, None
         fold_task = task
-        if candidates:
+        if candidates and inner_folds > 1:
+            chosen, inner = choose_cv(candidates, model_path, fold_train, inner_folds, args)
+        elif candidates:
             inner_train, inner_dev_ex = holdout(fold_train, inner_dev, args.seed)
             chosen, inner = choose(candidates, model_path, inner_train, inner_dev_ex, args)
+        if candidates:
             fold_task = candidates[chosen]
             log(f"fold {k + 1}/{folds}: inner dev {', '.join(f'{n} {v:.4f}' for n, v in inner.items())} -> {chosen}")
         model, tokenizer = fit(fold_task, model_path, fold_train, _budget(chosen or "", args), on_log)
@@ -89,6 +113,7 @@ def cross_validate(task, model_path: str, examples: Sequence[Any], folds: int, a
         f"fold_sd_{key}": statistics.stdev(values) if len(values) > 1 else 0.0,
         "per_fold": per_fold,
         "predictions": predictions,
-        "selection": (f"per fold, among {', '.join(candidates)} on a seeded {inner_dev:.0%} inner dev split of its training part"
-                      if candidates else "none (fixed budget; the held-out fold is the test)"),
+        "selection": ("none (fixed budget; the held-out fold is the test)" if not candidates else
+                      f"per fold, among {', '.join(candidates)} by {inner_folds}-fold CV of its training part" if inner_folds > 1
+                      else f"per fold, among {', '.join(candidates)} on a seeded {inner_dev:.0%} inner dev split of its training part"),
     }

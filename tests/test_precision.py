@@ -231,3 +231,12 @@ def test_medspacy_is_built_only_when_context_is_on(tagger):
     code = (f"import sys, clinlm; p = clinlm.load({str(tagger)!r}, context=False); p('fever and cough'); "
             "print('medspacy' in sys.modules, 'spacy' in sys.modules)")
     assert _fresh(code) == "False False"
+
+
+def test_context_leaves_nltk_unloaded_until_something_reads_it(tagger):
+    # medspaCy imports QuickUMLS, which imports NLTK (1.5 s); ConText never uses it
+    code = (f"import sys, clinlm; p = clinlm.load({str(tagger)!r}); d = p('Denies fever. No cough.'); "
+            "print('nltk.corpus' in sys.modules, type(sys.modules['nltk']).__name__); "
+            "import nltk.corpus, quickumls.core; print(quickumls.core.nltk.corpus is sys.modules['nltk.corpus'], "
+            "type(sys.modules['nltk']).__name__, 'nltk.corpus' in sys.modules)")
+    assert _fresh(code).splitlines() == ["False _Deferred", "True module True"]

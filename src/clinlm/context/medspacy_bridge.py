@@ -19,6 +19,10 @@ reads: :mod:`clinlm.context.layout`).
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+import types
 import warnings
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
@@ -27,6 +31,32 @@ from typing import Any, Sequence
 
 from clinlm.errors import InputError
 
+
+
+class _Deferred(types.ModuleType):
+    """A stand-in for a module that is imported on its first attribute read (the import
+    machinery reads only ``__spec__``, which a plain module object has, and ``__path__``, which
+    imports the real one when a submodule is asked for)."""
+
+    def __getattr__(self, attr: str):
+        real = sys.modules.get(self.__name__)
+        if real is None or real is self:
+            sys.modules.pop(self.__name__, None)
+            real = importlib.import_module(self.__name__)
+        return getattr(real, attr)
+
+
+def _defer_import(name: str) -> None:
+    """medspaCy imports QuickUMLS at import time, which imports NLTK: 1.5-1.8 s of the CLI's
+    start-up. clinlm never runs QuickUMLS, so NLTK is left to load on first use."""
+    spec = None if name in sys.modules else importlib.util.find_spec(name)
+    if spec is not None:
+        stand_in = _Deferred(name)
+        stand_in.__file__ = spec.origin  # inspect.getmodule reads every module's __file__
+        sys.modules[name] = stand_in
+
+
+_defer_import("nltk")
 # Importing medSpaCy runs ``warnings.filterwarnings("ignore")`` for the whole process; keep the user's filters.
 with warnings.catch_warnings():
     import spacy

@@ -89,3 +89,46 @@ def test_the_zero_shot_row_scores_the_mc_model_when_given(bench, monkeypatch, tm
     _main(bench, monkeypatch, "--only", "m", "--mc-model", str(tmp_path))
     _main(bench, monkeypatch, "--only", "m")
     assert seen == [str(tmp_path), None]
+
+
+@pytest.mark.parametrize("base_dev, base_test, chosen, value", [
+    (0.98, 0.60, "untrained (cosine threshold)", 60.0),  # dev prefers the untrained model, though test would not
+    (0.90, 0.95, "fine-tuned", 70.0),  # dev prefers the fine-tuned model, though test would not
+])
+def test_the_untrained_baseline_competes_on_dev_and_the_test_set_chooses_nothing(monkeypatch, tmp_path, base_dev,
+                                                                                base_test, chosen, value):
+    spec = importlib.util.spec_from_file_location("tasks_pair", BENCHMARK.parent / "tasks_pair.py")
+    pair = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pair)
+    import clinlm.tasks
+    import clinlm.tasks.trainer
+
+    dev, test = ["dev"], ["test"]
+
+    class Task:
+        selection_metric, balance = "accuracy", False
+
+        def build(self, model, train):
+            return "net", "tok"
+
+        def evaluate(self, net, tok, data):
+            assert data is test
+            return {"accuracy": 0.70, "macro_f1": 0.7, "n": 1, "predicted": {}}
+
+        def fit_baselines(self, base, train):
+            return {"fitted": True}
+
+        def baselines(self, fitted, data):
+            acc = base_dev if data is dev else base_test
+            return {"cosine threshold": {"accuracy": acc, "macro_f1": acc, "n": 1, "predicted": {}},
+                    "majority class": {"accuracy": 0.5}}
+
+    monkeypatch.setattr(clinlm.tasks, "get_task", lambda kind, **kw: Task())
+    monkeypatch.setattr(clinlm.tasks.trainer, "train", lambda *a, **k: {"dev": {"accuracy": 0.95}})
+    ctx = type("Ctx", (), {"base_model": "base", "work": str(tmp_path), "seed": 1})()
+    budget = {"max_length": 8, "epochs": 1, "lr": 1e-4, "batch_size": 2}
+    row = pair._classification_row(ctx, "nli", ["train"], dev, test, budget, 0.0, "cosine threshold",
+                                   baseline_candidate=True, task="t", dataset="d")
+    assert row["extra"]["chosen"] == chosen and row["value"] == pytest.approx(value)
+    assert row["extra"]["fine_tuned_dev_accuracy"] == 95.0
+    assert row["baseline"]["value"] == pytest.approx(100 * base_test)

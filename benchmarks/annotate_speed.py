@@ -428,7 +428,10 @@ def run(args: argparse.Namespace) -> None:
                  hf_ents, flops))
     systems = [("clinlm fp32", model_dir, "fp32", None), ("clinlm bf16 autocast", model_dir, "autocast", None),
                ("clinlm bf16 weights", model_dir, "bf16-weights", None), ("clinlm default (auto)", model_dir, "auto", None)]
-    if args.short_window:
+    own_window = json.loads((Path(model_dir or DEFAULT_MODEL_DIR) / "clinlm.json").read_text()).get("max_length", 512)
+    if args.short_window and args.short_window >= own_window:
+        out.print(f"no short-window row: the model's own window is {own_window} subwords already")
+    elif args.short_window:
         systems.append((f"clinlm default (auto), {args.short_window}-token windows, stride {args.short_window // 4}",
                         model_dir, "auto", args.short_window))
     if not args.no_compile:

@@ -118,6 +118,17 @@ class Flops:
 
         model.register_forward_pre_hook(pre, with_kwargs=True)
 
+    def hook_compiled(self, pipe) -> None:
+        """Count around the compiled callable: a hook on the module would run inside the graph
+        (a graph break on every forward)."""
+        inner = pipe._run
+
+        def counted(input_ids, attention_mask):
+            self.add(input_ids.shape[0], input_ids.shape[1], int(attention_mask.sum()))
+            return inner(input_ids=input_ids, attention_mask=attention_mask)
+
+        pipe._run = counted
+
     def hook_ort(self, ort_model) -> None:
         inner = ort_model.logprobs
 
@@ -242,6 +253,8 @@ def run_clinlm(path: str | None, texts: list[str], precision: str, device: torch
     flops = Flops(pipe.model.config)
     if isinstance(pipe.model, OrtModel):
         flops.hook_ort(pipe.model)
+    elif compile:
+        flops.hook_compiled(pipe)
     else:
         flops.hook_torch(pipe.model)
     t = time.perf_counter()

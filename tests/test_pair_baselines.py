@@ -181,3 +181,16 @@ def test_inner_folds_choose_on_every_training_pair_and_never_on_the_held_out_fol
             left_out = [fold_train - used for _, used in inner[2 * c:2 * c + 2]]
             assert set().union(*left_out) == fold_train and not left_out[0] & left_out[1]
         assert set(fold["inner_dev"]) == set(candidates) and fold["chosen"] in candidates
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--inner-folds", "3"], "give --folds too"),
+    (["--folds", "3", "--inner-folds", "1"], "takes 2 or more"),
+    (["--folds", "3", "--inner-folds", "3"], "with --architecture auto"),  # the cross-encoder alone has nothing to choose
+])
+def test_inner_folds_misuse_is_one_line_and_trains_nothing(tiny_bert, tmp_path, extra, message):
+    write_tsv(tmp_path / "sts.tsv", sts_rows(12))
+    r = clinlm("train", "sts", "--model", tiny_bert, "--train", tmp_path / "sts.tsv", "--output", tmp_path / "out", *extra)
+    err = r.stderr.decode().strip()
+    assert r.returncode == 2 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()

@@ -32,7 +32,6 @@ from typing import Any, Sequence
 from clinlm.errors import InputError
 
 
-
 class _Deferred(types.ModuleType):
     """A stand-in for a module that is imported on its first attribute read (the import
     machinery reads only ``__spec__``, which a plain module object has, and ``__path__``, which

@@ -139,6 +139,8 @@ def _register_pair(kind: str) -> None:
         args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
                            warmup_ratio=warmup, weight_decay=weight_decay, seed=seed, precision=precision, device=device,
                            evals_per_epoch=evals_per_epoch)
+        if inner_folds and not folds:
+            raise InputError("--inner-folds chooses inside each of --folds K folds: give --folds too")
         if folds:
             if dev is not None or dev_fraction:
                 raise InputError("--folds trains on all but the held-out fold: leave out --dev and --dev-fraction")

@@ -331,10 +331,10 @@ def _buckets(max_length: int) -> tuple[int, ...]:
 def _compiled(model):
     """``torch.compile(model)`` with Inductor's cache on disk, so a later process reuses the kernels.
 
-    Freezing treats the weights as constants: Inductor packs each Linear weight once for oneDNN
-    and fuses the bias, GELU and residual adds into the matmuls (plain ``torch.compile`` was no
-    faster than eager). Even so, on whole corpora an AMX Xeon ran it at x0.97-1.2 the eager
-    path after a 23 s first pass (README), so it stays opt-in. Inference only, as here."""
+    Freezing treats the weights as constants, so Inductor may pack them once for oneDNN and fuse
+    the elementwise work around the matmuls (plain ``torch.compile`` was no faster than eager).
+    Even so, on whole corpora an AMX Xeon ran it at x0.97-1.2 the eager path after a 23 s first
+    pass (README), so it stays opt-in. Inference only, as here."""
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(INDUCTOR_CACHE))
     # widths are bucketed; the batch size goes dynamic after its first change
     return torch.compile(model, options={"freezing": True})

@@ -439,25 +439,26 @@ def run(args: argparse.Namespace) -> None:
     seconds, hf_ents, flops = run_hf(model_dir or str(DEFAULT_MODEL_DIR), texts, args.hf_batch_size, device)
     rows.append((f"transformers pipeline (batch {args.hf_batch_size}, stride {STRIDE})", "fp32", "float32", seconds,
                  hf_ents, flops))
-    systems = [("clinlm fp32", model_dir, "fp32", None), ("clinlm bf16 autocast", model_dir, "autocast", None),
-               ("clinlm bf16 weights", model_dir, "bf16-weights", None), ("clinlm default (auto)", model_dir, "auto", None)]
+    # (row, checkpoint, precision, window override, compile)
+    systems = [("clinlm fp32", model_dir, "fp32", None, False), ("clinlm bf16 autocast", model_dir, "autocast", None, False),
+               ("clinlm bf16 weights", model_dir, "bf16-weights", None, False),
+               ("clinlm default (auto)", model_dir, "auto", None, False)]
     own_window = json.loads((Path(model_dir or DEFAULT_MODEL_DIR) / "clinlm.json").read_text()).get("max_length", 512)
     if args.short_window and args.short_window >= own_window:
         out.print(f"no short-window row: the model's own window is {own_window} subwords already")
     elif args.short_window:
         systems.append((f"clinlm default (auto), {args.short_window}-token windows, stride {args.short_window // 4}",
-                        model_dir, "auto", args.short_window))
+                        model_dir, "auto", args.short_window, False))
     if not args.no_compile:
-        systems.append(("clinlm default (auto) + --compile, warm", model_dir, "auto", "compile"))
+        systems.append(("clinlm default (auto) + --compile, warm", model_dir, "auto", None, True))
     onnx_ok = not args.no_onnx and (device.type == "cpu" or cuda_onnx())
     if onnx_ok:
-        systems.append(("clinlm ONNX Runtime", export(model_dir, Path(tmp) / "fp32"), "auto", None))
+        systems.append(("clinlm ONNX Runtime", export(model_dir, Path(tmp) / "fp32"), "auto", None, False))
         if device.type == "cpu":  # dynamic int8 quantization is a CPU technique
-            systems.append(("clinlm ONNX Runtime int8", export(model_dir, Path(tmp) / "int8", int8=True), "auto", None))
-    for name, path, precision, window in systems:
-        compiled = window == "compile"
-        seconds, ents, flops, dtype, mode = run_clinlm(path, texts, precision, device, None if compiled else window,
-                                                       compile=compiled)
+            systems.append(("clinlm ONNX Runtime int8", export(model_dir, Path(tmp) / "int8", int8=True), "auto", None,
+                            False))
+    for name, path, precision, window, compiled in systems:
+        seconds, ents, flops, dtype, mode = run_clinlm(path, texts, precision, device, window, compile=compiled)
         rows.append((name, "onnx int8" if "int8" in name else f"onnx {mode}" if "ONNX" in name else mode,
                      "int8" if "int8" in name else dtype, seconds, ents, flops))
     base_wps = n_words / rows[0][3]

@@ -51,12 +51,9 @@ def choose_cv(candidates: Mapping[str, Any], model_path: str, examples: Sequence
     not train on it)."""
     scores = {}
     for name, task in candidates.items():
-        predictions: list[dict | None] = [None] * len(examples)
-        for train_idx, test_idx in kfold(len(examples), folds, args.seed + 1):  # not the outer folds' seed
-            model, tokenizer = fit(task, model_path, [examples[i] for i in train_idx], _budget(name, args), on_log)
-            for i, p in zip(test_idx, task.predict(model, tokenizer, [examples[i] for i in test_idx])):
-                predictions[i] = p
-        scores[name] = metric(task.score(list(examples), predictions), task.selection_metric)
+        inner = cross_validate(task, model_path, examples, folds, _budget(name, args), on_log,
+                               fold_seed=args.seed + 1)  # not the outer folds' split
+        scores[name] = metric(inner["pooled"], task.selection_metric)
     return max(scores, key=scores.get), scores
 
 
@@ -71,14 +68,16 @@ def _budget(name: str, args: TrainArgs) -> TrainArgs:
 def cross_validate(task, model_path: str, examples: Sequence[Any], folds: int, args: TrainArgs,
                    on_log: Callable[[str], None] | None = None, on_fold: Callable[[int, dict], None] | None = None,
                    candidates: Optional[Mapping[str, Any]] = None, inner_dev: float = 0.2,
-                   inner_folds: int = 0) -> dict[str, Any]:
+                   inner_folds: int = 0, fold_seed: int | None = None) -> dict[str, Any]:
     """Pooled and per-fold scores of ``task`` (or, with ``candidates``, of each fold's choice among
     them) trained from ``model_path`` on ``folds`` seeded folds. Each fold chooses on an
-    ``inner_dev`` share of its training part, or with ``inner_folds`` > 1 by inner k-fold CV."""
+    ``inner_dev`` share of its training part, or with ``inner_folds`` > 1 by inner k-fold CV.
+    ``fold_seed`` splits the folds (default ``args.seed``, which also seeds the training)."""
     log = on_log or (lambda msg: None)
     predictions: list[dict | None] = [None] * len(examples)
     per_fold = []
-    for k, (train_idx, test_idx) in enumerate(kfold(len(examples), folds, args.seed)):
+    splits = kfold(len(examples), folds, args.seed if fold_seed is None else fold_seed)
+    for k, (train_idx, test_idx) in enumerate(splits):
         fold_train = [examples[i] for i in train_idx]
         chosen, inner = None, None
         fold_task = task

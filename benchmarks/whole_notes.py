@@ -12,7 +12,9 @@ Two kinds of notes:
   section's span and category, header lines, system sub-headers) is scored over *every*
   entity the model finds: share with the right section, entities inside headers, entities
   across line items, "Endorses X"/"Positive for X" labelled absent, problems (T033, T037,
-  T038) in family history sections labelled family;
+  T038) in family history sections labelled family (by construction, though MTS-Dialog's FAM/SOCHX
+  sections also hold sentences about the patient, which the pipeline leaves the patient's: the
+  problems it lists as "family:" below 1.0 are worth reading, not all errors);
 * **hand-written** notes (``benchmarks/whole_notes/{dev,heldout}/*.txt``) in several layouts,
   and hand judgments (``judgments.tsv`` in each folder) of the entities the default model
   finds in them and in some built notes: whether each is a concept (and its exact span:

@@ -28,7 +28,9 @@ whose modifiers reach their targets within a sentence ("denies fever but reports
 * the section of a concept is the layout's section (a header to the next header);
   :data:`SECTION_FLAGS` adds a flag per section: under Family History a concept is
   ``family``, under Past Medical History ``historical``, under patient
-  instructions/education ``hypothetical``;
+  instructions/education ``hypothetical``; a sentence about the patient under a family header
+  ("She is currently on methadone maintenance") is not ``family`` by the section
+  (:func:`_patient_sentence`);
 * a concept on a relative's line ("Paternal grandfather: myocardial infarction") is ``family``;
 * outside a family history section a relative ("his wife", "mother") makes a concept
   ``family`` only when the sentence says the relative has it: the words after the relative
@@ -216,19 +218,52 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
     entities: list[Entity] = sdoc._.clinlm_entities
     categories: list[set[str]] = [set() for _ in entities]
     sections = [layout.section_at(e.start) for e in entities]
+    patients = [False] * len(entities)
     for span in sdoc.spans[GROUP] if GROUP in sdoc.spans else []:
         i = int(span.id_)
         section = sections[i].category if sections[i] is not None else None
+        if section == "family_history":
+            patients[i] = _patient_sentence(span, sections[i], vocabulary)
         for m in span._.modifiers:
-            if m.category.upper() == "FAMILY" and section != "family_history" and not _relative_has(span, m, vocabulary):
+            if (m.category.upper() == "FAMILY" and (section != "family_history" or patients[i])
+                    and not _relative_has(span, m, vocabulary)):
                 continue
             categories[i].add(m.category)
     out = []
-    for e, cats, sec in zip(entities, categories, sections):
+    for e, cats, sec, patient in zip(entities, categories, sections, patients):
         sub = layout.subsection_at(e.start)
         flags = ("family",) if sub is not None and sub.role == "relative" and e.start >= sub.header_end else ()
-        out.append(context_attributes(cats, sec.category if sec is not None else None, flags))
+        out.append(context_attributes(cats, sec.category if sec is not None else None, flags,
+                                      section_flag=not patient))
     return out
+
+
+_SUBJECTS = {"he", "she"}
+
+
+def _patient_sentence(target, section, vocabulary: Vocabulary) -> bool:
+    """Whether the sentence of ``target`` is about the patient although it stands under a family
+    history header: it opens with "The patient"/"Pt" (not "The patient's mother"), or with "He"/"She"
+    when the sentence before it in the section names no relative ("Mother had a stroke. She also
+    had diabetes": the mother's). Notes often file social history under such a header ("FAM/SOCHX":
+    "She is currently on methadone maintenance"), and the section alone must not make it a relative's."""
+    sent = target.sent
+    words = [t for t in sent if not (t.is_punct or t.is_space)][:4]
+    low = [t.lower_ for t in words]
+    if low[:1] in (["patient"], ["pt"]) or low[:2] in (["the", "patient"], ["the", "pt"]):
+        k = 1 if low[0] != "the" else 2
+        return low[k:k + 1] not in (["'s"], ["’s"], ["s"])
+    if low[:1] != [] and low[0] in _SUBJECTS:
+        before = sent
+        while before.start > 0:  # the sentence before, past any of spaces only
+            before = target.doc[before.start - 1].sent
+            if any(not (t.is_punct or t.is_space) for t in before):
+                break
+        if before.start == sent.start or before.end_char <= section.header_end:
+            return True  # the first sentence under the header
+        relatives = vocabulary.relative_words | {"family", "familial", "relative", "relatives", "sibling", "siblings"}
+        return not any(t.lower_ in relatives for t in before)
+    return False
 
 
 _PATIENT = {"patient", "pt"}

@@ -59,11 +59,13 @@ def assertion_of(attributes: Mapping[str, Any]) -> str:
     return "present"
 
 
-def context_attributes(categories: Iterable[str], section: str | None, flags: Iterable[str] = ()) -> dict[str, Any]:
+def context_attributes(categories: Iterable[str], section: str | None, flags: Iterable[str] = (),
+                       section_flag: bool = True) -> dict[str, Any]:
     """Entity attributes from the ConText categories that modify it, its section, and any other
-    ``flags`` its place in the note sets (a family-history line: ``family``)."""
+    ``flags`` its place in the note sets (a family-history line: ``family``). ``section_flag=False``
+    keeps the section's name but not its flag (a sentence about the patient under a family header)."""
     on = {CATEGORY_FLAGS[c.upper()] for c in categories if c.upper() in CATEGORY_FLAGS}
-    if section in SECTION_FLAGS:
+    if section in SECTION_FLAGS and section_flag:
         on.add(SECTION_FLAGS[section])
     on.update(f for f in flags if f in FLAGS)
     attrs: dict[str, Any] = {flag: flag in on for flag in FLAGS}

@@ -200,6 +200,35 @@ def test_no_concept_starts_or_ends_with_a_function_word():
     assert trimmed("heart attack") == ["heart attack"]
 
 
+def test_a_pronoun_or_conjunction_alone_is_not_a_concept():
+    """Whole notes: the model tagged "his" (T097), "Her" (T103), "she" (T038) alone, and ran "raising his
+    arm over his" past the concept; arsenic's "As" needs its context, which a note rarely gives."""
+    text = "Pain when raising his arm over his head. Her INR is high. As noted, she has HER2 disease. IT staff."
+
+    def trimmed(span: str, at: int = 0) -> list[str]:
+        i = -1
+        for _ in range(at + 1):
+            i = text.index(span, i + 1)
+        return [e.text for e in trim_edge_words(text, [Entity(i, i + len(span), "T033", span)])]
+
+    assert trimmed("raising his arm over his") == ["raising his arm"]
+    assert trimmed("his") == [] and trimmed("Her") == [] and trimmed("she") == [] and trimmed("As") == []
+    assert trimmed("HER2 disease") == ["HER2 disease"]  # a gene name is not a pronoun
+    assert trimmed("IT staff") == ["IT staff"]
+
+
+def test_a_hyphenated_compound_keeps_its_function_words():
+    text = "Takes over-the-counter analgesics. Needs a check-in. Call if short-of breath."
+
+    def trimmed(span: str) -> list[str]:
+        i = text.index(span)
+        return [e.text for e in trim_edge_words(text, [Entity(i, i + len(span), "T033", span)])]
+
+    assert trimmed("over-the-counter analgesics") == ["over-the-counter analgesics"]
+    assert trimmed("check-in") == ["check-in"]
+    assert trimmed("if short-of") == ["short-of"]
+
+
 def test_a_family_member_alone_is_not_a_concept(annotator):
     text = "FAMILY HISTORY:\nMother had breast cancer. Paternal grandfather: stroke.\n"
     ents = [Entity(text.index(t), text.index(t) + len(t), "T038", t) for t in ("Mother had", "breast cancer",

@@ -65,9 +65,14 @@ def split_at_breaks(text: str, entities: Iterable[Entity], layout: Layout) -> li
     return out
 
 
-#: Words no concept starts or ends with ("died of", "Inspection of the", "of surgery", "Mother had").
+#: Words no concept starts or ends with ("died of", "Inspection of the", "of surgery", "Mother had"), and
+#: pronouns and conjunctions the model tags alone on whole notes ("his", "As", "that").
 EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from", "the", "a", "an", "and", "or",
-                        "is", "are", "was", "were", "be", "been", "has", "have", "had"})
+                        "is", "are", "was", "were", "be", "been", "has", "have", "had",
+                        "he", "she", "him", "his", "her", "hers", "they", "them", "their", "we", "our", "you", "your",
+                        "my", "me", "this", "that", "these", "those", "which", "who", "whom", "whose", "as", "but",
+                        "if", "than", "then", "so", "over", "into", "about", "during", "within", "through", "after",
+                        "before", "under"})
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 
 
@@ -83,9 +88,10 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
     for e in entities:
         words = [m.span() for m in _WORD.finditer(text, e.start, e.end)]
         i, j = 0, len(words)
-        while i < j and _edge_word(text[words[i][0]:words[i][1]]):
+        # a word joined by a hyphen is part of a compound ("over-the-counter", "follow-up"), not an edge word
+        while i < j and _edge_word(text[words[i][0]:words[i][1]]) and text[words[i][1]:words[i][1] + 1] != "-":
             i += 1
-        while j > i and _edge_word(text[words[j - 1][0]:words[j - 1][1]]):
+        while j > i and _edge_word(text[words[j - 1][0]:words[j - 1][1]]) and text[words[j - 1][0] - 1:words[j - 1][0]] != "-":
             j -= 1
         if i == j:
             if words:  # only function words

@@ -5,6 +5,7 @@ runs the default model on whole notes."""
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 from context_cases import doc_with
@@ -184,12 +185,16 @@ def test_clean_entities_keep_exact_offsets_and_cross_no_break(annotator, text, r
     assert sorted(e.key() for e in kept.entities) == sorted(e.key() for e in ents)
 
 
+def _trimmed(text: str, span: str) -> list[str]:
+    """The texts ``trim_edge_words`` leaves of the first ``span`` in ``text``."""
+    i = text.index(span)
+    return [e.text for e in trim_edge_words(text, [Entity(i, i + len(span), "T033", span)])]
+
+
 def test_no_concept_starts_or_ends_with_a_function_word():
     text = "Father - died of a heart attack. Inspection of the skin. History of surgery. Low vitamin A. OR time."
 
-    def trimmed(span: str) -> list[str]:
-        i = text.index(span)
-        return [e.text for e in trim_edge_words(text, [Entity(i, i + len(span), "T033", span)])]
+    trimmed = partial(_trimmed, text)
 
     assert trimmed("died of a") == ["died"]
     assert trimmed("Inspection of the") == ["Inspection"]
@@ -205,11 +210,7 @@ def test_a_pronoun_or_conjunction_alone_is_not_a_concept():
     arm over his" past the concept; arsenic's "As" needs its context, which a note rarely gives."""
     text = "Pain when raising his arm over his head. Her INR is high. As noted, she has HER2 disease. IT staff."
 
-    def trimmed(span: str, at: int = 0) -> list[str]:
-        i = -1
-        for _ in range(at + 1):
-            i = text.index(span, i + 1)
-        return [e.text for e in trim_edge_words(text, [Entity(i, i + len(span), "T033", span)])]
+    trimmed = partial(_trimmed, text)
 
     assert trimmed("raising his arm over his") == ["raising his arm"]
     assert trimmed("his") == [] and trimmed("Her") == [] and trimmed("she") == [] and trimmed("As") == []
@@ -220,9 +221,7 @@ def test_a_pronoun_or_conjunction_alone_is_not_a_concept():
 def test_a_hyphenated_compound_keeps_its_function_words():
     text = "Takes over-the-counter analgesics. Needs a check-in. Call if short-of breath."
 
-    def trimmed(span: str) -> list[str]:
-        i = text.index(span)
-        return [e.text for e in trim_edge_words(text, [Entity(i, i + len(span), "T033", span)])]
+    trimmed = partial(_trimmed, text)
 
     assert trimmed("over-the-counter analgesics") == ["over-the-counter analgesics"]
     assert trimmed("check-in") == ["check-in"]

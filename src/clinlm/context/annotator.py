@@ -238,7 +238,14 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
     return out
 
 
+_PATIENT = {"patient", "pt"}
+_CLAUSE = {",", ";", "and", "but", "while", "whereas", "although"}
+#: words between a relative and its verb that change nothing ("the mother has also reported ...")
+_ADVERBS = {"also", "just", "recently", "further", "then", "already", "previously", "first", "initially",
+            "repeatedly", "since", "now", "later", "been", "being"}  # "his son has been helping him with ..."
 _SUBJECTS = {"he", "she"}
+#: words that bring a relative into a sentence besides the relatives' names of the layout rules
+_FAMILY_WORDS = {"family", "familial", "relative", "relatives", "sibling", "siblings"}
 
 
 def _patient_sentence(target, section, vocabulary: Vocabulary) -> bool:
@@ -248,29 +255,20 @@ def _patient_sentence(target, section, vocabulary: Vocabulary) -> bool:
     had diabetes": the mother's). Notes often file social history under such a header ("FAM/SOCHX":
     "She is currently on methadone maintenance"), and the section alone must not make it a relative's."""
     sent = target.sent
-    words = [t for t in sent if not (t.is_punct or t.is_space)][:4]
-    low = [t.lower_ for t in words]
-    if low[:1] in (["patient"], ["pt"]) or low[:2] in (["the", "patient"], ["the", "pt"]):
-        k = 1 if low[0] != "the" else 2
+    low = [t.lower_ for t in sent if not (t.is_punct or t.is_space)][:3]
+    k = 1 + (low[:1] == ["the"])
+    if low[k - 1:k] and low[k - 1] in _PATIENT:
         return low[k:k + 1] not in (["'s"], ["’s"], ["s"])
-    if low[:1] != [] and low[0] in _SUBJECTS:
-        before = sent
-        while before.start > 0:  # the sentence before, past any of spaces only
-            before = target.doc[before.start - 1].sent
-            if any(not (t.is_punct or t.is_space) for t in before):
-                break
-        if before.start == sent.start or before.end_char <= section.header_end:
-            return True  # the first sentence under the header
-        relatives = vocabulary.relative_words | {"family", "familial", "relative", "relatives", "sibling", "siblings"}
-        return not any(t.lower_ in relatives for t in before)
-    return False
-
-
-_PATIENT = {"patient", "pt"}
-_CLAUSE = {",", ";", "and", "but", "while", "whereas", "although"}
-#: words between a relative and its verb that change nothing ("the mother has also reported ...")
-_ADVERBS = {"also", "just", "recently", "further", "then", "already", "previously", "first", "initially",
-            "repeatedly", "since", "now", "later", "been", "being"}  # "his son has been helping him with ..."
+    if not (low and low[0] in _SUBJECTS):
+        return False
+    before = sent
+    while before.start > 0:  # the sentence before, past any of spaces only
+        before = target.doc[before.start - 1].sent
+        if any(not (t.is_punct or t.is_space) for t in before):
+            break
+    if before.start == sent.start or before.end_char <= section.header_end:
+        return True  # the first sentence under the header
+    return not any(t.lower_ in vocabulary.relative_words or t.lower_ in _FAMILY_WORDS for t in before)
 
 
 def _relative_has(target, modifier, vocabulary: Vocabulary) -> bool:

@@ -89,9 +89,9 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
         words = [m.span() for m in _WORD.finditer(text, e.start, e.end)]
         i, j = 0, len(words)
         # a word joined by a hyphen is part of a compound ("over-the-counter", "follow-up"), not an edge word
-        while i < j and _edge_word(text[words[i][0]:words[i][1]]) and text[words[i][1]:words[i][1] + 1] != "-":
+        while i < j and _edge_word(text[slice(*words[i])]) and text[words[i][1]:words[i][1] + 1] != "-":
             i += 1
-        while j > i and _edge_word(text[words[j - 1][0]:words[j - 1][1]]) and text[words[j - 1][0] - 1:words[j - 1][0]] != "-":
+        while j > i and _edge_word(text[slice(*words[j - 1])]) and text[words[j - 1][0] - 1:words[j - 1][0]] != "-":
             j -= 1
         if i == j:
             if words:  # only function words

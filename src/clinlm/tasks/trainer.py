@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ class TrainArgs:
     precision: str = "auto"
     device: str = "auto"
     evals_per_epoch: int = 1
+    layer_decay: float = 1.0
+    average_last: int = 0
 
 
 def set_seed(seed: int) -> None:
@@ -44,6 +47,38 @@ def metric(result: dict[str, Any], dotted: str) -> float:
     for part in dotted.split("."):
         result = result[part]
     return float(result)  # type: ignore[arg-type]
+
+
+def _depth(name: str, layers: int) -> int:
+    """How far a parameter sits from the output: 0 for the head, ``layers + 1`` for the embeddings."""
+    found = re.search(r"\.layers?\.(\d+)\.", name)
+    if found:
+        return layers - int(found.group(1))
+    return layers + 1 if "embeddings" in name else 0
+
+
+def param_groups(model, learning_rate: float, weight_decay: float, layer_decay: float = 1.0) -> list[dict]:
+    """AdamW groups: no decay on biases and norms; with ``layer_decay`` < 1, each encoder layer's
+    rate is the one above it times ``layer_decay`` (layer-wise decay: the lower layers, which hold
+    the pretrained knowledge, move least)."""
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    layers = getattr(model.config, "num_hidden_layers", 0)
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, param in model.named_parameters():
+        depth = _depth(name, layers) if layer_decay != 1.0 else 0
+        plain = name.endswith(no_decay)
+        group = groups.setdefault((depth, plain), {"params": [], "weight_decay": 0.0 if plain else weight_decay,
+                                                   "lr": learning_rate * layer_decay ** depth})
+        group["params"].append(param)
+    return list(groups.values())
+
+
+def _mean_state(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of checkpoints (floating tensors; others from the last)."""
+    out = {}
+    for key, last in states[-1].items():
+        out[key] = torch.stack([s[key] for s in states]).mean(0).to(last.dtype) if last.is_floating_point() else last
+    return out
 
 
 def _batches(features: list[dict], batch_size: int, rng: random.Random) -> list[list[dict]]:
@@ -90,12 +125,8 @@ def train(
         raise InputError("the training data holds no examples")
     steps_per_epoch = math.ceil(len(features) / args.batch_size / args.grad_accum)
     total_steps = max(1, math.ceil(steps_per_epoch * args.epochs))
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": args.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    optim = torch.optim.AdamW(groups, lr=args.learning_rate)
+    optim = torch.optim.AdamW(param_groups(model, args.learning_rate, args.weight_decay, args.layer_decay),
+                              lr=args.learning_rate)
     sched = get_linear_schedule_with_warmup(optim, int(args.warmup_ratio * total_steps), total_steps)
     autocast = dtype != torch.float32
     pad_id = tokenizer.pad_token_id or 0
@@ -103,6 +134,7 @@ def train(
 
     history: list[dict[str, Any]] = []
     best_score, best_state, best_metrics = -math.inf, None, None
+    recent: list[dict[str, torch.Tensor]] = []  # the last ``average_last`` evaluated states
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     step, tokens, t0 = 0, 0, time.perf_counter()
@@ -110,10 +142,17 @@ def train(
 
     eval_seconds = 0.0
 
-    def evaluate_and_select() -> None:
+    def evaluate_and_select(averaged: int = 0) -> None:
+        """Score the model on dev and keep it if best. ``averaged``: it is the mean of that many
+        checkpoints (``average_last``), not a training step's weights."""
         nonlocal best_score, best_state, best_metrics, eval_seconds
         t_eval = time.perf_counter()
         entry: dict[str, Any] = {"step": step, "epoch": round(step / steps_per_epoch, 3), "loss": running}
+        if averaged:
+            entry["averaged"] = averaged
+        elif args.average_last > 1:
+            recent.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+            del recent[: -args.average_last]
         if dev_examples:
             m = task.evaluate(model, tokenizer, dev_examples)
             score = metric(m, task.selection_metric)
@@ -123,7 +162,8 @@ def train(
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
                 # saved at once, so an interrupted run still leaves its best checkpoint
                 task.save(model, tokenizer, output_dir, dict(manifest or {}, training={"history": history + [entry], "dev": m}))
-            log(f"step {step}  epoch {entry['epoch']:.2f}  loss {running:.4f}  dev {task.selection_metric} {score:.4f}")
+            what = f"mean of the last {averaged} checkpoints" if averaged else f"epoch {entry['epoch']:.2f}  loss {running:.4f}"
+            log(f"step {step}  {what}  dev {task.selection_metric} {score:.4f}")
         history.append(entry)
         eval_seconds += time.perf_counter() - t_eval
 
@@ -166,6 +206,9 @@ def train(
                     evaluate_and_select()
                 if step >= total_steps:
                     break
+    if len(recent) > 1 and dev_examples:  # checkpoint averaging: kept only if dev says so
+        model.load_state_dict(_mean_state(recent))
+        evaluate_and_select(averaged=len(recent))
     elapsed = time.perf_counter() - t0
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -8,7 +8,7 @@ import typer
 
 from clinlm.cli.app import train_app
 from clinlm.cli.console import err, esc, quiet_transformers
-from clinlm.cli.options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, LearningRate, Precision, Seed,
+from clinlm.cli.options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, LayerDecay, AverageLast, GradAccum, LearningRate, Precision, Seed,
                                 Warmup, WeightDecay, train_args)
 
 
@@ -32,6 +32,8 @@ def train_linker(
     weight_decay: WeightDecay = 0.01,
     seed: Seed = 42,
     evals_per_epoch: EvalsPerEpoch = 1,
+    layer_decay: LayerDecay = 1.0,
+    average_last: AverageLast = 0,
     precision: Precision = "auto",
     device: Device = "auto",
     as_json: AsJson = False,
@@ -58,5 +60,6 @@ def train_linker(
               + (f" ({len(mentions):,} training mentions read)" if names_from else ""), soft_wrap=True)
     args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
                       warmup_ratio=warmup, weight_decay=weight_decay, seed=seed, precision=precision, device=device,
-                      evals_per_epoch=evals_per_epoch)
+                      evals_per_epoch=evals_per_epoch,
+                      layer_decay=layer_decay, average_last=average_last)
     train_and_report(task, base, train_ex, dev_ex, args, output, list(vocab), as_json)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from clinlm.cli.app import evaluate_app, export_app, train_app
 from clinlm.cli.console import err, esc, flag_hints, out, quiet_transformers
-from clinlm.cli.options import (BatchSize, Device, Discontinuous, DiscontinuousMode, Epochs, EvalsPerEpoch, GradAccum,
+from clinlm.cli.options import (BatchSize, Device, Discontinuous, DiscontinuousMode, Epochs, EvalsPerEpoch, LayerDecay, AverageLast, GradAccum,
                                 LearningRate, NoteBatch, Precision, Seed, Warmup, WeightDecay, WindowLength,
                                 WindowStride, train_args, train_manifest)
 from clinlm.errors import ConfigError, InputError
@@ -61,6 +61,8 @@ def train_ner(
     cased: Optional[bool] = typer.Option(None, "--cased/--uncased", help="Override case detection of the tokenizer."),
     seed: Seed = 42,
     evals_per_epoch: EvalsPerEpoch = 1,
+    layer_decay: LayerDecay = 1.0,
+    average_last: AverageLast = 0,
     discontinuous: Discontinuous = DiscontinuousMode.error,
     precision: Precision = "auto",
     device: Device = "auto",
@@ -108,7 +110,8 @@ def train_ner(
     net, tokenizer = task.build(model, train_docs, labels=label_list, seed=seed)
     args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
                       warmup_ratio=warmup, weight_decay=weight_decay, label_smoothing=label_smoothing, seed=seed,
-                      precision=precision, device=device, evals_per_epoch=evals_per_epoch)
+                      precision=precision, device=device, evals_per_epoch=evals_per_epoch,
+                      layer_decay=layer_decay, average_last=average_last)
     given = [s.path for s in srcs] + ([dev] if dev else [])
     man = train_manifest(model, given, [f for p in given for f in files_of(p)])
     if not single:

@@ -9,7 +9,7 @@ import typer
 
 from clinlm.cli.app import evaluate_app, predict_app, train_app
 from clinlm.cli.console import err, esc, quiet_transformers
-from clinlm.cli.options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, InferenceBatch, LearningRate, Precision, Seed, Warmup, WeightDecay, train_args)
+from clinlm.cli.options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, LayerDecay, AverageLast, GradAccum, InferenceBatch, LearningRate, Precision, Seed, Warmup, WeightDecay, train_args)
 from clinlm.errors import InputError
 from clinlm.tasks.commands import add_baselines, check_kind, print_baselines, print_result, split_dev, train_and_report, write_jsonl
 
@@ -124,6 +124,8 @@ def _register_pair(kind: str) -> None:
         balance: Optional[bool] = typer.Option(None, "--balance/--no-balance", help="Class-weighted loss (default: on for pubmedqa)."),
         seed: Seed = 42,
         evals_per_epoch: EvalsPerEpoch = 1,
+        layer_decay: LayerDecay = 1.0,
+        average_last: AverageLast = 0,
         precision: Precision = "auto",
         device: Device = "auto",
         as_json: AsJson = False,
@@ -138,7 +140,8 @@ def _register_pair(kind: str) -> None:
         dev_ex = task.read(dev) if dev else None
         args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
                            warmup_ratio=warmup, weight_decay=weight_decay, seed=seed, precision=precision, device=device,
-                           evals_per_epoch=evals_per_epoch)
+                           evals_per_epoch=evals_per_epoch,
+                      layer_decay=layer_decay, average_last=average_last)
         if inner_folds and not folds:
             raise InputError("--inner-folds chooses inside each of --folds K folds: give --folds too")
         if folds:

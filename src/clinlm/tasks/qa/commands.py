@@ -8,7 +8,7 @@ import typer
 
 from clinlm.cli.app import evaluate_app, predict_app, train_app
 from clinlm.cli.console import esc, quiet_transformers
-from clinlm.cli.options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, InferenceBatch, LearningRate,
+from clinlm.cli.options import (AsJson, BatchSize, Device, Epochs, EvalsPerEpoch, LayerDecay, AverageLast, GradAccum, InferenceBatch, LearningRate,
                                 Precision, Seed, Warmup, WeightDecay, train_args)
 from clinlm.tasks.commands import check_kind, print_result, split_dev, train_and_report, write_jsonl
 
@@ -34,6 +34,8 @@ def train_qa(
     max_answer_tokens: int = typer.Option(30, help="Longest answer span, in subwords."),
     seed: Seed = 42,
     evals_per_epoch: EvalsPerEpoch = 1,
+    layer_decay: LayerDecay = 1.0,
+    average_last: AverageLast = 0,
     precision: Precision = "auto",
     device: Device = "auto",
     as_json: AsJson = False,
@@ -46,7 +48,8 @@ def train_qa(
     train_ex, dev_ex = split_dev(task.read(train), task.read(dev) if dev else None, dev_fraction, seed)
     args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
                        warmup_ratio=warmup, weight_decay=weight_decay, seed=seed, precision=precision, device=device,
-                       evals_per_epoch=evals_per_epoch)
+                       evals_per_epoch=evals_per_epoch,
+                      layer_decay=layer_decay, average_last=average_last)
     train_and_report(task, model, train_ex, dev_ex, args, output, [train] + ([dev] if dev else []), as_json)
 
 

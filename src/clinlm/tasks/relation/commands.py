@@ -11,7 +11,7 @@ from rich.table import Table
 
 from clinlm.cli.console import check_output, esc, quiet_transformers, write_stdout, err, out
 from clinlm.cli.app import evaluate_app, predict_app, train_app
-from clinlm.cli.options import (BatchSize, Device, Epochs, EvalsPerEpoch, GradAccum, LearningRate, Precision, Seed, Warmup, WeightDecay, train_args, train_manifest)
+from clinlm.cli.options import (BatchSize, Device, Epochs, EvalsPerEpoch, LayerDecay, AverageLast, GradAccum, LearningRate, Precision, Seed, Warmup, WeightDecay, train_args, train_manifest)
 from clinlm.document import Document
 from clinlm.errors import InputError
 
@@ -46,6 +46,8 @@ def train_re(
     weight_decay: WeightDecay = 0.01,
     seed: Seed = 42,
     evals_per_epoch: EvalsPerEpoch = 1,
+    layer_decay: LayerDecay = 1.0,
+    average_last: AverageLast = 0,
     cased: Optional[bool] = typer.Option(None, "--cased/--uncased", help="Override case detection of the tokenizer."),
     precision: Precision = "auto",
     device: Device = "auto",
@@ -66,7 +68,8 @@ def train_re(
     net, tokenizer = task.build(model, train_docs)
     args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
                       warmup_ratio=warmup, weight_decay=weight_decay, seed=seed, precision=precision, device=device,
-                      evals_per_epoch=evals_per_epoch)
+                      evals_per_epoch=evals_per_epoch,
+                      layer_decay=layer_decay, average_last=average_last)
     files = [p for f in [train] + ([dev] if dev else []) for p in _data_files(f)]
     man = train_manifest(model, [train] + ([dev] if dev else []), files)
     summary = run_training(task, net, tokenizer, train_docs, dev_docs, args, output, man, on_log=lambda m: err.print(esc(m)))

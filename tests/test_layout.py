@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clinlm.context import ContextAnnotator, default_annotator
-from clinlm.context.concepts import EDGE_WORDS, name_spans, split_at_breaks, trim_edge_words
+from clinlm.context.concepts import EDGE_WORDS, name_spans, split_at_breaks, trim_edge_words, trim_values
 from clinlm.context.layout import LINE_KINDS, NEWLINE, ROLES, Layout, read_layout
 from clinlm.document import Document, Entity
 from clinlm.errors import InputError
@@ -107,6 +107,15 @@ def test_what_is_not_a_header(text):
     assert read_layout(text).sections == []
 
 
+def test_a_system_line_that_names_a_section_starts_one_outside_an_exam():
+    """"Vitals: ..." is a sub-header inside an exam, but after a social history it starts the exam."""
+    text = "Social Hx: Smokes.\nVitals: BP 128/76.\nExam:\nGeneral: well.\nVitals: T 37.\n"
+    layout = read_layout(text)
+    assert [(text[s.header_start:s.header_end], s.category) for s in layout.sections] == [
+        ("Social Hx:", "social_history"), ("Vitals:", "physical_exam"), ("Exam:", "physical_exam")]
+    assert [text[s.header_start:s.header_end] for s in layout.subsections] == ["General:", "Vitals:"]
+
+
 def test_inline_system_subheaders_and_exam_subheaders_that_are_also_headers():
     text = ("ROS\nCONSTITUTIONAL:  No fever. RESPIRATORY:  No cough.\n\nPHYSICAL EXAM\nVital Signs\nBP 120/80.\n"
             "6. LABS\nNormal.")
@@ -185,10 +194,10 @@ def test_clean_entities_keep_exact_offsets_and_cross_no_break(annotator, text, r
     assert sorted(e.key() for e in kept.entities) == sorted(e.key() for e in ents)
 
 
-def _trimmed(text: str, span: str) -> list[str]:
-    """The texts ``trim_edge_words`` leaves of the first ``span`` in ``text``."""
+def _trimmed(text: str, span: str, trim=trim_edge_words) -> list[str]:
+    """The texts ``trim`` (``trim_edge_words``) leaves of the first ``span`` in ``text``."""
     i = text.index(span)
-    return [e.text for e in trim_edge_words(text, [Entity(i, i + len(span), "T033", span)])]
+    return [e.text for e in trim(text, [Entity(i, i + len(span), "T033", span)])]
 
 
 def test_no_concept_starts_or_ends_with_a_function_word():
@@ -226,6 +235,37 @@ def test_a_hyphenated_compound_keeps_its_function_words():
     assert trimmed("over-the-counter analgesics") == ["over-the-counter analgesics"]
     assert trimmed("check-in") == ["check-in"]
     assert trimmed("if short-of") == ["short-of"]
+
+
+def test_a_dose_or_result_is_not_part_of_the_concept():
+    """Whole notes: "Flagyl 500" (of "Flagyl 500 mg"), "Trizivir 1 tablet", "Sodium 133", "BP 138" (of
+    138/82) and "lactate 1" (of 1.8) came out as concepts; a name's own number stays."""
+    text = ("Flagyl 500 mg tid. Trizivir 1 tablet p.o. Sodium 133, BP 138/82, lactate 1.8. MCV 65. "
+            "Caspase 3 activity. Type 1 diabetes. CA 19-9. HbA1c 7.2%.")
+
+    trimmed = partial(_trimmed, text, trim=trim_values)
+
+    assert trimmed("Flagyl 500") == ["Flagyl"]
+    assert trimmed("Trizivir 1 tablet") == ["Trizivir"]
+    assert trimmed("Sodium 133") == ["Sodium"]
+    assert trimmed("BP 138") == ["BP"]
+    assert trimmed("lactate 1") == ["lactate"]
+    assert trimmed("MCV 65") == ["MCV"]
+    assert trimmed("HbA1c 7.2") == ["HbA1c"]
+    assert trimmed("Caspase 3") == ["Caspase 3"]  # one digit, nothing after it: part of the name
+    assert trimmed("Type 1") == ["Type 1"]
+    assert trimmed("CA 19-9") == ["CA 19-9"]  # ends in "-9", not a value
+    assert trimmed("Flagyl") == ["Flagyl"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(["Flagyl", "1", "500", "1.8", "mg", "tablet", "/", "type", "%", "  ", "-"]),
+                min_size=1, max_size=6))
+def test_value_trimming_keeps_exact_offsets_and_never_empties_an_entity(words):
+    text = "Takes " + " ".join(words) + " daily."
+    start, end = 6, 6 + len(" ".join(words))
+    (e,) = trim_values(text, [Entity(start, end, "T103", text[start:end])])
+    assert text[e.start:e.end] == e.text and e.start == start and start < e.end <= end
 
 
 def test_a_family_member_alone_is_not_a_concept(annotator):

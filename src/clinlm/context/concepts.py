@@ -10,6 +10,8 @@ do) applies, in this order:
    spaces and punctuation, and a piece with no letter or digit is dropped;
 2. pieces inside a header or sub-header are dropped ("PHYSICAL EXAMINATION", "[FAMILY
    HISTORY]", "Lungs:" in "Lungs: clear");
+   :func:`trim_edge_words` then takes function words off an entity's edges ("died of a" ->
+   "died") and :func:`trim_values` a dose or result off its end ("Flagyl 500" -> "Flagyl");
 3. :func:`name_spans`: names of people are dropped: a capitalised word or two after a title
    ("Mrs. Torres", "Dr. X", "Doctor Kumar") or on a form line of a person ("Patient: Donna
    Torres", "Attending: John Smith, MD"), and every later capitalised use of those words
@@ -104,6 +106,32 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
             a, b = _trim(text, a, b)
         out.append(e if (a, b) == (e.start, e.end) else replace(e, start=a, end=b, text=text[a:b],
                                                                   attributes=dict(e.attributes)))
+    return out
+
+
+#: Units and forms a dose or a measurement ends with ("20 mg", "1 tablet", "18 mcg", "98.6 F").
+_UNITS = (r"(?:mg|mcg|\u00b5g|ug|g|gm|grams?|kg|ml|mL|cc|L|units?|iu|IU|meq|mEq|mmol|mmHg|"
+          r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%)")
+_VALUE = re.compile(r"\s+\d+(?:[.,]\d+)?(?:\s*" + _UNITS + r"\b[^\n]*)?$")
+_VALUE_GOES_ON = re.compile(r"(?:[.,]\d|\s*/\s*\d|\s*" + _UNITS + r"\b)")
+
+
+def trim_values(text: str, entities: Iterable[Entity]) -> list[Entity]:
+    """Entities without a value at their end: the dose after a drug ("Flagyl 500" in "Flagyl 500 mg",
+    "Trizivir 1 tablet") and the result after a test ("Sodium 133", "BP 138" of "BP 138/82", "lactate 1"
+    of "lactate 1.8"). A number is a value when a unit, a decimal or "/" follows it, or when it has two
+    digits or more; a single digit alone stays part of a name ("caspase 3", "type 1")."""
+    out: list[Entity] = []
+    for e in entities:
+        found = _VALUE.search(text, e.start, e.end)
+        if found and found.end() == e.end:
+            number = re.match(r"\s+(\d+)", found.group()).group(1)
+            unit = found.group().strip() != number or _VALUE_GOES_ON.match(text, e.end)
+            if unit or len(number) > 1:
+                end = found.start()
+                if end > e.start:
+                    e = replace(e, end=end, text=text[e.start:end], attributes=dict(e.attributes))
+        out.append(e)
     return out
 
 

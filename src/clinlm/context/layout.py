@@ -406,8 +406,8 @@ def _classify(name: str, colon: bool, content: bool, bracketed: bool, bulleted: 
         return (None, None)
     if not colon:
         return (None, None)
-    if role is not None:
-        return "subheader", role
+    if role is not None and (category is None or current in ("physical_exam", "review_of_systems")):
+        return "subheader", role  # "Vitals: BP 138/82" inside an exam; a header after "Social Hx: ..."
     if category is not None:
         return "header", category
     if caps and len(name.split()) <= 4:

@@ -32,6 +32,7 @@ class Case:
     section: str | None = None
     at: int = 0  # which occurrence of target
     known: str | None = None  # reason of a known failure
+    label: str = "T033"  # the entity's type (rules may exclude some: a drug is not what prophylaxis prevents)
 
     @property
     def expected(self) -> set[str]:
@@ -43,9 +44,9 @@ class Case:
             start = self.text.index(self.target, start + 1)
         return start, start + len(self.target)
 
-    def document(self, label: str = "T033") -> Document:
+    def document(self, label: str | None = None) -> Document:
         doc = Document("case", self.text)
-        doc.add(*self.span(), label)
+        doc.add(*self.span(), label or self.label)
         return doc
 
     @property
@@ -119,6 +120,13 @@ CASES = [
     Case("Risks of bleeding were discussed with the patient.", "bleeding", "hypothetical"),
     Case("Monitor for signs of infection.", "infection", "hypothetical"),
     Case("In case of shortness of breath, use the inhaler.", "shortness of breath", "hypothetical"),
+    Case("Started on a PPI in order to prevent any future occurrence of upper GI bleed.", "upper GI bleed",
+         "hypothetical"),
+    Case("Heparin for DVT prophylaxis.", "DVT", "hypothetical"),
+    Case("Mitral valve prolapse, for which she takes antibiotic prophylaxis.", "antibiotic", label="T103"),
+    Case("Aspirin for prevention of stroke.", "stroke", "hypothetical"),
+    Case("Avoid NSAIDs to avoid gastritis.", "gastritis", "hypothetical"),
+    Case("Pneumonia was treated and the prophylaxis was stopped.", "Pneumonia"),
     # --- family ------------------------------------------------------------------------------------
     Case("Mother had breast cancer.", "breast cancer", "family"),
     Case("Her father died of a stroke.", "stroke", "family"),

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clinlm.context import ContextAnnotator, default_annotator
-from clinlm.context.concepts import EDGE_WORDS, name_spans, split_at_breaks, trim_edge_words, trim_values
+from clinlm.context.concepts import EDGE_WORDS, drop_names, name_spans, split_at_breaks, trim_edge_words, trim_values
 from clinlm.context.layout import LINE_KINDS, NEWLINE, ROLES, Layout, read_layout
 from clinlm.document import Document, Entity
 from clinlm.errors import InputError
@@ -392,6 +392,18 @@ def test_names_from_titles_and_name_lines():
     layout = read_layout(text)
     got = [text[a:b] for a, b in name_spans(text, layout, default_annotator().vocabulary)]
     assert got == ["Torres, Donna", "John Smith, MD", "Donna", "Doctor Kumar", "Dr. X", "Ms. Lee"]
+
+
+def test_a_placeholder_name_is_a_name_and_an_entity_starting_with_a_name_starts_after_it():
+    """De-identified notes write "Dr. XYZ": it came out as T097/T007, and "Dr. XYZ's clinic" as T092."""
+    text = "Seen by Dr. XYZ. Follow up in Dr. XYZ's clinic in a week. Dr. Smith. Then Dr. J. Smith. HIV is negative."
+    layout = read_layout(text)
+    names = name_spans(text, layout, default_annotator().vocabulary)
+    # a full stop ends a name unless it follows an initial
+    assert [text[a:b] for a, b in names] == ["Dr. XYZ", "Dr. XYZ's", "Dr. Smith", "Dr. J. Smith"]
+    ents = [Entity(text.index(t), text.index(t) + len(t), "T092", t) for t in ("Dr. XYZ", "Dr. XYZ's clinic", "HIV")]
+    ents[1] = Entity(text.index("Dr. XYZ's"), text.index("clinic") + 6, "T092", "Dr. XYZ's clinic")
+    assert [e.text for e in drop_names(text, ents, names)] == ["clinic", "HIV"]
 
 
 def test_split_keeps_an_entity_that_crosses_nothing():

@@ -185,7 +185,9 @@ def name_spans(text: str, layout: Layout, vocabulary: Vocabulary) -> list[tuple[
     spans: list[tuple[int, int]] = []
     words: set[str] = set()
     if titles:
-        titled = re.compile(rf"\b(?:{titles})\.?[ \t]+((?:{cap})(?:\.?[ \t]+(?!(?:{titles})\b)(?:[A-Z]\.[ \t]+)?(?:{cap}))?)")
+        # after a title an all-capital word is a name too ("Dr. XYZ", the placeholder of de-identified notes)
+        first = rf"{cap}|[A-Z][A-Z'\-]+(?![a-zA-Z])"
+        titled = re.compile(rf"\b(?:{titles})\.?[ \t]+((?:{first})(?:(?:(?<=\b[A-Z])\.)?[ \t]+(?!(?:{titles})\b)(?:[A-Z]\.[ \t]+)?(?:{cap}))?)")
         for m in titled.finditer(text):
             spans.append((m.start(), m.end()))
             words.update(w for w in re.findall(r"[A-Za-z'\-]{2,}", m.group(1)))
@@ -228,8 +230,21 @@ def inside_any(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
 
 
 def drop_names(text: str, entities: Iterable[Entity], names: Sequence[tuple[int, int]]) -> list[Entity]:
-    """Entities that are not (inside) a person's name."""
-    return [e for e in entities if not inside_any(e.start, e.end, names)]
+    """Entities that are not (inside) a person's name; one that starts with a name starts after it
+    ("Dr. XYZ's clinic" -> "clinic")."""
+    out: list[Entity] = []
+    for e in entities:
+        if inside_any(e.start, e.end, names):
+            continue
+        lead = next((b for a, b in names if a <= e.start < b < e.end), None)
+        if lead is not None:
+            lead += 2 if text[lead:lead + 2] in ("'s", "\u2019s") else 0
+            a, b = _trim(text, lead, e.end)
+            if a >= b or not any(c.isalnum() for c in text[a:b]):
+                continue
+            e = replace(e, start=a, end=b, text=text[a:b], attributes=dict(e.attributes))
+        out.append(e)
+    return out
 
 
 # -- 4 and 5: ConText cue words ---------------------------------------------------------------------

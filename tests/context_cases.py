@@ -111,6 +111,8 @@ CASES = [
     Case("Past medical history of asthma.", "asthma", "historical"),
     Case("Prior history of DVT.", "DVT", "historical"),
     Case("Previous myocardial infarction in 2015.", "myocardial infarction", "historical"),
+    Case("Screen for diabetic nephropathy with urine albumin.", "diabetic nephropathy", "uncertain"),
+    Case("She was tested for strep throat.", "strep throat", "uncertain"),
     # --- hypothetical ---------------------------------------------------------------------------
     Case("Call if the rash returns.", "rash", "hypothetical"),
     Case("Return to the ED if fever develops.", "fever", "hypothetical"),

@@ -209,6 +209,7 @@ def test_no_concept_starts_or_ends_with_a_function_word():
     assert trimmed("Inspection of the") == ["Inspection"]
     assert trimmed("of surgery") == ["surgery"]
     assert trimmed("of the") == []  # nothing but function words: not a concept
+    assert trimmed("-") == [] and trimmed(".") == []  # a bullet or a stop the model tagged alone
     assert trimmed("vitamin A") == ["vitamin A"]  # a capital letter is a name, not an article
     assert trimmed("OR time") == ["OR time"]
     assert trimmed("heart attack") == ["heart attack"]
@@ -290,7 +291,7 @@ def test_edge_word_trimming_keeps_exact_offsets_inside_the_entity(words):
         assert not inner or (inner[0] not in EDGE_WORDS and inner[-1] not in EDGE_WORDS)
     content = [w for w in words if any(c.isalnum() for c in w) and w not in EDGE_WORDS
                and not (w[0].isupper() and w[1:].islower() and w.lower() in EDGE_WORDS)]
-    assert len(out) == (1 if content else (0 if any(c.isalnum() for w in words for c in w) else 1))
+    assert len(out) == (1 if content else 0)  # no content word (or no word at all, a bullet "-"): no concept
 
 
 # -- assertion in whole notes --------------------------------------------------------------------

@@ -85,7 +85,7 @@ def _edge_word(w: str) -> bool:
 
 def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
     """Entities without the function words (:data:`EDGE_WORDS`) and punctuation at their edges;
-    an entity of nothing else is dropped."""
+    an entity of nothing else (or with no letter or digit at all) is dropped."""
     out: list[Entity] = []
     for e in entities:
         words = [m.span() for m in _WORD.finditer(text, e.start, e.end)]
@@ -95,10 +95,7 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
             i += 1
         while j > i and _edge_word(text[slice(*words[j - 1])]) and text[words[j - 1][0] - 1:words[j - 1][0]] != "-":
             j -= 1
-        if i == j:
-            if words:  # only function words
-                continue
-            out.append(e)
+        if i == j:  # only function words, or no word at all ("-" of a list item's bullet)
             continue
         a = e.start if i == 0 else words[i][0]
         b = e.end if j == len(words) else words[j - 1][1]

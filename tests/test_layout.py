@@ -228,6 +228,20 @@ def test_a_pronoun_or_conjunction_alone_is_not_a_concept():
     assert trimmed("IT staff") == ["IT staff"]
 
 
+def test_prescription_words_are_not_concepts():
+    """Medication lists: "PRN", "PO BID", "q4h", "daily", and "p" cut from "p.o." came out as T103."""
+    text = "Albuterol inhaler PRN. Metoprolol 25 mg PO BID. Tylenol q4h prn. Aspirin daily. Trizivir p.o. Daily headaches."
+
+    trimmed = partial(_trimmed, text)
+
+    assert trimmed("PRN") == [] and trimmed("PO BID") == [] and trimmed("q4h prn") == [] and trimmed("daily") == []
+    i = text.index("p.o.")
+    assert trim_edge_words(text, [Entity(i, i + 1, "T103", "p")]) == []  # "p" cut from "p.o."
+    assert trimmed("Albuterol inhaler PRN") == ["Albuterol inhaler"]
+    assert trimmed("Daily headaches") == ["headaches"]
+    assert trimmed("Trizivir") == ["Trizivir"]
+
+
 def test_a_hyphenated_compound_keeps_its_function_words():
     text = "Takes over-the-counter analgesics. Needs a check-in. Call if short-of breath."
 

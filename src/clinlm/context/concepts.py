@@ -78,22 +78,41 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 
 
+#: How often and by which route a drug is taken, as prescriptions write it ("PRN", "b.i.d.", "p.o.",
+#: "q6h", "daily"): the model tags them after a drug name, and they are no concept of ST21pv.
+_SIG = re.compile(r"(?<![\w.])(?:p\.r\.n\.?|prn|b\.i\.d\.?|bid|t\.i\.d\.?|tid|q\.i\.d\.?|qid|q\.d\.?|qd|"
+                  r"q\.h\.s\.?|qhs|q\.?am|q\.?pm|p\.o\.?|po|q\d+h|q\d+-\d+h|daily|nightly)(?![\w])", re.IGNORECASE)
+
+
 def _edge_word(w: str) -> bool:
     """``of``, ``The``; not ``A`` (vitamin A, hepatitis A) nor ``OR`` (the operating room)."""
     return w in EDGE_WORDS or (len(w) > 1 and w[0].isupper() and w[1:].islower() and w.lower() in EDGE_WORDS)
 
 
+def _sig_spans(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    """Prescription words (:data:`_SIG`) that overlap ``text[a:b]`` (looked for a little beyond it, so
+    that "p" cut from "p.o." is found)."""
+    return [m.span() for m in _SIG.finditer(text, max(0, a - 6), min(len(text), b + 6)) if m.start() < b and m.end() > a]
+
+
 def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
-    """Entities without the function words (:data:`EDGE_WORDS`) and punctuation at their edges;
-    an entity of nothing else (or with no letter or digit at all) is dropped."""
+    """Entities without the function words (:data:`EDGE_WORDS`), prescription words ("PRN", "p.o.")
+    and punctuation at their edges; an entity of nothing else (or with no letter or digit at all)
+    is dropped."""
     out: list[Entity] = []
     for e in entities:
         words = [m.span() for m in _WORD.finditer(text, e.start, e.end)]
+        sig = _sig_spans(text, e.start, e.end)
+
+        def edge(k: int) -> bool:
+            a, b = words[k]
+            return _edge_word(text[a:b]) or any(x <= a and b <= y for x, y in sig)
+
         i, j = 0, len(words)
         # a word joined by a hyphen is part of a compound ("over-the-counter", "follow-up"), not an edge word
-        while i < j and _edge_word(text[slice(*words[i])]) and text[words[i][1]:words[i][1] + 1] != "-":
+        while i < j and edge(i) and text[words[i][1]:words[i][1] + 1] != "-":
             i += 1
-        while j > i and _edge_word(text[slice(*words[j - 1])]) and text[words[j - 1][0] - 1:words[j - 1][0]] != "-":
+        while j > i and edge(j - 1) and text[words[j - 1][0] - 1:words[j - 1][0]] != "-":
             j -= 1
         if i == j:  # only function words, or no word at all ("-" of a list item's bullet)
             continue

@@ -95,6 +95,7 @@ def test_headers_of_every_style_start_sections_that_end_at_the_next_header():
     ("Vitals stable. Plan: follow up in 2 weeks.", "Plan:", "observation_and_plan"),
     ("GYN HISTORY\nG2P2.", "GYN HISTORY", "gyn_history"),
     ("[DISPOSITION]\nHome.", "[DISPOSITION]", "observation_and_plan"),
+    ("EMERGENCY DEPARTMENT NOTE\nSeen today.", "EMERGENCY DEPARTMENT NOTE", "emergency_department_note"),  # a title
 ])
 def test_header_styles(text, header, category):
     (s,) = read_layout(text).sections

@@ -113,6 +113,8 @@ CASES = [
     Case("Previous myocardial infarction in 2015.", "myocardial infarction", "historical"),
     Case("Screen for diabetic nephropathy with urine albumin.", "diabetic nephropathy", "uncertain"),
     Case("She was tested for strep throat.", "strep throat", "uncertain"),
+    Case("Labs normal except Sodium 133, TSH 0.004, Free T4 19.3.", "Sodium"),
+    Case("Pain free since the operation.", "Pain", "negated"),
     # --- hypothetical ---------------------------------------------------------------------------
     Case("Call if the rash returns.", "rash", "hypothetical"),
     Case("Return to the ED if fever develops.", "fever", "hypothetical"),

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clinlm.context import ContextAnnotator, default_annotator
-from clinlm.context.concepts import EDGE_WORDS, drop_names, name_spans, split_at_breaks, trim_edge_words, trim_values
+from clinlm.context.concepts import (EDGE_WORDS, drop_names, name_spans, split_at_breaks, split_at_causes, trim_edge_words,
+                                     trim_values)
 from clinlm.context.layout import LINE_KINDS, NEWLINE, ROLES, Layout, read_layout
 from clinlm.document import Document, Entity
 from clinlm.errors import InputError
@@ -227,6 +228,18 @@ def test_a_pronoun_or_conjunction_alone_is_not_a_concept():
     assert trimmed("his") == [] and trimmed("Her") == [] and trimmed("she") == [] and trimmed("As") == []
     assert trimmed("HER2 disease") == ["HER2 disease"]  # a gene name is not a pronoun
     assert trimmed("IT staff") == ["IT staff"]
+
+
+def test_a_death_and_its_cause_are_two_concepts():
+    text = "Mother: died of stroke. Father passed away from a brain aneurysm. Died of complications. Dies of dyspnea."
+
+    split = partial(_trimmed, text, trim=split_at_causes)
+
+    assert split("died of stroke") == ["died", "stroke"]
+    assert split("passed away from a brain aneurysm") == ["passed away", "a brain aneurysm"]
+    assert split("Died of complications") == ["Died", "complications"]
+    assert split("died of") == ["died of"]  # nothing after: nothing to split
+    assert split("stroke") == ["stroke"]
 
 
 def test_prescription_words_are_not_concepts():

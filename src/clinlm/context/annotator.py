@@ -149,7 +149,8 @@ class ContextAnnotator:
             entities = list(doc.entities)
             if clean and entities:
                 entities = concepts.split_at_breaks(doc.text, entities, layout)
-                entities = concepts.trim_values(doc.text, concepts.trim_edge_words(doc.text, entities))
+                entities = concepts.trim_edge_words(doc.text, concepts.split_at_causes(doc.text, entities))
+                entities = concepts.trim_values(doc.text, entities)
                 entities = concepts.drop_relatives(entities, self.vocabulary.relatives)
                 names = concepts.name_spans(doc.text, layout, self.vocabulary)
                 entities = concepts.drop_names(doc.text, entities, names)

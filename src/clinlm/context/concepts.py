@@ -10,7 +10,8 @@ do) applies, in this order:
    spaces and punctuation, and a piece with no letter or digit is dropped;
 2. pieces inside a header or sub-header are dropped ("PHYSICAL EXAMINATION", "[FAMILY
    HISTORY]", "Lungs:" in "Lungs: clear");
-   :func:`trim_edge_words` then takes function words off an entity's edges ("died of a" ->
+   :func:`split_at_causes` cuts "died of stroke" into "died" and "stroke"; :func:`trim_edge_words` then
+   takes function words off an entity's edges ("died of a" ->
    "died") and :func:`trim_values` a dose or result off its end ("Flagyl 500" -> "Flagyl");
 3. :func:`name_spans`: names of people are dropped: a capitalised word or two after a title
    ("Mrs. Torres", "Dr. X", "Doctor Kumar") or on a form line of a person ("Patient: Donna
@@ -122,6 +123,27 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
             a, b = _trim(text, a, b)
         out.append(e if (a, b) == (e.start, e.end) else replace(e, start=a, end=b, text=text[a:b],
                                                                   attributes=dict(e.attributes)))
+    return out
+
+
+_CAUSE = re.compile(r"\b(?:died|dies|passed away|deceased)\s+(?:of|from)\s+", re.IGNORECASE)
+
+
+def split_at_causes(text: str, entities: Iterable[Entity]) -> list[Entity]:
+    """"died of stroke" is two concepts, the death and its cause: the entity is cut around "of"/"from"
+    ("died", "stroke"), each piece keeping the label."""
+    out: list[Entity] = []
+    for e in entities:
+        found = _CAUSE.search(text, e.start, e.end)
+        if found is None or found.end() >= e.end:
+            out.append(e)
+            continue
+        verb_end = found.start() + len(found.group().split()[0]) if not found.group().lower().startswith("passed") \
+            else found.start() + len("passed away")
+        for a, b in ((e.start, verb_end), (found.end(), e.end)):
+            a, b = _trim(text, a, b)
+            if a < b:
+                out.append(replace(e, start=a, end=b, text=text[a:b], attributes=dict(e.attributes)))
     return out
 
 

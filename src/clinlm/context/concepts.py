@@ -149,7 +149,8 @@ def split_at_causes(text: str, entities: Iterable[Entity]) -> list[Entity]:
 
 #: Units and forms a dose or a measurement ends with ("20 mg", "1 tablet", "18 mcg", "98.6 F").
 _UNITS = (r"(?:mg|mcg|\u00b5g|ug|g|gm|grams?|kg|ml|mL|cc|L|units?|iu|IU|meq|mEq|mmol|mmHg|"
-          r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%)")
+          r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%|pounds?|lbs?|cm|mm|inch(?:es)?)")
+_MEASURE = re.compile(r"\d+(?:[.,]\d+)?\s*" + _UNITS)
 _VALUE = re.compile(r"\s+\d+(?:[.,]\d+)?(?:\s*" + _UNITS + r"\b[^\n]*)?$")
 _VALUE_GOES_ON = re.compile(r"(?:[.,]\d|\s*/\s*\d|\s*" + _UNITS + r"\b)")
 
@@ -158,9 +159,12 @@ def trim_values(text: str, entities: Iterable[Entity]) -> list[Entity]:
     """Entities without a value at their end: the dose after a drug ("Flagyl 500" in "Flagyl 500 mg",
     "Trizivir 1 tablet") and the result after a test ("Sodium 133", "BP 138" of "BP 138/82", "lactate 1"
     of "lactate 1.8"). A number is a value when a unit, a decimal or "/" follows it, or when it has two
-    digits or more; a single digit alone stays part of a name ("caspase 3", "type 1")."""
+    digits or more; a single digit alone stays part of a name ("caspase 3", "type 1"). An entity that
+    is only a measurement ("6 pounds", "20 mg") is dropped."""
     out: list[Entity] = []
     for e in entities:
+        if _MEASURE.fullmatch(text, e.start, e.end):  # "6 pounds", "20 mg" alone
+            continue
         found = _VALUE.search(text, e.start, e.end)
         if found and found.end() == e.end:
             number = re.match(r"\s+(\d+)", found.group()).group(1)

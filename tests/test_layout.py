@@ -311,6 +311,14 @@ def test_a_family_member_alone_is_not_a_concept(annotator):
         ("breast cancer", "associated_with_someone_else"), ("stroke", "associated_with_someone_else")]
 
 
+def test_an_entity_that_starts_with_a_relative_starts_after_it(annotator):
+    text = "FAMILY HISTORY:\nMother with breast cancer. His mother died of a stroke.\n"
+    ents = [Entity(text.index(t), text.index(t) + len(t), "T038", t) for t in ("Mother with breast cancer",
+                                                                              "mother died of a stroke")]
+    out = annotator(Document("f", text, ents), clean=True)
+    assert [e.text for e in out.entities] == ["breast cancer", "died", "stroke"]
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.sampled_from(["of", "the", "The", "a", "A", "pain", "chest", "OR", "and", "x-ray", ",", "  "]),
                 min_size=1, max_size=8))

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace as _replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -148,10 +149,10 @@ class ContextAnnotator:
             metadata = {**doc.metadata, "layout": layout.to_dict()}
             entities = list(doc.entities)
             if clean and entities:
-                entities = concepts.split_at_breaks(doc.text, entities, layout)
-                entities = concepts.trim_edge_words(doc.text, concepts.split_at_causes(doc.text, entities))
-                entities = concepts.trim_values(doc.text, entities)
-                entities = concepts.drop_relatives(entities, self.vocabulary.relatives)
+                for step in (partial(concepts.split_at_breaks, layout=layout), concepts.split_at_causes,
+                             partial(concepts.drop_relatives, relatives=self.vocabulary.relatives),
+                             concepts.trim_edge_words, concepts.trim_values):
+                    entities = step(doc.text, entities)
                 names = concepts.name_spans(doc.text, layout, self.vocabulary)
                 entities = concepts.drop_names(doc.text, entities, names)
             if not entities:

@@ -177,10 +177,22 @@ def trim_values(text: str, entities: Iterable[Entity]) -> list[Entity]:
     return out
 
 
-def drop_relatives(entities: Iterable[Entity], relatives: frozenset[str] | set[str]) -> list[Entity]:
-    """Entities that are only a family member ("Mother", "paternal grandfather"): the subject of a
-    concept (ConText's FAMILY cue), not a concept."""
-    return [e for e in entities if " ".join(e.text.lower().split()) not in relatives]
+def drop_relatives(text: str, entities: Iterable[Entity], relatives: frozenset[str] | set[str]) -> list[Entity]:
+    """Entities without a family member: one that is only a relative ("Mother", "paternal
+    grandfather") is the subject of a concept (ConText's FAMILY cue), not a concept, and dropped;
+    one that starts with a relative starts after it ("mother died" -> "died")."""
+    out: list[Entity] = []
+    for e in entities:
+        words = [m.span() for m in _WORD.finditer(text, e.start, e.end)]
+        lead = next((k for k in range(len(words), 0, -1)
+                     if " ".join(text[a:b].lower() for a, b in words[:k]) in relatives), 0)
+        if words and lead == len(words):
+            continue
+        if lead:
+            a, b = _trim(text, words[lead][0], e.end)
+            e = replace(e, start=a, end=b, text=text[a:b], attributes=dict(e.attributes))
+        out.append(e)
+    return out
 
 
 def load_section_types(path: str | Path | None = None) -> tuple[dict[str, dict[str, str]], float]:

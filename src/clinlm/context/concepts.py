@@ -9,10 +9,12 @@ do) applies, in this order:
    there ("HISTORY\\nHypertension" -> "HISTORY", "Hypertension"); pieces are trimmed of
    spaces and punctuation, and a piece with no letter or digit is dropped;
 2. pieces inside a header or sub-header are dropped ("PHYSICAL EXAMINATION", "[FAMILY
-   HISTORY]", "Lungs:" in "Lungs: clear");
-   :func:`split_at_causes` cuts "died of stroke" into "died" and "stroke"; :func:`trim_edge_words` then
-   takes function words off an entity's edges ("died of a" ->
-   "died") and :func:`trim_values` a dose or result off its end ("Flagyl 500" -> "Flagyl");
+   HISTORY]", "Lungs:" in "Lungs: clear"); then, word by word: :func:`split_at_causes` cuts
+   "died of stroke" into "died" and "stroke"; :func:`drop_relatives` drops an entity that is only
+   a relative and starts one after a leading relative ("mother died" -> "died");
+   :func:`trim_edge_words` takes function and prescription words off an entity's edges ("died of
+   a" -> "died", "inhaler PRN" -> "inhaler"); :func:`trim_values` takes a dose or result off its
+   end ("Flagyl 500" -> "Flagyl") and drops a bare measurement ("6 pounds");
 3. :func:`name_spans`: names of people are dropped: a capitalised word or two after a title
    ("Mrs. Torres", "Dr. X", "Doctor Kumar") or on a form line of a person ("Patient: Donna
    Torres", "Attending: John Smith, MD"), and every later capitalised use of those words

@@ -65,8 +65,7 @@ def split_at_breaks(text: str, entities: Iterable[Entity], layout: Layout) -> li
             a, b = _trim(text, a, b)
             if a >= b or not any(c.isalnum() for c in text[a:b]) or layout.in_header(a, b):
                 continue
-            out.append(e if (a, b) == (e.start, e.end) else replace(e, start=a, end=b, text=text[a:b],
-                                                                      attributes=dict(e.attributes)))
+            out.append(e if (a, b) == (e.start, e.end) else _respan(e, text, a, b))
     return out
 
 
@@ -123,12 +122,11 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
         b = e.end if j == len(words) else words[j - 1][1]
         if (a, b) != (e.start, e.end):
             a, b = _trim(text, a, b)
-        out.append(e if (a, b) == (e.start, e.end) else replace(e, start=a, end=b, text=text[a:b],
-                                                                  attributes=dict(e.attributes)))
+        out.append(e if (a, b) == (e.start, e.end) else _respan(e, text, a, b))
     return out
 
 
-_CAUSE = re.compile(r"\b(?:died|dies|passed away|deceased)\s+(?:of|from)\s+", re.IGNORECASE)
+_CAUSE = re.compile(r"\b(died|dies|passed away|deceased)\s+(?:of|from)\s+", re.IGNORECASE)
 
 
 def split_at_causes(text: str, entities: Iterable[Entity]) -> list[Entity]:
@@ -140,12 +138,10 @@ def split_at_causes(text: str, entities: Iterable[Entity]) -> list[Entity]:
         if found is None or found.end() >= e.end:
             out.append(e)
             continue
-        verb_end = found.start() + len(found.group().split()[0]) if not found.group().lower().startswith("passed") \
-            else found.start() + len("passed away")
-        for a, b in ((e.start, verb_end), (found.end(), e.end)):
+        for a, b in ((e.start, found.end(1)), (found.end(), e.end)):
             a, b = _trim(text, a, b)
             if a < b:
-                out.append(replace(e, start=a, end=b, text=text[a:b], attributes=dict(e.attributes)))
+                out.append(_respan(e, text, a, b))
     return out
 
 
@@ -174,7 +170,7 @@ def trim_values(text: str, entities: Iterable[Entity]) -> list[Entity]:
             if unit or len(number) > 1:
                 end = found.start()
                 if end > e.start:
-                    e = replace(e, end=end, text=text[e.start:end], attributes=dict(e.attributes))
+                    e = _respan(e, text, e.start, end)
         out.append(e)
     return out
 
@@ -192,7 +188,7 @@ def drop_relatives(text: str, entities: Iterable[Entity], relatives: frozenset[s
             continue
         if lead:
             a, b = _trim(text, words[lead][0], e.end)
-            e = replace(e, start=a, end=b, text=text[a:b], attributes=dict(e.attributes))
+            e = _respan(e, text, a, b)
         out.append(e)
     return out
 
@@ -214,6 +210,11 @@ def section_types_for(labels: Iterable[str], rules: dict[str, dict[str, str]]) -
     have = set(labels)
     named = {x for mapping in rules.values() for pair in mapping.items() for x in pair}
     return rules if named and named <= have else {}
+
+
+def _respan(e: Entity, text: str, a: int, b: int) -> Entity:
+    """``e`` moved to ``text[a:b]`` (its attributes copied, not shared)."""
+    return replace(e, start=a, end=b, text=text[a:b], attributes=dict(e.attributes))
 
 
 def _trim(text: str, a: int, b: int) -> tuple[int, int]:
@@ -298,7 +299,7 @@ def drop_names(text: str, entities: Iterable[Entity], names: Sequence[tuple[int,
             a, b = _trim(text, lead, e.end)
             if a >= b or not any(c.isalnum() for c in text[a:b]):
                 continue
-            e = replace(e, start=a, end=b, text=text[a:b], attributes=dict(e.attributes))
+            e = _respan(e, text, a, b)
         out.append(e)
     return out
 
@@ -361,7 +362,7 @@ def trim_leading_cues(text: str, entities: Sequence[Entity], leading: Sequence[t
             while a < e.end and text[a] in _TRIM:
                 a += 1
             if a < e.end and any(c.isalnum() for c in text[a:e.end]):
-                out.append(replace(e, start=a, text=text[a:e.end], attributes=dict(e.attributes)))
+                out.append(_respan(e, text, a, e.end))
                 continue
         out.append(e)
     return out

@@ -66,3 +66,13 @@ def test_averaged_checkpoint_is_scored_and_kept_only_when_best(tiny_bert, tmp_pa
     assert summary["dev"]["strict"]["f1"] == best
     # the model left in memory (and saved) is the selected one: scoring it again gives the best figure
     assert task.evaluate(model, tok, docs[:2])["strict"]["f1"] == pytest.approx(best)
+
+
+def test_the_last_step_is_not_evaluated_again_right_after_an_evaluation(tiny_bert, tmp_path):
+    docs = gold_docs(12)
+    task = NerTask(max_length=16, stride=4)
+    model, tok = task.build(str(tiny_bert), docs)
+    per_epoch = len(task.features(docs, model, tok))  # batch 1: one step per window
+    assert per_epoch >= 10
+    summary = train(task, model, tok, docs, docs[:1], TrainArgs(epochs=1.02, batch_size=1, seed=1), tmp_path / "m")
+    assert [h["step"] for h in summary["history"]] == [per_epoch]  # not also per_epoch + 1

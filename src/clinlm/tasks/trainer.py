@@ -202,7 +202,9 @@ def train(
                 if not console.is_terminal and step % max(1, steps_per_epoch // 10) == 0:
                     rate = tokens / (time.perf_counter() - t0 - eval_seconds)
                     log(f"step {step}/{total_steps}  loss {running:.4f}  {rate:.0f} tokens/s")
-                if step % eval_every == 0 or step == total_steps:
+                # the last step is evaluated too, unless an evaluation just happened (1269 and 1271 of 1271)
+                just_evaluated = history and step - history[-1]["step"] <= eval_every // 10
+                if step % eval_every == 0 or (step == total_steps and not just_evaluated):
                     evaluate_and_select()
                 if step >= total_steps:
                     break

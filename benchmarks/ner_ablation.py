@@ -2,7 +2,7 @@
 trained from the base MiniLM-L6 and scored the same way.
 
     python3 benchmarks/ner_ablation.py --shared ../shared/data --mm data/mm --work runs/ablation \\
-        [--rows v1,recipe,supervised,staged,pretrained,tuned,tuned_staged,tuned_staged_equal] [--epochs 6] [--continued DIR]
+        [--rows v1,recipe,supervised,staged,pretrained,tuned,tuned_staged,tuned_staged_light] [--epochs 6] [--continued DIR]
 
 Rows (each adds one thing to the row before):
 
@@ -28,8 +28,16 @@ Rows (each adds one thing to the row before):
   (``--tuned-epochs`` 8, lr 2e-4), dev evaluated twice per epoch and the mean of the last 4
   evaluated checkpoints kept if dev prefers it (``--average-last 4``).
 - ``tuned_staged``: ``staged`` from the ``tuned`` checkpoint (the same 1.5 passes over MM + BC5CDR +
-  NCBI at lr 5e-5), with the mean of its last 3 evaluated checkpoints as a candidate. The shipped
-  model v3 is this row.
+  NCBI at lr 5e-5), with the mean of its last 3 evaluated checkpoints as a candidate.
+- ``tuned_staged_light``: ``tuned_staged`` with BC5CDR and NCBI at a third of the loss weight
+  (``--sources`` with ``weight`` 0.33) for 1 pass. ``tuned_staged`` met the BC5CDR target (0.931)
+  but lost on the whole-note judgments (dev concept 0.863 -> 0.859, 8 more wrong judgments) while
+  ``tuned`` alone gained there (0.891) and lost drug types (probe 0.94 -> 0.86): this row looks
+  for the middle. A row with ``--source-sampling equal`` (more weight on the partial corpora) was
+  started and stopped for that reason. Rule fixed before this row ran: ship a row only if MM dev
+  strict > v2's 0.4977, BC5CDR dev Chemical -> T103 overlap recall >= v2's 0.914 and NCBI >= 0.90,
+  the type probe's drugs >= 0.94 and all >= 0.89, and the dev whole-note judgments' concept >=
+  v2's 0.863 and lenient >= 0.966; the held-out judgments are only reported.
 
 Read a row's model on whole notes before shipping it: ``supervised`` (4 epochs, 2026-12-05) scored
 MM test strict 0.4890 and the best dev (0.4944 vs ``recipe``'s 0.4942), yet on a whole clinical note
@@ -57,7 +65,7 @@ from pathlib import Path
 
 from pretrain_value import build_corpus, clinlm, done, minilm_dir, pretrain, record
 
-ROWS = ("v1", "recipe", "supervised", "staged", "pretrained", "tuned", "tuned_staged", "tuned_staged_equal")
+ROWS = ("v1", "recipe", "supervised", "staged", "pretrained", "tuned", "tuned_staged", "tuned_staged_light")
 TYPES = ("T033", "T103", "T038", "T058")
 
 
@@ -116,11 +124,11 @@ def main() -> None:
              "staged": (args.work / "recipe", mm_train + partial, args.staged_epochs),
              "tuned": (base, mm_train, args.tuned_epochs),
              "tuned_staged": (args.work / "tuned", mm_train + partial, args.staged_epochs),
-             "tuned_staged_equal": (args.work / "tuned", mm_train + partial, args.staged_epochs)}
+             "tuned_staged_light": (args.work / "tuned", ["--sources", str(light_sources(args))], 1.0)}
     extras = {"staged": ["--lr", str(args.staged_lr), "--evals-per-epoch", "2"],
               "tuned": ["--lr", str(args.tuned_lr), "--evals-per-epoch", "2", "--layer-decay", "0.85", "--average-last", "4"],
               "tuned_staged": ["--lr", str(args.staged_lr), "--evals-per-epoch", "2", "--average-last", "3"]}
-    extras["tuned_staged_equal"] = extras["tuned_staged"] + ["--source-sampling", "equal"]
+    extras["tuned_staged_light"] = ["--lr", str(args.staged_lr), "--evals-per-epoch", "2", "--average-last", "2"]
     for row in rows:
         if row in done(results):
             continue
@@ -131,7 +139,7 @@ def main() -> None:
             out, minutes, epochs = args.v1 or DEFAULT_MODEL_DIR, None, None
         else:
             start, train, epochs = plans[row]
-            before = {"staged": "recipe", "tuned_staged": "tuned", "tuned_staged_equal": "tuned"}.get(row)
+            before = {"staged": "recipe", "tuned_staged": "tuned", "tuned_staged_light": "tuned"}.get(row)
             if before and trained(args.work / before) is None:
                 raise SystemExit(f"the {row} row starts from the {before} row's checkpoint: add {before} to --rows")
             out = args.work / row
@@ -148,6 +156,18 @@ def main() -> None:
                          "dev_strict_f1": dev.get("strict", {}).get("f1"), **scores(Path(out), args.mm, args.shared)})
 
     table(done(results))
+
+
+def light_sources(args) -> Path:
+    """The ``--sources`` file of ``tuned_staged_light``: MedMentions in full, BC5CDR and NCBI at a third."""
+    # paths absolute: a sources file reads relative paths from its own folder
+    bc5, ncbi = args.shared / "bc5cdr" / "CDR_TrainingSet.PubTator.txt", args.shared / "ncbi_disease" / "NCBItrainset_corpus.txt"
+    spec = [{"path": str((args.mm / "train.jsonl").resolve()), "name": "MM-ST21pv-r"},
+            {"path": str(bc5.resolve()), "map": "bc5cdr", "weight": 0.33},
+            {"path": str(ncbi.resolve()), "map": "ncbi-disease", "weight": 0.33}]
+    path = args.work / "light_sources.json"
+    path.write_text(json.dumps(spec, indent=1))
+    return path
 
 
 def trained(out: Path) -> float | None:

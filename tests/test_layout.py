@@ -264,6 +264,8 @@ def test_a_hyphenated_compound_keeps_its_function_words():
     assert trimmed("over-the-counter analgesics") == ["over-the-counter analgesics"]
     assert trimmed("check-in") == ["check-in"]
     assert trimmed("if short-of") == ["short-of"]
+    assert partial(_trimmed, "Amoxicillin-clavulanate 875 mg.")("Amoxicillin-") == ["Amoxicillin"]
+    assert partial(_trimmed, "intra- and extracellular")("intra-") == ["intra-"]  # a coordinated compound
 
 
 def test_a_dose_or_result_is_not_part_of_the_concept():

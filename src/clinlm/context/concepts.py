@@ -122,6 +122,8 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
         b = e.end if j == len(words) else words[j - 1][1]
         if (a, b) != (e.start, e.end):
             a, b = _trim(text, a, b)
+        while b > a + 1 and text[b - 1] in "-\u2013" and text[b:b + 1].isalnum():
+            b -= 1  # cut inside a hyphenated word ("Amoxicillin-" of "Amoxicillin-clavulanate"); "intra- and" stays
         out.append(e if (a, b) == (e.start, e.end) else _respan(e, text, a, b))
     return out
 

@@ -97,6 +97,7 @@ def test_headers_of_every_style_start_sections_that_end_at_the_next_header():
     ("GYN HISTORY\nG2P2.", "GYN HISTORY", "gyn_history"),
     ("[DISPOSITION]\nHome.", "[DISPOSITION]", "observation_and_plan"),
     ("EMERGENCY DEPARTMENT NOTE\nSeen today.", "EMERGENCY DEPARTMENT NOTE", "emergency_department_note"),  # a title
+    ("MDM / Plan:\nAcute appendicitis.", "MDM / Plan:", "observation_and_plan"),  # medical decision making
 ])
 def test_header_styles(text, header, category):
     (s,) = read_layout(text).sections
@@ -249,6 +250,7 @@ def test_prescription_words_are_not_concepts():
     trimmed = partial(_trimmed, text)
 
     assert trimmed("PRN") == [] and trimmed("PO BID") == [] and trimmed("q4h prn") == [] and trimmed("daily") == []
+    assert partial(_trimmed, "Melatonin at bedtime.")("bedtime") == []
     i = text.index("p.o.")
     assert trim_edge_words(text, [Entity(i, i + 1, "T103", "p")]) == []  # "p" cut from "p.o."
     assert trimmed("Albuterol inhaler PRN") == ["Albuterol inhaler"]

@@ -83,7 +83,7 @@ _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 #: How often and by which route a drug is taken, as prescriptions write it ("PRN", "b.i.d.", "p.o.",
 #: "q6h", "daily"): the model tags them after a drug name, and they are no concept of ST21pv.
 _SIG = re.compile(r"(?<![\w.])(?:p\.r\.n\.?|prn|b\.i\.d\.?|bid|t\.i\.d\.?|tid|q\.i\.d\.?|qid|q\.d\.?|qd|"
-                  r"q\.h\.s\.?|qhs|q\.?am|q\.?pm|p\.o\.?|po|q\d+h|q\d+-\d+h|daily|nightly)(?![\w])", re.IGNORECASE)
+                  r"q\.h\.s\.?|qhs|q\.?am|q\.?pm|p\.o\.?|po|q\d+h|q\d+-\d+h|daily|nightly|bedtime)(?![\w])", re.IGNORECASE)
 
 
 def _edge_word(w: str) -> bool:

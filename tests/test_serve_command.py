@@ -115,7 +115,12 @@ def test_live_server_recycles_its_worker_and_keeps_note_text_out_of_its_log(tiny
 
             first = ready_pid()
             assert httpx.post(f"{base}/v1/annotate", json={"text": "fever"}, timeout=10).status_code == 401
-            r = httpx.post(f"{base}/v1/annotate", json={"text": f"{MARKER} fever", "id": MARKER}, headers=auth, timeout=10)
+            for _ in range(5):  # on a loaded machine the probes may use up a worker before this request
+                r = httpx.post(f"{base}/v1/annotate", json={"text": f"{MARKER} fever", "id": MARKER}, headers=auth,
+                               timeout=10)
+                if r.status_code != 503:
+                    break
+                first = ready_pid()
             assert r.status_code == 200 and r.json()["entities"]
             assert r.json()["entities"][0]["start"] == 0
             second = ready_pid()  # the worker answered its 4th request (the readiness probes count) and left

@@ -243,6 +243,16 @@ def test_a_death_and_its_cause_are_two_concepts():
     assert split("stroke") == ["stroke"]
 
 
+def test_a_statement_of_normality_is_not_a_concept():
+    text = "ENDOCRINE: Nonsignificant. PSYCH: Normal. Labs within normal limits. Normal sinus rhythm. WNL."
+
+    trimmed = partial(_trimmed, text)
+
+    assert trimmed("Nonsignificant") == [] and trimmed("Normal") == [] and trimmed("normal limits") == []
+    assert trimmed("WNL") == []
+    assert trimmed("Normal sinus rhythm") == ["Normal sinus rhythm"]  # a named rhythm
+
+
 def test_prescription_words_are_not_concepts():
     """Medication lists: "PRN", "PO BID", "q4h", "daily", and "p" cut from "p.o." came out as T103."""
     text = "Albuterol inhaler PRN. Metoprolol 25 mg PO BID. Tylenol q4h prn. Aspirin daily. Trizivir p.o. Daily headaches."

@@ -86,6 +86,12 @@ _SIG = re.compile(r"(?<![\w.])(?:p\.r\.n\.?|prn|b\.i\.d\.?|bid|t\.i\.d\.?|tid|q\
                   r"q\.h\.s\.?|qhs|q\.?am|q\.?pm|p\.o\.?|po|q\d+h|q\d+-\d+h|daily|nightly|bedtime)(?![\w])", re.IGNORECASE)
 
 
+#: Answers that a system or a result is normal ("ENDOCRINE: Nonsignificant.", "Labs within normal limits"):
+#: they name nothing, so an entity of only these words is no concept.
+NORMAL_WORDS = frozenset({"normal", "nonsignificant", "non-significant", "unremarkable", "noncontributory",
+                          "non-contributory", "wnl", "normal limits", "within normal limits"})
+
+
 def _edge_word(w: str) -> bool:
     """``of``, ``The``; not ``A`` (vitamin A, hepatitis A) nor ``OR`` (the operating room)."""
     return w in EDGE_WORDS or (len(w) > 1 and w[0].isupper() and w[1:].islower() and w.lower() in EDGE_WORDS)
@@ -99,8 +105,8 @@ def _sig_spans(text: str, a: int, b: int) -> list[tuple[int, int]]:
 
 def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
     """Entities without the function words (:data:`EDGE_WORDS`), prescription words ("PRN", "p.o.")
-    and punctuation at their edges; an entity of nothing else (or with no letter or digit at all)
-    is dropped."""
+    and punctuation at their edges; an entity of nothing else (or with no letter or digit at all),
+    or only a word of normality (:data:`NORMAL_WORDS`), is dropped."""
     out: list[Entity] = []
     for e in entities:
         words = [m.span() for m in _WORD.finditer(text, e.start, e.end)]
@@ -124,6 +130,8 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
             a, b = _trim(text, a, b)
         while b > a + 1 and text[b - 1] in "-\u2013" and text[b:b + 1].isalnum():
             b -= 1  # cut inside a hyphenated word ("Amoxicillin-" of "Amoxicillin-clavulanate"); "intra- and" stays
+        if " ".join(text[a:b].lower().split()) in NORMAL_WORDS:
+            continue
         out.append(e if (a, b) == (e.start, e.end) else _respan(e, text, a, b))
     return out
 

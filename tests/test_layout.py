@@ -228,6 +228,8 @@ def test_a_pronoun_or_conjunction_alone_is_not_a_concept():
     assert trimmed("raising his arm over his") == ["raising his arm"]
     assert trimmed("his") == [] and trimmed("Her") == [] and trimmed("she") == [] and trimmed("As") == []
     assert trimmed("HER2 disease") == ["HER2 disease"]  # a gene name is not a pronoun
+    assert partial(_trimmed, "No recent travel. Any fever?")("recent travel") == ["travel"]
+    assert partial(_trimmed, "No recent travel. Any fever?")("Any") == []
     assert trimmed("IT staff") == ["IT staff"]
 
 

@@ -70,13 +70,14 @@ def split_at_breaks(text: str, entities: Iterable[Entity], layout: Layout) -> li
 
 
 #: Words no concept starts or ends with ("died of", "Inspection of the", "of surgery", "Mother had"), and
-#: pronouns and conjunctions the model tags alone on whole notes ("his", "As", "that").
+#: pronouns, conjunctions and time words the model tags alone on whole notes ("his", "As", "that",
+#: "recent", "any").
 EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from", "the", "a", "an", "and", "or",
                         "is", "are", "was", "were", "be", "been", "has", "have", "had",
                         "he", "she", "him", "his", "her", "hers", "they", "them", "their", "we", "our", "you", "your",
                         "my", "me", "this", "that", "these", "those", "which", "who", "whom", "whose", "as", "but",
                         "if", "than", "then", "so", "over", "into", "about", "during", "within", "through", "after",
-                        "before", "under"})
+                        "before", "under", "any", "recent", "past", "current"})
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 
 

@@ -115,6 +115,8 @@ CASES = [
     Case("She was tested for strep throat.", "strep throat", "uncertain"),
     Case("Labs normal except Sodium 133, TSH 0.004, Free T4 19.3.", "Sodium"),
     Case("Pain free since the operation.", "Pain", "negated"),
+    Case("CODE STATUS: Do not resuscitate, healthcare proxy, palliative care orders in place.", "palliative care orders",
+         label="T058"),
     # --- hypothetical ---------------------------------------------------------------------------
     Case("Call if the rash returns.", "rash", "hypothetical"),
     Case("Return to the ED if fever develops.", "fever", "hypothetical"),

@@ -160,7 +160,7 @@ def split_at_causes(text: str, entities: Iterable[Entity]) -> list[Entity]:
 _UNITS = (r"(?:mg|mcg|\u00b5g|ug|g|gm|grams?|kg|ml|mL|cc|L|units?|iu|IU|meq|mEq|mmol|mmHg|"
           r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%|pounds?|lbs?|cm|mm|inch(?:es)?)")
 _MEASURE = re.compile(r"\d+(?:[.,]\d+)?\s*" + _UNITS)
-_VALUE = re.compile(r"\s+\d+(?:[.,]\d+)?(?:\s*" + _UNITS + r"\b[^\n]*)?$")
+_VALUE = re.compile(r"\s+(\d+)([.,]\d+)?(\s*" + _UNITS + r"\b[^\n]*)?$")  # whole digits, decimals, unit
 _VALUE_GOES_ON = re.compile(r"(?:[.,]\d|\s*/\s*\d|\s*" + _UNITS + r"\b)")
 
 
@@ -174,14 +174,11 @@ def trim_values(text: str, entities: Iterable[Entity]) -> list[Entity]:
     for e in entities:
         if _MEASURE.fullmatch(text, e.start, e.end):  # "6 pounds", "20 mg" alone
             continue
-        found = _VALUE.search(text, e.start, e.end)
-        if found and found.end() == e.end:
-            number = re.match(r"\s+(\d+)", found.group()).group(1)
-            unit = found.group().strip() != number or _VALUE_GOES_ON.match(text, e.end)
-            if unit or len(number) > 1:
-                end = found.start()
-                if end > e.start:
-                    e = _respan(e, text, e.start, end)
+        found = _VALUE.search(text, e.start, e.end)  # "$" is the entity's end
+        if found and found.start() > e.start:
+            whole, decimals, unit = found.groups()
+            if decimals or unit or len(whole) > 1 or _VALUE_GOES_ON.match(text, e.end):
+                e = _respan(e, text, e.start, found.start())
         out.append(e)
     return out
 

@@ -184,7 +184,7 @@ def profile_forward(peaks: dict, model_dir: str | None, tokens: int = 8192):
             for _ in range(3):
                 model(input_ids=ids, attention_mask=mask)
     linear, attention = Flops(cfg).parts(3 * batch, width)
-    flop = {"linear layers (addmm)": linear, "attention (SDPA, or bmm + softmax)": attention}
+    flop = {"linear layers (addmm; FFN-in fused with GELU)": linear, "attention (SDPA, or bmm + softmax)": attention}
     seconds = dict.fromkeys(list(flop) + ["LayerNorm, GELU, residual adds", "dtype casts (autocast copies)",
                                           "everything else"], 0.0)
     for ev in prof.events():
@@ -196,7 +196,7 @@ def profile_forward(peaks: dict, model_dir: str | None, tokens: int = 8192):
             if parent.name in ("aten::addmm", "aten::mm"):
                 key = parent.name
             parent = parent.cpu_parent
-        group = ("linear layers (addmm)" if key in ("aten::addmm", "aten::mm") else
+        group = ("linear layers (addmm; FFN-in fused with GELU)" if key in ("aten::addmm", "aten::mm", "mkldnn::_linear_pointwise") else
                  "attention (SDPA, or bmm + softmax)" if "scaled_dot_product" in key or key in EAGER_ATTENTION else
                  "LayerNorm, GELU, residual adds" if key in ("aten::native_layer_norm", "aten::gelu", "aten::add") else
                  "dtype casts (autocast copies)" if key in ("aten::copy_", "aten::_to_copy") else "everything else")
@@ -208,7 +208,7 @@ def profile_forward(peaks: dict, model_dir: str | None, tokens: int = 8192):
     for group, sec in seconds.items():
         gf = flop[group] / sec / 1e9 if group in flop and sec else None
         rows.append((group, 100 * sec / total, gf, None if gf is None else 100 * gf / peak))
-    linear_sec = seconds["linear layers (addmm)"]
+    linear_sec = seconds["linear layers (addmm; FFN-in fused with GELU)"]
     bound = total / (total - linear_sec + linear / peak / 1e9)
     return dtype, rows, bound, f"{batch} x {width}"
 
@@ -235,7 +235,7 @@ def run_hf(model_dir: str, texts: list[str], batch_size: int, device: torch.devi
 
 
 def run_clinlm(path: str | None, texts: list[str], precision: str, device: torch.device, window: int | None = None,
-               compile: bool = False):
+               compile: bool = False, **load):
     """One clinlm system over the corpus; ``window`` overrides the model's window length
     (stride a quarter of it). ``compile``: a first pass over the whole corpus compiles every
     shape it meets (its seconds are recorded in ``COMPILE_SECONDS``), then the timed pass runs."""
@@ -243,7 +243,7 @@ def run_clinlm(path: str | None, texts: list[str], precision: str, device: torch
     from clinlm.runtime.onnx import OrtModel
 
     extra = {"max_length": window, "stride": window // 4} if window else {}
-    pipe = clinlm.load(path, precision=precision, context=False, device=str(device), compile=compile, **extra)
+    pipe = clinlm.load(path, precision=precision, context=False, device=str(device), compile=compile, **extra, **load)
     t = time.perf_counter()
     if compile:
         list(pipe.pipe(texts, batch_size=32))
@@ -261,7 +261,7 @@ def run_clinlm(path: str | None, texts: list[str], precision: str, device: torch
     docs = list(pipe.pipe(texts, batch_size=32))
     seconds = time.perf_counter() - t
     ents = {(d,) + e.key() for d, doc in enumerate(docs) for e in doc.entities}
-    return seconds, ents, flops, str(pipe.dtype).replace("torch.", ""), pipe.precision.mode
+    return seconds, ents, flops, str(pipe.dtype).replace("torch.", ""), pipe.precision.mode, pipe.precision.engine
 
 
 def margin_study(texts: list[str], model_dir: str | None, device: torch.device, threshold: float = 0.05):
@@ -438,10 +438,12 @@ def run(args: argparse.Namespace) -> None:
     rows = []
     seconds, hf_ents, flops = run_hf(model_dir or str(DEFAULT_MODEL_DIR), texts, args.hf_batch_size, device)
     rows.append((f"transformers pipeline (batch {args.hf_batch_size}, stride {STRIDE})", "fp32", "float32", seconds,
-                 hf_ents, flops))
-    # (row, checkpoint, precision, window override, compile)
+                 hf_ents, flops, "transformers"))
+    # (row, checkpoint, precision, window override, compile, other clinlm.load options)
     systems = [("clinlm fp32", model_dir, "fp32", None, False), ("clinlm bf16 autocast", model_dir, "autocast", None, False),
                ("clinlm bf16 weights", model_dir, "bf16-weights", None, False),
+               ("clinlm default (auto), before: transformers' model, 16,384-token batches", model_dir, "auto", None, False,
+                {"engine": "transformers", "batch_tokens": 16384}),
                ("clinlm default (auto)", model_dir, "auto", None, False)]
     own_window = json.loads((Path(model_dir or DEFAULT_MODEL_DIR) / "clinlm.json").read_text()).get("max_length", 512)
     if args.short_window and args.short_window >= own_window:
@@ -457,24 +459,25 @@ def run(args: argparse.Namespace) -> None:
         if device.type == "cpu":  # dynamic int8 quantization is a CPU technique
             systems.append(("clinlm ONNX Runtime int8", export(model_dir, Path(tmp) / "int8", int8=True), "auto", None,
                             False))
-    for name, path, precision, window, compiled in systems:
-        seconds, ents, flops, dtype, mode = run_clinlm(path, texts, precision, device, window, compile=compiled)
+    for name, path, precision, window, compiled, *load in systems:
+        seconds, ents, flops, dtype, mode, engine = run_clinlm(path, texts, precision, device, window, compile=compiled,
+                                                               **(load[0] if load else {}))
         rows.append((name, "onnx int8" if "int8" in name else f"onnx {mode}" if "ONNX" in name else mode,
-                     "int8" if "int8" in name else dtype, seconds, ents, flops))
+                     "int8" if "int8" in name else dtype, seconds, ents, flops, engine))
     base_wps = n_words / rows[0][3]
     ref = rows[1][4]
     table = Table(title=f"annotating {n_words:,} words ({len(texts)} notes) on {device}, {cpu_line(device)}",
                   title_justify="left")
-    for col in ("system", "precision", "compute", "words/s", "x pipeline", "model GFLOP/s", "% matmul peak", "padding",
-                "entities", "same as fp32", "fp32 kept"):
-        table.add_column(col, justify="left" if col in ("system", "precision", "compute") else "right")
+    for col in ("system", "engine", "precision", "compute", "words/s", "x pipeline", "model GFLOP/s", "% matmul peak",
+                "padding", "entities", "same as fp32", "fp32 kept"):
+        table.add_column(col, justify="left" if col in ("system", "engine", "precision", "compute") else "right")
     native_bf16 = cpu_kind() in ("amx", "avx512_bf16") or device.type == "cuda"
-    for name, mode, dtype, seconds, ents, flops in rows:
+    for name, mode, dtype, seconds, ents, flops, engine in rows:
         gflops = flops.total / seconds / 1e9
         emulated = dtype == "bfloat16" and not native_bf16  # no bf16 peak to speak of: compare with fp32's
         peak = peaks["float32"] if emulated else peaks.get(dtype, peaks["float32"])
         same = len(ents & ref) / max(1, len(ents | ref))
-        table.add_row(name, mode, dtype, f"{n_words / seconds:,.0f}", f"{n_words / seconds / base_wps:.2f}", f"{gflops:.0f}",
+        table.add_row(name, engine, mode, dtype, f"{n_words / seconds:,.0f}", f"{n_words / seconds / base_wps:.2f}", f"{gflops:.0f}",
                       f"{100 * gflops / peak:.0f}%" + (" (of fp32)" if dtype == "int8" or emulated else ""),
                       f"{100 * (flops.padded / max(1, flops.tokens) - 1):.1f}%", f"{len(ents):,}", f"{100 * same:.2f}%",
                       f"{100 * len(ents & ref) / max(1, len(ref)):.2f}%")

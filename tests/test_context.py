@@ -193,6 +193,18 @@ def test_pyrush_sentences_equal_pyrushs_own_component(annotator):
         assert [t.i for t in ours if t.is_sent_start] == [t.i for t in ref(text) if t.is_sent_start]
 
 
+def test_tokenizer_is_medspacys_without_building_englishs_first(annotator):
+    """The pipeline registers medSpaCy's tokenizer as spaCy's own (no default tokenizer built only to be
+    replaced): the same tokens as medSpaCy's recipe on spaCy's English pipeline."""
+    import spacy
+    from medspacy.custom_tokenizer import create_medspacy_tokenizer
+
+    ref = spacy.blank("en")
+    ref.tokenizer = create_medspacy_tokenizer(ref)
+    for text in (NOTE, "c/o chf+cp, 1.5mg q4h p.r.n.; Dr. Smith's pt. don't U.S.A. http://x.org/a?b=1 a@b.org 12/3/2024"):
+        assert [t.text for t in annotator.nlp.tokenizer(text)] == [t.text for t in ref.tokenizer(text)]
+
+
 def test_no_debug_chatter_and_warning_filters_kept(annotator, capfd):
     import warnings
 

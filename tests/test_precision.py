@@ -95,7 +95,8 @@ def test_chosen_precision_and_cpu_kind_are_in_every_document(tagger, monkeypatch
     pipe = NerPipeline.from_pretrained(tagger, context=False)
     docs = list(pipe.pipe(_texts(3)))
     assert all(d.metadata["clinlm"] == {"precision": "bf16-weights", "dtype": "bfloat16", "requested": "auto",
-                                        "backend": "torch", "cpu": "amx", "device": "cpu"} for d in docs)
+                                        "backend": "torch", "engine": "lean", "cpu": "amx", "device": "cpu"}
+               for d in docs)
     monkeypatch.setattr(device, "cpu_kind", lambda flags=None: "avx2")
     doc = NerPipeline.from_pretrained(tagger, context=False)(_texts(1)[0])
     assert doc.metadata["clinlm"]["precision"] == "fp32" and doc.metadata["clinlm"]["cpu"] == "avx2"

@@ -38,3 +38,5 @@ def viterbi(logprobs: np.ndarray, start: np.ndarray, trans: np.ndarray) -> np.nd
     for t in range(n - 1, 0, -1):
         path[t - 1] = back[t, path[t]]
     return path
+
+

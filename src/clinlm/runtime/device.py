@@ -101,10 +101,12 @@ class Precision:
     device: str
     requested: str = "auto"
     backend: str = "torch"
+    #: whose forward runs on torch: clinlm's lean encoder (``"lean"``) or transformers' model
+    engine: str = "transformers"
 
     def metadata(self) -> dict[str, str]:
         return {"precision": self.mode, "dtype": str(self.dtype).replace("torch.", ""), "requested": self.requested,
-                "backend": self.backend, "cpu": self.cpu, "device": self.device}
+                "backend": self.backend, "engine": self.engine, "cpu": self.cpu, "device": self.device}
 
 
 def resolve_precision(precision: str, device: torch.device, kind: str | None = None) -> Precision:

@@ -38,7 +38,7 @@ def export(model_dir: str | Path | None, output: str | Path, *, int8: bool = Fal
 
     if model_dir is not None and is_onnx_dir(model_dir):
         raise ConfigError(f"{model_dir} already holds an ONNX model; export from the torch checkpoint")
-    pipe = NerPipeline.from_pretrained(model_dir, device="cpu", precision="fp32", context=False)
+    pipe = NerPipeline.from_pretrained(model_dir, device="cpu", precision="fp32", context=False, engine="transformers")
     model = pipe.model.float().eval()
     if hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation("eager")  # one plain attention graph the optimizer can fuse

@@ -142,6 +142,28 @@ def test_viterbi_never_starts_with_inside_tag():
     assert path[0] != "I-A" and not (path[1] == "I-B" and path[0] != "B-B")
 
 
+LABEL_SETS = (["O", "B-A", "I-A", "B-B", "I-B"], ["O"] + [f"{p}-T{i}" for i in range(21) for p in "BI"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_viterbi_shortcuts_keep_the_full_programmes_path(data):
+    """Cutting at words no best path can hold an I- tag, and keeping already valid pieces, gives the
+    full dynamic programme's path: on random scores (no exact ties), peaked or flat, I-heavy or not."""
+    from clinlm.decoding import _viterbi_dp
+
+    labels = data.draw(st.sampled_from(LABEL_SETS))
+    start, trans = allowed_transitions(labels)
+    n = data.draw(st.integers(0, 40))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    logp = np.log(rng.dirichlet(np.ones(len(labels)) * data.draw(st.sampled_from([0.05, 0.3, 2.0])), size=n) + 1e-30)
+    inside = [i for i, t in enumerate(labels) if t.startswith("I-")]
+    logp[:, inside] += data.draw(st.sampled_from([0.0, 1.0, 3.0]))  # from rare to dominant I- tags
+    logp = logp.astype(np.float32).reshape(n, len(labels))
+    assert viterbi(logp, start, trans).tolist() == _viterbi_dp(logp, start, trans).tolist()
+
+
 def test_missing_and_wrong_model_directories(tmp_path, tiny_bert):
     with pytest.raises(ModelError, match="not found"):
         NerPipeline.from_pretrained(tmp_path / "nope")

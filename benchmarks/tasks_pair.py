@@ -154,24 +154,45 @@ def rqe(ctx) -> dict[str, Any]:
                                f"dev {len(dev)} (longest questions)")
 
 
-def pubmedqa(ctx) -> dict[str, Any]:
+def _pubmedqa_split(ctx, b: dict[str, Any]):
+    """The official 500 test questions, a seeded dev holdout of the rest, and the training questions."""
     from clinlm.tasks.pair.data import read_ids, read_pairs, select
     from clinlm.data.splits import holdout
 
-    b = _budget(ctx, "pubmedqa")
-    t0 = time.perf_counter()
     folder = Path(ctx.shared) / "pubmedqa"
     allq = read_pairs(folder / "ori_pqal.json", "pubmedqa")
     test_ids = read_ids(folder / "test_ground_truth.json")
     rest, dev = holdout(select(allq, drop=test_ids), b["dev"] / 500, ctx.seed)
-    train = _sample(rest, b["train"], ctx.seed)
-    test = _sample(select(allq, keep=test_ids), b["test"], ctx.seed)
+    return folder / "ori_pqal.json", _sample(rest, b["train"], ctx.seed), dev, _sample(select(allq, keep=test_ids), b["test"], ctx.seed)
+
+
+def pubmedqa(ctx) -> dict[str, Any]:
     from clinlm.tasks.pair.baselines import MAJORITY
 
+    b = _budget(ctx, "pubmedqa")
+    t0 = time.perf_counter()
+    _, train, dev, test = _pubmedqa_split(ctx, b)
     return _classification_row(ctx, "pubmedqa", train, dev, test, b, t0, MAJORITY, balances=(True, False),
                                task="question answering (yes/no/maybe)", dataset="PubMedQA",
                                budget=f"{len(train)} train, {b['epochs']} epochs, max_length {b['max_length']}, "
                                f"class weights on and off, dev {len(dev)} (accuracy) chooses")
+
+
+def pubmedqa_long(ctx) -> dict[str, Any]:
+    """``pubmedqa`` with every training question also paired with its long answer (``--long-answers``):
+    the same split, dev and test (question + abstract), budget and dev choice of class weights."""
+    from clinlm.tasks.pair.baselines import MAJORITY
+    from clinlm.tasks.pair.data import pubmedqa_long_answers
+
+    b = _budget(ctx, "pubmedqa")
+    t0 = time.perf_counter()
+    source, train, dev, test = _pubmedqa_split(ctx, b)
+    train = train + pubmedqa_long_answers(source, train)
+    return _classification_row(ctx, "pubmedqa", train, dev, test, b, t0, MAJORITY, balances=(True, False),
+                               task="question answering (yes/no/maybe)", dataset="PubMedQA, + long answers in training",
+                               budget=f"{len(train)} train pairs ({len(train) // 2} questions, each with its abstract and "
+                               f"its long answer), {b['epochs']} epochs, max_length {b['max_length']}, class weights on "
+                               f"and off, dev {len(dev)} (question + abstract, accuracy) chooses")
 
 
 def mmlu(ctx) -> dict[str, Any]:
@@ -195,4 +216,4 @@ def mmlu(ctx) -> dict[str, Any]:
     }
 
 
-BENCHMARKS = {"biosses": biosses, "rqe": rqe, "pubmedqa": pubmedqa, "mmlu": mmlu}
+BENCHMARKS = {"biosses": biosses, "rqe": rqe, "pubmedqa": pubmedqa, "pubmedqa-long": pubmedqa_long, "mmlu": mmlu}

@@ -308,6 +308,40 @@ def test_cli_sts_folds_and_pubmedqa_ids(tiny_bert, tmp_path):
     assert man["training"]["train_examples"] == 29  # 48 - 12 test - 7 dev (20% of 36, rounded)
 
 
+def test_pubmedqa_long_answers_are_extra_training_pairs(tmp_path):
+    from clinlm.errors import InputError
+    from clinlm.tasks.pair.data import pubmedqa_long_answers
+
+    path = tmp_path / "ori_pqal.json"
+    pubmedqa_json(path, 6)
+    data = json.loads(path.read_text())
+    data["1001"]["LONG_ANSWER"] = "Aspirin lowered the risk."
+    path.write_text(json.dumps(data, indent=1))
+    questions = read_pairs(path, "pubmedqa")[:3]
+    extra = pubmedqa_long_answers(path, questions)
+    assert [(e.id, e.text_a, e.label) for e in extra] == [(f"{q.id}#long", q.text_a, q.label) for q in questions]
+    assert extra[1].text_b == "Aspirin lowered the risk." and questions[1].text_b != extra[1].text_b
+    del data["1002"]["LONG_ANSWER"]
+    path.write_text(json.dumps(data, indent=1))
+    with pytest.raises(InputError, match=r"record 1002 has no LONG_ANSWER") as info:
+        pubmedqa_long_answers(path, questions)
+    assert f"{path}:" in str(info.value)  # file and line named
+
+
+def test_cli_long_answers_double_pubmedqa_training_only(tiny_bert, tmp_path):
+    pubmedqa_json(tmp_path / "ori_pqal.json", 20)
+    r = clinlm("train", "pubmedqa", "--model", tiny_bert, "--train", tmp_path / "ori_pqal.json", "--dev-fraction", "0.2",
+               "--output", tmp_path / "pq", "--epochs", "1", "--batch-size", "8", "--max-length", "32", "--long-answers",
+               "--json")
+    assert r.returncode == 0, r.stderr.decode()
+    man = json.loads((tmp_path / "pq" / "clinlm.json").read_text())
+    assert man["training"]["train_examples"] == 2 * 16  # 16 questions, each with its abstract and its long answer
+    write_tsv(tmp_path / "sts.tsv", sts_rows(8))
+    r = clinlm("train", "sts", "--model", tiny_bert, "--train", tmp_path / "sts.tsv", "--output", tmp_path / "s",
+               "--long-answers")
+    assert r.returncode == 2 and "--long-answers is for pubmedqa" in r.stderr.decode() and not (tmp_path / "s").exists()
+
+
 def test_cli_bad_input_is_one_line_and_writes_nothing(tiny_bert, tmp_path):
     (tmp_path / "bad.tsv").write_text("a\tb\t1\nc\td\n")
     r = clinlm("train", "sts", "--model", tiny_bert, "--train", tmp_path / "bad.tsv", "--output", tmp_path / "m")

@@ -122,6 +122,9 @@ def _register_pair(kind: str) -> None:
         max_length: int = typer.Option(DEFAULT_MAX_LENGTH[kind], help="Subwords per pair (longer pairs are truncated)."),
         architecture: str = typer.Option("cross-encoder", help=ARCH_HELP[kind]),
         balance: Optional[bool] = typer.Option(None, "--balance/--no-balance", help="Class-weighted loss (default: on for pubmedqa)."),
+        long_answers: bool = typer.Option(False, "--long-answers", help="pubmedqa: also train on each training question "
+                                          "with its long answer (the abstract's conclusion) in place of the abstract; "
+                                          "dev and test keep the abstract."),
         seed: Seed = 42,
         evals_per_epoch: EvalsPerEpoch = 1,
         layer_decay: LayerDecay = 1.0,
@@ -150,7 +153,15 @@ def _register_pair(kind: str) -> None:
             if inner_folds == 1 or (inner_folds and not auto):
                 raise InputError("--inner-folds takes 2 or more, with --architecture auto (it chooses among architectures)")
             return _cross_validate(task, model, train_ex, folds, args, output, as_json, candidates, inner_folds)
+        if long_answers and kind != "pubmedqa":
+            raise InputError(f"--long-answers is for pubmedqa (ori_pqal.json), not {kind}")
+        if long_answers and folds:
+            raise InputError("--long-answers trains one model on a dev split: leave out --folds")
         train_ex, dev_ex = split_dev(train_ex, dev_ex, dev_fraction, seed)
+        if long_answers:
+            from clinlm.tasks.pair.data import pubmedqa_long_answers
+
+            train_ex = train_ex + pubmedqa_long_answers(train, train_ex)
         if auto:
             return _choose_and_train(kind, model, candidates, train_ex, dev_ex, args, output, [train] + ([dev] if dev else []),
                                      as_json)

@@ -197,6 +197,27 @@ def read_pubmedqa_json(path: Path, require_label: bool = True) -> list[PairExamp
     return examples
 
 
+def pubmedqa_long_answers(path: str | Path, examples: Sequence[PairExample]) -> list[PairExample]:
+    """Extra training pairs for ``examples`` from PubMedQA's ``ori_pqal.json``: the question with
+    its long answer (the abstract's conclusion) instead of the abstract, same label, id
+    ``PMID#long`` (the paper's reasoning-free setting, used here as more supervision). The
+    conclusion states what the context only implies; dev and test keep the abstract."""
+    p = Path(path)
+    raw, data = load_json(p)
+    if not isinstance(data, dict):
+        raise InputError("expected a JSON object of PMID -> question record (ori_pqal.json)", str(p), 1)
+    out = []
+    for ex in examples:
+        rec = data.get(ex.id)
+        if not isinstance(rec, dict):
+            raise InputError(f"--long-answers: question {ex.id} is not in this file", str(p))
+        long = rec.get("LONG_ANSWER")
+        if not isinstance(long, str) or not long.strip():
+            raise InputError(f"record {ex.id} has no LONG_ANSWER (needed by --long-answers)", str(p), line_of(raw, ex.id))
+        out.append(PairExample(f"{ex.id}#long", ex.text_a, long, ex.label))
+    return out
+
+
 def read_ids(path: str | Path) -> list[str]:
     """Example ids from a JSON object (keys: PubMedQA's ``test_ground_truth.json``), a JSON list,
     or a text file with one id a line."""

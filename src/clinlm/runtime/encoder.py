@@ -50,8 +50,22 @@ def supported(config: dict) -> bool:
         and config.get("hidden_act", "gelu") in _ACTIVATIONS
         and not config.get("is_decoder", False)
         and not config.get("add_cross_attention", False)
-        and config["hidden_size"] % config["num_attention_heads"] == 0
+        and isinstance(config.get("hidden_size"), int) and isinstance(config.get("num_attention_heads"), int)
+        and config["num_attention_heads"] > 0 and config["hidden_size"] % config["num_attention_heads"] == 0
     )
+
+
+def _cpu_autocast() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
+def _compiling() -> bool:
+    """Inside ``torch.compile``'s tracing (``torch.compiler.is_compiling`` is torch >= 2.3; clinlm allows 2.1)."""
+    check = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(check()) if check is not None else False
 
 
 def _namespace(config: dict) -> SimpleNamespace:
@@ -107,7 +121,7 @@ class TokenClassifier(nn.Module):
         if not pre:
             x = self.ln(x)
         mask = None
-        if attention_mask is not None and (torch.compiler.is_compiling() or not bool(attention_mask.all())):
+        if attention_mask is not None and (_compiling() or not bool(attention_mask.all())):
             mask = attention_mask.bool()[:, None, None, :]  # (a compiled graph keeps the mask: no data-dependent branch)
         for layer in self.layers:
             a = layer.ln_attn(x) if pre else x
@@ -127,7 +141,7 @@ class TokenClassifier(nn.Module):
         fused call took 95 ms against 57 ms for a 4,096 x 384 x 1,536 layer on one thread."""
         w = linear.weight
         if (_FUSED and x.device.type == "cpu" and x.dtype == w.dtype == torch.bfloat16
-                and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()):  # Inductor fuses itself
+                and not _cpu_autocast() and not _compiling()):  # Inductor fuses itself
             flat = x.reshape(-1, x.shape[-1])
             out = torch.ops.mkldnn._linear_pointwise(flat, w, linear.bias, "gelu", [], self.approximate)
             return out.view(*x.shape[:-1], -1)

@@ -239,7 +239,7 @@ def draft(pipe, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None)
-    parser.add_argument("--runs", type=int, default=3, help="timing runs over the development notes")
+    parser.add_argument("--runs", type=int, default=3, help="timing runs over the development notes (0: judgments only)")
     parser.add_argument("--draft", type=Path, default=None, help="print the model's raw entities of a note and stop")
     parser.add_argument("--show", type=int, default=12, help="wrong judgments to show per set")
     parser.add_argument("--part", choices=("dev", "heldout", "both"), default="both")
@@ -302,8 +302,9 @@ def main() -> None:
               f"across line items {sum(_crosses(d.text, e.start, e.end) for d in hand_docs for e in d.entities)}; "
               f"after Endorses/Positive for/Reports/Admits to: absent {share(a['affirmed_absent'], a['affirmed'])}, "
               f"conditional {a['affirmed_conditional']}\n")
-    timing(pipe, raw, [Document(n, t) for n, t, _ in built_notes("dev")] + [Document(n, t) for n, t in hand_notes("dev")],
-           args.runs)
+    if args.runs > 0:  # --runs 0: the judgments only
+        timing(pipe, raw, [Document(n, t) for n, t, _ in built_notes("dev")] + [Document(n, t) for n, t in hand_notes("dev")],
+               args.runs)
 
 
 def timing(pipe, raw, docs: list[Document], runs: int) -> None:

@@ -184,3 +184,20 @@ def test_default_annotation_never_imports_transformers(tmp_path):
     assert run.stderr.strip().endswith("CLEAN"), run.stderr
     doc = json.loads(run.stdout.splitlines()[0])
     assert {e["text"] for e in doc["entities"]} >= {"chest pain", "aspirin"}
+
+
+def test_cli_engine_option_is_recorded_and_checked(tagger_dir, tmp_path):
+    from cli_runner import clinlm
+
+    note = tmp_path / "note.txt"
+    note.write_text("the patient denies chest pain . mother with diabetes , aspirin 81 mg daily .\n")
+    engines = {}
+    for engine in ("auto", "transformers"):
+        r = clinlm("annotate", note, "--model", tagger_dir, "--format", "jsonl", "--no-context", "--precision", "fp32",
+                   "--engine", engine)
+        assert r.returncode == 0, r.stderr.decode()
+        doc = json.loads(r.stdout.decode().splitlines()[0])
+        engines[doc["metadata"]["clinlm"]["engine"]] = [(e["start"], e["end"], e["label"]) for e in doc["entities"]]
+    assert set(engines) == {"lean", "transformers"} and engines["lean"] == engines["transformers"]
+    r = clinlm("annotate", note, "--model", tagger_dir, "--engine", "fast")
+    assert r.returncode == 2 and r.stderr.decode().strip().endswith("unknown engine 'fast'; use one of auto, transformers")

@@ -10,7 +10,7 @@ from rich.table import Table
 from clinlm.cli.app import app
 from clinlm.cli.console import (check_format_fits, check_output, err, esc, out, quiet_transformers, read_inputs,
                                 write_stdout)
-from clinlm.cli.options import Device, Discontinuous, DiscontinuousMode, NoteBatch, Precision, WindowLength, WindowStride
+from clinlm.cli.options import Device, Discontinuous, DiscontinuousMode, Engine, NoteBatch, Precision, WindowLength, WindowStride
 from clinlm.document import Document
 from clinlm.errors import InputError
 
@@ -58,6 +58,7 @@ def annotate(
     discontinuous: Discontinuous = DiscontinuousMode.error,
     device: Device = "auto",
     precision: Precision = "auto",
+    engine: Engine = "auto",
     compile: bool = typer.Option(False, "--compile", help="Run the model through torch.compile (kernels cached in ~/.cache/clinlm/inductor): minutes once per machine and window width, then faster forwards; worth it for many notes."),
 ) -> None:
     """Tag clinical concepts in whole notes, with exact character offsets."""
@@ -94,7 +95,7 @@ def annotate(
     if annotator is not None and (context_rules or section_rules):
         annotator.nlp  # noqa: B018  (built now, so a bad pattern in a rule file fails before the model loads)
     pipe = load(model, device=device, precision=precision, context=annotator if annotator is not None else False,
-                clean=clean, linker=linkers or None, compile=compile, **options)
+                clean=clean, linker=linkers or None, compile=compile, engine=engine, **options)
     with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
         notes = progress.add_task("notes", total=len(docs))
         windows = progress.add_task("windows", total=None)  # a long note moves this one

@@ -27,6 +27,7 @@ LayerDecay = Annotated[float, typer.Option(min=0.0, max=1.0, help="Layer-wise le
 AverageLast = Annotated[int, typer.Option(min=0, help="Also score the mean of the last N evaluated checkpoints on dev, and keep it if it is best (0: off).")]
 Precision = Annotated[str, typer.Option(help="auto (per CPU kind: bf16 weights on AMX CPUs and GPUs, fp32 on AVX2-only CPUs), bf16-weights, autocast, fp32; bf16 and fp16 as before (autocast on CPU, cast weights on a GPU).")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")]
+Engine = Annotated[str, typer.Option(help="auto (clinlm's lean forward for local BERT and Megatron-BERT checkpoints, transformers' model otherwise) or transformers (always transformers' model).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable results.")]
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from clinlm.cli.app import evaluate_app, export_app, train_app
 from clinlm.cli.console import err, esc, flag_hints, out, quiet_transformers
-from clinlm.cli.options import (BatchSize, Device, Discontinuous, DiscontinuousMode, Epochs, EvalsPerEpoch, LayerDecay, AverageLast, GradAccum,
+from clinlm.cli.options import (BatchSize, Device, Discontinuous, DiscontinuousMode, Engine, Epochs, EvalsPerEpoch, LayerDecay, AverageLast, GradAccum,
                                 LearningRate, NoteBatch, Precision, Seed, Warmup, WeightDecay, WindowLength,
                                 WindowStride, train_args, train_manifest)
 from clinlm.errors import ConfigError, InputError
@@ -170,6 +170,7 @@ def evaluate_ner(
     discontinuous: Discontinuous = DiscontinuousMode.error,
     device: Device = "auto",
     precision: Precision = "auto",
+    engine: Engine = "auto",
     compile: bool = typer.Option(False, "--compile", help="Score the torch.compile path (as annotate --compile runs it)."),
 ) -> None:
     """seqeval micro P/R/F1 (strict and default mode), per type, and character-span F1."""
@@ -194,7 +195,7 @@ def evaluate_ner(
     source.check_types(gold)
     mapping = source.score_map(gold)
     options = {k: v for k, v in {"max_length": max_length, "stride": stride, "decode": decode}.items() if v is not None}
-    pipe = load(model, device=device, precision=precision, context=False, compile=compile,
+    pipe = load(model, device=device, precision=precision, context=False, compile=compile, engine=engine,
                 **options)  # scores need no assertion
     if mapping:
         result = {"mapped": mapped_scores(gold, list(pipe.pipe(gold, batch_size=batch_size)), mapping),

@@ -12,10 +12,11 @@ from rich.table import Table
 
 from clinlm.cli.app import evaluate_app, export_app, train_app
 from clinlm.cli.console import err, esc, flag_hints, out, quiet_transformers
-from clinlm.cli.options import (BatchSize, Device, Discontinuous, DiscontinuousMode, Engine, Epochs, EvalsPerEpoch, LayerDecay, AverageLast, GradAccum,
+from clinlm.cli.options import (AsJson, BatchSize, Device, Discontinuous, DiscontinuousMode, Engine, Epochs, EvalsPerEpoch, LayerDecay, AverageLast, GradAccum,
                                 LearningRate, NoteBatch, Precision, Seed, Warmup, WeightDecay, WindowLength,
                                 WindowStride, train_args, train_manifest)
 from clinlm.errors import ConfigError, InputError
+from clinlm.tasks.ner.transitions import SCALES
 
 # -- train ------------------------------------------------------------------------------
 class SourceSampling(str, Enum):
@@ -153,6 +154,65 @@ def _mapped_table(result: dict, title: str) -> None:
 
 
 # -- evaluate ---------------------------------------------------------------------------
+@train_app.command("ner-transitions")
+def train_ner_transitions(
+    model: str = typer.Option(..., "--model", "-m", help="A token-classification checkpoint (local directory)."),
+    train: Path = typer.Option(..., "--train", help="Fully annotated training documents: the tag bigrams to count."),
+    dev: Path = typer.Option(..., "--dev", help="Dev documents: choose the scale by strict F1."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write a copy of the model here (default: "
+                                          "update --model's clinlm.json in place)."),
+    scales: str = typer.Option(",".join(map(str, SCALES)), help="Candidate scales, comma-separated (0: plain Viterbi)."),
+    discontinuous: Discontinuous = DiscontinuousMode.error,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    as_json: AsJson = False,
+) -> None:
+    """Learned transitions for Viterbi decoding: tag-bigram PMI from --train, scale chosen on --dev."""
+    from clinlm import manifest as manifest_io
+    from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR, load
+    from clinlm.tasks.ner.task import NerTask
+    from clinlm.tasks.ner.transitions import choose_scale, document_tags, entry, pmi_scores
+
+    quiet_transformers()
+    try:
+        grid = [float(x) for x in scales.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--scales takes numbers separated by commas, not {scales!r}") from None
+    if not grid or any(x < 0 for x in grid):
+        raise ConfigError("--scales needs at least one scale, none negative")
+    target = output or Path(model)
+    if not Path(model).is_dir():
+        raise ConfigError(f"--model must be a local checkpoint folder (its clinlm.json is written): {model}")
+    if target.resolve() == DEFAULT_MODEL_DIR.resolve():
+        raise ConfigError("the shipped default model is part of the installed package: pass --output DIR for a copy")
+    with flag_hints():
+        train_docs = NerTask().read(train, discontinuous.value)
+        dev_docs = NerTask().read(dev, discontinuous.value)
+    pipe = load(model, device=device, precision=precision, context=False, transitions=False)
+    unknown = {e.label for d in train_docs for e in d.entities} - {t.split("-", 1)[-1] for t in pipe.labels}
+    if unknown:
+        raise InputError(f"--train has types the model does not tag: {', '.join(sorted(unknown))}", str(train))
+    scores = pmi_scores(document_tags(train_docs), pipe.labels)
+    best, by_scale = choose_scale(pipe, dev_docs, scores, grid)
+    if output is not None:
+        pipe.save_pretrained(output)
+    man = manifest_io.read(target)
+    man["transitions"] = entry(scores, pipe.labels, best, trained_on=str(train), chosen_on=str(dev),
+                               dev_strict_f1={str(k): round(v, 4) for k, v in by_scale.items()})
+    manifest_io.write(target, man)
+    result = {"scale": best, "dev_strict_f1": by_scale, "written": str(target / "clinlm.json")}
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(title=f"dev strict F1 by transition scale ({len(dev_docs)} documents)")
+    table.add_column("scale", justify="right")
+    table.add_column("strict F1", justify="right")
+    for k, v in by_scale.items():
+        table.add_row(f"{k:g}" + (" (chosen)" if k == best else ""), f"{v:.4f}")
+    out.print(table)
+    err.print(f"wrote the transitions to {esc(target / 'clinlm.json')}", soft_wrap=True)
+
+
 @evaluate_app.command("ner")
 def evaluate_ner(
     data: str = typer.Option(..., "--data", "-d", metavar="PATH[:MAP]",

@@ -24,6 +24,7 @@ from clinlm.runtime.loading import check_model_location, check_vocab_fits, check
 from clinlm.runtime.tokenizer import load as lean_tokenizer
 from clinlm.runtime.device import Precision, cast_weights, inference_autocast, resolve_device, resolve_precision
 from clinlm.runtime.onnx import OrtModel, is_onnx_dir
+from clinlm.tasks.ner.transitions import from_manifest as transition_scores
 from clinlm.text import tags_to_entities
 from clinlm.runtime.threads import configure_torch_threads, inference_threads
 from clinlm.windows import Encoded, content_length, encode, owners, plan, special_parts
@@ -65,6 +66,7 @@ class NerPipeline:
         linker=None,
         compile: bool = False,
         buckets: bool | None = None,
+        transitions: bool = True,
     ):
         """``context``: add assertion flags, an assertion label and the section to every entity
         (:mod:`clinlm.context`); ``True`` (default rules, plus ``context_rules``/``section_rules``
@@ -78,7 +80,10 @@ class NerPipeline:
         ``compile``: run the model through ``torch.compile`` (its kernels cached on disk in
         ``~/.cache/clinlm/inductor``, or ``$TORCHINDUCTOR_CACHE_DIR``), paid once per machine and
         window width. ``buckets``: pad each batch to one of :data:`BUCKETS` (default: with
-        ``compile``, where it lets graphs be reused; without it padding is only extra work)."""
+        ``compile``, where it lets graphs be reused; without it padding is only extra work).
+        ``transitions``: add the learned transition scores of the model's ``clinlm.json`` to Viterbi
+        decoding where it has them (:mod:`clinlm.tasks.ner.transitions`); ``False``: the IOB2
+        constraints alone."""
         self.context = make_context(context, context_rules, section_rules, replace_rules)
         self.linkers = make_linkers(linker)
         self.clean = bool(clean)
@@ -103,6 +108,7 @@ class NerPipeline:
         self._run = _compiled(model) if compile and not isinstance(model, OrtModel) else model
         self._pre, self._post = special_parts(tokenizer)
         self._start, self._trans = allowed_transitions(self.labels)
+        self._soft = transition_scores(self.manifest, self.labels) if transitions else None
         #: section -> columns of the labels a section favours, and by how much (log-odds); with context and clean
         self._prior_columns, self.section_prior = self._section_prior_columns() if self.context is not None and self.clean else ({}, 0.0)
 
@@ -231,7 +237,7 @@ class NerPipeline:
             if self._prior_columns:
                 logp = self._section_prior(doc.text, enc, logp)
             if self.decode == "viterbi":
-                path = viterbi(logp, self._start, self._trans)
+                path = viterbi(logp, self._start, self._trans, self._soft)
             else:
                 path = logp.argmax(axis=1)
             tags = [self.labels[i] for i in path]

@@ -170,7 +170,7 @@ def train_ner_transitions(
     """Learned transitions for Viterbi decoding: tag-bigram PMI from --train, scale chosen on --dev."""
     from clinlm import manifest as manifest_io
     from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR, load
-    from clinlm.tasks.ner.task import NerTask
+    from clinlm.tasks.ner.task import NerTask, ner_scores
     from clinlm.tasks.ner.transitions import choose_scale, document_tags, entry, pmi_scores
 
     quiet_transformers()
@@ -193,7 +193,7 @@ def train_ner_transitions(
     if unknown:
         raise InputError(f"--train has types the model does not tag: {', '.join(sorted(unknown))}", str(train))
     scores = pmi_scores(document_tags(train_docs), pipe.labels)
-    best, by_scale = choose_scale(pipe, dev_docs, scores, grid)
+    best, by_scale = choose_scale(pipe, dev_docs, scores, lambda g, p: ner_scores(g, p)["strict"]["f1"], grid)
     if output is not None:
         pipe.save_pretrained(output)
     man = manifest_io.read(target)

@@ -11,7 +11,7 @@ scale is chosen on dev data (0 is a candidate: plain Viterbi). It lives in the c
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -59,12 +59,11 @@ def from_manifest(man: dict, labels: Sequence[str]) -> np.ndarray | None:
     return (float(t["scale"]) * scores).astype(np.float32)
 
 
-def choose_scale(pipe, dev: Sequence[Document], scores: np.ndarray, scales: Sequence[float] = SCALES,
-                 batch_size: int = 32) -> tuple[float, dict[float, float]]:
-    """The scale with the best dev strict F1 (ties: the smaller), and every scale's F1. The model
-    runs once; each scale only decodes again."""
+def choose_scale(pipe, dev: Sequence[Document], scores: np.ndarray, f1: Callable[[Sequence[Document], list[Document]], float],
+                 scales: Sequence[float] = SCALES, batch_size: int = 32) -> tuple[float, dict[float, float]]:
+    """The scale with the best dev score ``f1(gold, predicted)`` (ties: the smaller), and every
+    scale's score. The model runs once; each scale only decodes again."""
     from clinlm.decoding import viterbi
-    from clinlm.tasks.ner.task import ner_scores
     from clinlm.windows import encode
 
     if not dev:
@@ -82,6 +81,6 @@ def choose_scale(pipe, dev: Sequence[Document], scores: np.ndarray, scales: Sequ
             path = viterbi(lp, pipe._start, pipe._trans, soft)
             tags = [pipe.labels[j] for j in path]
             pred.append(d.with_entities(tags_to_entities(enc.words, tags, [1.0] * len(tags))))
-        result[float(scale)] = ner_scores(dev, pred)["strict"]["f1"]
+        result[float(scale)] = f1(dev, pred)
     best = max(sorted(result), key=lambda s: (result[s], -s))
     return best, result

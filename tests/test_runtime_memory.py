@@ -42,6 +42,33 @@ def test_the_releaser_trims_at_most_once_per_interval(monkeypatch):
     assert len(trims) == 4
 
 
+def test_a_waiting_releaser_spares_short_calls(monkeypatch):
+    trims = []
+    monkeypatch.setattr(memory, "release_free_memory", lambda: trims.append(1) or True)
+    clock = Clock()
+    r = Releaser(5.0, clock, wait_first=True)
+    r(); clock.now += 4.0; r()
+    assert trims == []  # a pipeline call shorter than the interval (one service batch) never trims
+    clock.now += 1.5
+    r(); r()
+    assert len(trims) == 1
+
+
+def test_a_long_pipeline_stream_trims_between_groups(tagger, monkeypatch):
+    from clinlm.tasks.ner import pipeline as module
+
+    trims = []
+    monkeypatch.setattr(memory, "release_free_memory", lambda: trims.append(1) or True)
+    ticks = iter(range(0, 10**6, 3))  # every clock read is 3 s later
+    clock = lambda: float(next(ticks))  # noqa: E731
+    monkeypatch.setattr(module, "Releaser", lambda interval, wait_first: Releaser(interval, clock, wait_first=wait_first))
+    pipe = module.NerPipeline.from_pretrained(tagger, context=False, precision="fp32")
+    docs = list(pipe.pipe(["the patient denies chest pain"] * 6, batch_size=2))
+    assert len(docs) == 6 and len(trims) >= 1
+    trims.clear()
+    assert len(list(pipe.pipe(["the patient denies chest pain"] * 2, batch_size=2))) == 2 and trims == []  # one group
+
+
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
 def test_on_glibc_the_heap_is_trimmed():
     assert release_free_memory() is True

@@ -41,10 +41,12 @@ class Releaser:
     """Calls :func:`release_free_memory` at most once per ``interval`` seconds (it walks the heap:
     a few ms on a 1 GB process, so not after every small batch)."""
 
-    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic, wait_first: bool = False):
+        """``wait_first``: the first release comes ``interval`` after creation, not at the first call
+        (a short call, such as one service batch, never pays it)."""
         self.interval = interval
         self.clock = clock
-        self._last = float("-inf")
+        self._last = clock() if wait_first else float("-inf")
         self.calls = 0
 
     def __call__(self) -> None:

@@ -23,6 +23,7 @@ from clinlm.runtime.encoder import TokenClassifier as LeanModel, load as lean_en
 from clinlm.runtime.loading import check_model_location, check_vocab_fits, check_weights, load_tokenizer
 from clinlm.runtime.tokenizer import load as lean_tokenizer
 from clinlm.runtime.device import Precision, cast_weights, inference_autocast, resolve_device, resolve_precision
+from clinlm.runtime.memory import Releaser
 from clinlm.runtime.onnx import OrtModel, is_onnx_dir
 from clinlm.tasks.ner.transitions import from_manifest as transition_scores
 from clinlm.text import tags_to_entities
@@ -211,6 +212,9 @@ class NerPipeline:
         """
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
+        # a long stream gives freed heap pages back every 5 s between groups (flat memory: without it
+        # RSS crept from 959 to 1,543 MB over 10,000 notes; a call shorter than 5 s never pays it)
+        release = Releaser(interval=5.0, wait_first=True)
         it = iter(texts)
         counter = itertools.count()
         earlier = [0]  # windows of the groups of notes already annotated
@@ -229,6 +233,7 @@ class NerPipeline:
                     earlier[0] = base + planned
                     on_progress(base + done, base + planned)
             yield from self._annotate(docs, report)
+            release()
 
     def _annotate(self, docs: Sequence[Document], on_progress: Callable[[int, int], None] | None = None) -> list[Document]:
         encs = encode(self.tokenizer, [d.text for d in docs])

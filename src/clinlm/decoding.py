@@ -39,9 +39,9 @@ def viterbi(logprobs: np.ndarray, start: np.ndarray, trans: np.ndarray, scores: 
         return np.zeros(0, dtype=np.int64)
     if scores is not None:
         return _soft_viterbi(logprobs, start, trans, scores)
-    free = trans.all(axis=0)  # labels any label may precede
+    free = _free(trans)
     best = logprobs.argmax(axis=1)
-    cuts = _cuts(logprobs, free, trans)
+    cuts = _cuts(logprobs, trans)
     cuts[0] = True
     bad = np.zeros(n, dtype=bool)
     bad[1:] = ~trans[best[:-1], best[1:]]
@@ -58,17 +58,31 @@ def viterbi(logprobs: np.ndarray, start: np.ndarray, trans: np.ndarray, scores: 
     return path
 
 
-def _cuts(logprobs: np.ndarray, free: np.ndarray, trans: np.ndarray) -> np.ndarray:
-    """Words where no best path has a constrained label: for each constrained label ``j``, some
-    free label ``k`` that may precede everything ``j`` may precede scores strictly higher there."""
+def _cuts(logprobs: np.ndarray, trans: np.ndarray) -> np.ndarray:
+    """Words where no best path has a constrained label: for each constrained label ``j``, one of
+    its stand-ins scores strictly higher there."""
     n = len(logprobs)
     ok = np.ones(n, dtype=bool)
-    for j in np.flatnonzero(~free):
-        subs = np.flatnonzero(free & (trans >= trans[j]).all(axis=1))
+    for j, subs in _stand_ins(trans).items():
         if not len(subs):
             return np.zeros(n, dtype=bool)
         ok &= logprobs[:, subs].max(axis=1) > logprobs[:, j]
     return ok
+
+
+#: per constraint matrix, each constrained label's stand-ins (the same for every note a pipeline decodes)
+_STAND_INS: dict[bytes, dict[int, np.ndarray]] = {}
+
+
+def _stand_ins(trans: np.ndarray) -> dict[int, np.ndarray]:
+    """For each constrained label ``j`` (one not every label may precede, ``I-X``), the labels that
+    may stand in for it: any label may precede them and they may precede everything ``j`` may
+    (``B-X``)."""
+    key = trans.tobytes() + bytes(str(trans.shape), "ascii")
+    if key not in _STAND_INS:
+        free = _free(trans)
+        _STAND_INS[key] = {int(j): np.flatnonzero(free & (trans >= trans[j]).all(axis=1)) for j in np.flatnonzero(~free)}
+    return _STAND_INS[key]
 
 
 def _soft_viterbi(logprobs: np.ndarray, start: np.ndarray, trans: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -165,13 +179,10 @@ def _anchor_bounds(trans: np.ndarray, scores: np.ndarray):
     big = np.float64(1e18)
     s = scores.astype(np.float64)
     sub = np.full(n, -1, dtype=np.int64)
-    for m in np.flatnonzero(~free):
-        cands = np.flatnonzero(free & (trans >= trans[m]).all(axis=1))
-        if not len(cands):
+    for m, cands in _stand_ins(trans).items():
+        if len(cands) != 1:  # the bound below assumes one stand-in per label
             return None
-        sub[m] = cands[0] if len(cands) == 1 else -1
-        if sub[m] < 0:
-            return None
+        sub[m] = cands[0]
     first = np.zeros(n)
     after = np.zeros(n)
     step = np.zeros((n, n))

@@ -68,11 +68,10 @@ def choose_scale(pipe, dev: Sequence[Document], scores: np.ndarray, f1: Callable
 
     if not dev:
         raise ConfigError("choosing the transitions' scale needs dev documents")
-    logps = []
-    for i in range(0, len(dev), batch_size):
-        chunk = dev[i : i + batch_size]
-        logps += pipe.word_logprobs(encode(pipe.tokenizer, [d.text for d in chunk]))
     encs = encode(pipe.tokenizer, [d.text for d in dev])
+    logps = []
+    for i in range(0, len(encs), batch_size):
+        logps += pipe.word_logprobs(encs[i : i + batch_size])
     result = {}
     for scale in scales:
         soft = scale * scores if scale else None

@@ -503,3 +503,13 @@ def test_the_layout_goes_into_jsonl_and_the_html_view(annotator, tmp_path):
     assert "family_history &middot; FAMILY HISTORY" in html and '<b title="relative">Mother:</b>' in html
     assert 'class="clinlm-line subheader" style="padding-left: 1.6em' in html  # "- Cardiovascular:" is a list item
     assert "Biologic Function FAM" in html or "Finding FAM" in html
+
+
+def test_a_sections_abbreviated_name_used_inline_is_not_a_concept(annotator):
+    text = ("REVIEW OF SYSTEMS:\nGI: Nausea. All other systems negative unless mentioned in HPI; see PMH.\n"
+            "ASSESSMENT:\nRule out PE. Obtain MRI.\n")
+    ents = [Entity(text.index(t), text.index(t) + len(t), "T033", t) for t in ("Nausea", "HPI", "PMH", "PE", "MRI")]
+    out = annotator(Document("r", text, ents), clean=True)
+    # HPI and PMH point at sections; PE (pulmonary embolism) and MRI also name concepts and stay
+    assert [e.text for e in out.entities] == ["Nausea", "PE", "MRI"]
+    assert [e.text for e in annotator(Document("r", text, ents)).entities] == ["Nausea", "HPI", "PMH", "PE", "MRI"]

@@ -15,6 +15,7 @@ from clinlm.omop import commands as omop_commands  # noqa: F401
 from clinlm.pretrain import commands as pretrain_commands  # noqa: F401
 from clinlm.serve import commands as serve_commands  # noqa: F401
 from clinlm.spark import commands as spark_commands  # noqa: F401
+from clinlm.tasks import commands as task_commands  # noqa: F401
 from clinlm.tasks.linker import commands as linker_commands  # noqa: F401
 from clinlm.tasks.mc import commands as mc_commands  # noqa: F401
 from clinlm.tasks.ner import commands as ner_commands  # noqa: F401

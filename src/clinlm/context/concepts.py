@@ -10,8 +10,10 @@ do) applies, in this order:
    spaces and punctuation, and a piece with no letter or digit is dropped;
 2. pieces inside a header or sub-header are dropped ("PHYSICAL EXAMINATION", "[FAMILY
    HISTORY]", "Lungs:" in "Lungs: clear"); then, word by word: :func:`split_at_causes` cuts
-   "died of stroke" into "died" and "stroke"; :func:`drop_relatives` drops an entity that is only
-   a relative and starts one after a leading relative ("mother died" -> "died");
+   "died of stroke" into "died" and "stroke"; :func:`drop_section_references` drops an entity that
+   is only a section's abbreviated name used inline ("unless mentioned in HPI");
+   :func:`drop_relatives` drops an entity that is only a relative and starts one after a leading
+   relative ("mother died" -> "died");
    :func:`trim_edge_words` takes function and prescription words off an entity's edges ("died of
    a" -> "died", "inhaler PRN" -> "inhaler"); :func:`trim_values` takes a dose or result off its
    end ("Flagyl 500" -> "Flagyl") and drops a bare measurement ("6 pounds");
@@ -41,7 +43,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from clinlm.context.layout import Layout, Vocabulary
+from clinlm.context.layout import Layout, Vocabulary, normalize
 from clinlm.document import Entity
 
 #: ConText categories whose cue words are not concepts by themselves (plus any TERMINATE cue).
@@ -181,6 +183,13 @@ def trim_values(text: str, entities: Iterable[Entity]) -> list[Entity]:
                 e = _respan(e, text, e.start, found.start())
         out.append(e)
     return out
+
+
+def drop_section_references(text: str, entities: Iterable[Entity], references: frozenset[str] | set[str]) -> list[Entity]:
+    """Entities that are exactly the abbreviated name of a note's section ("unless otherwise mentioned in
+    HPI", "see PMH"; the layout rules' ``section_references``) dropped: they point at a section and are
+    not concepts. Inside a header they are gone already (step 2)."""
+    return [e for e in entities if normalize(e.text) not in references]
 
 
 def drop_relatives(text: str, entities: Iterable[Entity], relatives: frozenset[str] | set[str]) -> list[Entity]:

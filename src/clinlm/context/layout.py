@@ -235,6 +235,7 @@ class Vocabulary:
                     pass  # a spaCy-style regular expression Python cannot read: its literal still counts
         rules = layout_rules if layout_rules is not None else load_layout_rules()
         self.header_words = {w.lower() for w in rules.get("header_words", [])}
+        self.section_references = {normalize(n) for n in rules.get("section_references", [])}
         self.subheaders: dict[str, str] = {}
         for role, names in rules.get("subheaders", {}).items():
             if role == "system_words":

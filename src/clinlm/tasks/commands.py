@@ -4,13 +4,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
+
+import typer
 
 from rich.table import Table
 
+from clinlm.cli.app import train_app
 from clinlm.cli.console import err, esc, out
 from clinlm.cli.options import train_manifest
-from clinlm.errors import InputError
+from clinlm.errors import ConfigError, InputError
 
 def split_dev(train_examples: list, dev_examples: Optional[list], dev_fraction: float, seed: int):
     """``--dev`` as given, else a seeded ``--dev-fraction`` of the training data, else none."""
@@ -111,3 +114,23 @@ def train_and_report(task, model: str, train_examples: list, dev_examples: Optio
 def check_kind(predictor, kind: str, model: str) -> None:
     if predictor.task.name != kind:
         raise InputError(f"{model} is a {predictor.task.name} model; use `clinlm ... {predictor.task.name}`")
+
+
+@train_app.command("average")
+def train_average(
+    models: List[Path] = typer.Argument(..., help="Two or more fine-tuned checkpoint folders of one architecture and label set."),
+    output: Path = typer.Option(..., "--output", "-o", help="A new folder for the averaged checkpoint."),
+    weights: Optional[str] = typer.Option(None, help="One weight per checkpoint, comma-separated (default: equal)."),
+) -> None:
+    """Average fine-tuned checkpoints' weights into one model (a model soup): score it on dev before use."""
+    from clinlm.tasks.averaging import average_checkpoints
+
+    shares = None
+    if weights is not None:
+        try:
+            shares = [float(x) for x in weights.split(",")]
+        except ValueError:
+            raise ConfigError(f"--weights takes numbers separated by commas, not {weights!r}") from None
+    entry = average_checkpoints(models, output, shares)
+    parts = ", ".join(f"{w:g} x {esc(m)}" for m, w in zip(entry["models"], entry["weights"]))
+    err.print(f"wrote the mean of {parts} to {esc(output)}", soft_wrap=True)

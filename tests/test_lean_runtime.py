@@ -201,3 +201,21 @@ def test_cli_engine_option_is_recorded_and_checked(tagger_dir, tmp_path):
     assert set(engines) == {"lean", "transformers"} and engines["lean"] == engines["transformers"]
     r = clinlm("annotate", note, "--model", tagger_dir, "--engine", "fast")
     assert r.returncode == 2 and r.stderr.decode().strip().endswith("unknown engine 'fast'; use one of auto, transformers")
+
+
+def test_fused_linear_add_is_residual_plus_linear():
+    if not lean._FUSED_ADD:
+        pytest.skip("this torch has no oneDNN linear-pointwise binary op; the plain ops run")
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(48, 16).bfloat16()
+    x, residual = torch.randn(2, 5, 48).bfloat16(), torch.randn(2, 5, 16).bfloat16()
+    fused = lean.TokenClassifier._linear_add(x, linear, residual)
+    exact = residual.float() + F.linear(x.float(), linear.weight.float(), linear.bias.float())
+    plain = (residual + linear(x)).float()
+    assert fused.dtype == torch.bfloat16 and fused.shape == residual.shape
+    assert (fused.float() - exact).abs().max() <= (plain - exact).abs().max() + 1e-2
+    # fp32 takes the plain ops
+    assert torch.equal(lean.TokenClassifier._linear_add(x.float(), linear.float(), residual.float()),
+                       residual.float() + linear.float()(x.float()))

@@ -144,8 +144,8 @@ def test_auto_chooses_inside_each_fold_and_never_on_the_held_out_fold(tiny_bert,
     for fold, used in zip(cv["per_fold"], seen):
         held_out = {p["id"] for p in cv["predictions"] if p["fold"] == fold["fold"]}
         assert used and not used & held_out
-        assert fold["chosen"] in ("cross-encoder", "bi-encoder", "zero-shot")
-        assert set(fold["inner_dev"]) == {"cross-encoder", "bi-encoder", "zero-shot"}
+        assert fold["chosen"] in ("cross-encoder", "bi-encoder", "zero-shot", crossval.WISE)
+        assert set(fold["inner_dev"]) == {"cross-encoder", "bi-encoder", "zero-shot", crossval.WISE}
     assert "zero-shot cosine" in cv["baselines"] and "pearson" in cv["baselines"]["zero-shot cosine"]
 
 
@@ -156,9 +156,9 @@ def test_inner_folds_choose_on_every_training_pair_and_never_on_the_held_out_fol
     fits: list[tuple[int, set[str]]] = []
     real_fit = crossval.fit
 
-    def spy(task, model_path, train_ex, args, on_log=None):
+    def spy(task, model_path, train_ex, args, on_log=None, cache=None):
         fits.append((args.epochs, {e.id for e in train_ex}))
-        return real_fit(task, model_path, train_ex, args, on_log)
+        return real_fit(task, model_path, train_ex, args, on_log, cache)
 
     monkeypatch.setattr(crossval, "fit", spy)
     make = lambda: get_task("sts", max_length=32, architecture="bi-encoder")  # noqa: E731
@@ -194,3 +194,42 @@ def test_inner_folds_misuse_is_one_line_and_trains_nothing(tiny_bert, tmp_path, 
     err = r.stderr.decode().strip()
     assert r.returncode == 2 and message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_wise_ft_reuses_the_bi_encoders_training_and_mixes_the_weights(tiny_bert, monkeypatch):
+    """WiSE-FT costs no training of its own inside a choice, and its model is the halfway point
+    between the trained bi-encoder and the base."""
+    import torch
+
+    from clinlm.tasks.averaging import interpolate
+    from clinlm.tasks.pair import crossval
+    from clinlm.tasks.trainer import train as real_train
+
+    trained: list[int] = []
+
+    def spy(task, model, tokenizer, examples, *a, **k):
+        trained.append(len(examples))
+        return real_train(task, model, tokenizer, examples, *a, **k)
+
+    monkeypatch.setattr(crossval, "train", spy)
+    examples = sts_examples(12)
+    bi = get_task("sts", max_length=32, architecture="bi-encoder")
+    candidates = {"bi-encoder": bi, crossval.ZERO_SHOT: get_task("sts", max_length=32, architecture="bi-encoder"),
+                  crossval.WISE: crossval.Interpolated(bi)}
+    args = TrainArgs(epochs=1, learning_rate=1e-3, batch_size=4, precision="fp32", seed=3)
+    chosen, scores = crossval.choose_cv(candidates, str(tiny_bert), examples, 2, args)
+    assert set(scores) == set(candidates) and chosen in candidates
+    assert len(trained) == 2  # one bi-encoder per inner fold; WiSE-FT and the cosine train nothing
+
+    trained.clear()
+    cache: dict = {}
+    tuned, _ = crossval.fit(bi, str(tiny_bert), examples, args, cache=cache)
+    mixed, _ = crossval.fit(crossval.Interpolated(bi), str(tiny_bert), examples, args, cache=cache)
+    start, _ = bi.build(str(tiny_bert), examples, seed=3)
+    assert len(trained) == 1
+    for (name, t), m, s in zip(tuned.state_dict().items(), mixed.state_dict().values(), start.state_dict().values()):
+        if t.is_floating_point():
+            torch.testing.assert_close(m, 0.5 * t + 0.5 * s, msg=name)
+    assert any(not torch.equal(t, s) for t, s in zip(tuned.state_dict().values(), start.state_dict().values()))
+    with pytest.raises(Exception, match=r"\[0, 1\]"):
+        interpolate(tuned, start, 1.5)

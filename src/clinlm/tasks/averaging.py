@@ -126,3 +126,23 @@ def average_checkpoints(models: Sequence[str | Path], output: str | Path,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return entry
+
+
+def interpolate(model: torch.nn.Module, start: torch.nn.Module, weight: float) -> torch.nn.Module:
+    """``model``'s weights replaced, in place, by ``weight * model + (1 - weight) * start``: WiSE-FT
+    (Wortsman et al., CVPR 2022), the fine-tuned weights mixed with those they started from.
+
+    Why: fine-tuned on a few dozen examples, an encoder that already did the task untrained (a
+    sentence-embedding model on similarity) fits them and loses some of what it knew; the mixture
+    usually keeps both. ``start`` must have the same parameters (the model as built before
+    training); integer buffers are left as they are."""
+    if not 0.0 <= weight <= 1.0:
+        raise ConfigError(f"the interpolation weight must lie in [0, 1], not {weight}")
+    start_state = start.state_dict()
+    with torch.no_grad():
+        for name, value in model.state_dict().items():
+            if name not in start_state or start_state[name].shape != value.shape:
+                raise ConfigError(f"cannot interpolate: {name!r} differs between the fine-tuned and the starting model")
+            if value.is_floating_point():
+                value.mul_(weight).add_(start_state[name].to(value.dtype), alpha=1.0 - weight)
+    return model

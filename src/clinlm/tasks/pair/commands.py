@@ -46,12 +46,13 @@ def _select_ids(examples: list, ids: Optional[Path], exclude_ids: Optional[Path]
 def _candidates(kind: str, max_length: int, balance: Optional[bool]) -> dict:
     """What ``--architecture auto`` chooses among (sts only)."""
     from clinlm.tasks import get_task
-    from clinlm.tasks.pair.crossval import ZERO_SHOT
+    from clinlm.tasks.pair.crossval import WISE, ZERO_SHOT, Interpolated
 
     if kind != "sts":
         raise InputError(f"--architecture auto is for sts; {kind} has the cross-encoder only")
     make = lambda arch: get_task(kind, max_length=max_length, balance=balance, architecture=arch)  # noqa: E731
-    return {"cross-encoder": make("cross-encoder"), "bi-encoder": make("bi-encoder"), ZERO_SHOT: make("bi-encoder")}
+    bi = make("bi-encoder")
+    return {"cross-encoder": make("cross-encoder"), "bi-encoder": bi, ZERO_SHOT: make("bi-encoder"), WISE: Interpolated(bi)}
 
 
 def _cross_validate(task, model: str, examples: list, folds: int, args, output: Path, as_json: bool,
@@ -83,20 +84,25 @@ def _choose_and_train(kind: str, model: str, candidates: dict, train_ex: list, d
     """``--architecture auto`` without folds: the dev data chooses, then the choice trains (or, for
     the zero-shot cosine, is saved as it is)."""
     from clinlm.cli.options import train_manifest
-    from clinlm.tasks.pair.crossval import ZERO_SHOT, choose
+    from clinlm.tasks.pair.crossval import ZERO_SHOT, Interpolated, choose, fit
 
     if not dev_ex:
         raise InputError("--architecture auto needs dev data to choose: give --dev or --dev-fraction (or use --folds)")
     chosen, scores = choose(candidates, model, train_ex, dev_ex, args, on_log=lambda m: err.print(esc(m)))
     err.print("dev " + ", ".join(f"{esc(n)} {v:.4f}" for n, v in scores.items()) + f" -> {esc(chosen)}", soft_wrap=True)
     task = candidates[chosen]
-    if chosen != ZERO_SHOT:
+    if chosen != ZERO_SHOT and not isinstance(task, Interpolated):
         return train_and_report(task, model, train_ex, dev_ex, args, output, files, as_json)
-    net, tokenizer = task.build(model, train_ex)
+    if isinstance(task, Interpolated):  # trained, then mixed with the base's weights
+        net, tokenizer = fit(task, model, train_ex, args, on_log=lambda m: err.print(esc(m)))
+        what = f"the bi-encoder trained, then {task.weight:g} of its weights mixed with {1 - task.weight:g} of the base's"
+    else:
+        net, tokenizer = task.build(model, train_ex)
+        what = "the untrained encoder's cosine, saved as it is"
     dev = task.evaluate(net, tokenizer, dev_ex)
     task.save(net, tokenizer, output, dict(train_manifest(model, files), baselines={"base_model": model},
                                            training={"chosen": chosen, "dev_choice": scores, "dev": dev}))
-    print_result(dev, f"dev ({len(dev_ex)} examples): the untrained encoder's cosine, saved as it is", as_json)
+    print_result(dev, f"dev ({len(dev_ex)} examples): {what}", as_json)
 
 
 # -- sts / nli / pubmedqa ---------------------------------------------------------------------

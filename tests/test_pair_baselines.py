@@ -222,7 +222,8 @@ def test_wise_ft_reuses_the_bi_encoders_training_and_mixes_the_weights(tiny_bert
     assert len(trained) == 2  # one bi-encoder per inner fold; WiSE-FT and the cosine train nothing
 
     trained.clear()
-    cache: dict = {}
+    cache = crossval._cache({"wise": crossval.Interpolated(bi), "zero": candidates[crossval.ZERO_SHOT]})
+    assert list(cache) == [id(bi)]  # only the wrapped task's models are kept
     tuned, _ = crossval.fit(bi, str(tiny_bert), examples, args, cache=cache)
     mixed, _ = crossval.fit(crossval.Interpolated(bi), str(tiny_bert), examples, args, cache=cache)
     start, _ = bi.build(str(tiny_bert), examples, seed=3)

@@ -46,31 +46,39 @@ class Interpolated:
 def fit(task, model_path: str, examples: Sequence[Any], args: TrainArgs, on_log=None,
         cache: Optional[dict] = None) -> tuple[Any, Any]:
     """``(model, tokenizer)`` trained on ``examples`` for the fixed budget; no training when
-    ``args.epochs`` is 0 (the zero-shot candidate). ``cache`` keeps trained weights by task and
-    training examples, so an :class:`Interpolated` candidate reuses its task's training."""
+    ``args.epochs`` is 0 (the zero-shot candidate). ``cache`` (:func:`_cache`) keeps the trained
+    weights of the tasks an :class:`Interpolated` candidate wraps, by training examples, so that
+    candidate reuses its task's training."""
     if isinstance(task, Interpolated):
         from clinlm.tasks.averaging import interpolate
 
         model, tokenizer = fit(task.task, model_path, examples, args, on_log, cache)
         start, _ = task.task.build(model_path, examples, seed=args.seed)
         return interpolate(model, start, task.weight), tokenizer
-    key = (id(task), tuple(getattr(e, "id", i) for i, e in enumerate(examples)), args.epochs, args.seed)
+    slot = cache.get(id(task)) if cache is not None else None
+    key = (tuple(getattr(e, "id", i) for i, e in enumerate(examples)), args.epochs, args.seed)
     model, tokenizer = task.build(model_path, examples, seed=args.seed)
-    if cache is not None and key in cache:
-        model.load_state_dict(cache[key])
+    if slot is not None and key in slot:
+        model.load_state_dict(slot[key])
     elif args.epochs > 0:
         with tempfile.TemporaryDirectory(prefix="clinlm-cv-") as tmp:
             train(task, model, tokenizer, examples, None, args, tmp, on_log=on_log)
-        if cache is not None:
-            cache[key] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if slot is not None:
+            slot[key] = {k: v.detach().clone() for k, v in model.state_dict().items()}
     return model, tokenizer
+
+
+def _cache(candidates: Mapping[str, Any]) -> dict:
+    """:func:`fit`'s cache for one choice: a slot per task that an :class:`Interpolated` candidate wraps
+    (no other model is kept in memory)."""
+    return {id(c.task): {} for c in candidates.values() if isinstance(c, Interpolated)}
 
 
 def choose(candidates: Mapping[str, Any], model_path: str, train_ex: Sequence[Any], dev_ex: Sequence[Any],
            args: TrainArgs, on_log=None) -> tuple[str, dict[str, float]]:
     """The candidate with the best dev score, and every candidate's dev score. A candidate is a
     task (trained with ``args``) or, under :data:`ZERO_SHOT`, a task used untrained."""
-    scores, cache = {}, {}
+    scores, cache = {}, _cache(candidates)
     for name, task in candidates.items():
         model, tokenizer = fit(task, model_path, train_ex, _budget(name, args), on_log, cache)
         scores[name] = metric(task.evaluate(model, tokenizer, dev_ex), task.selection_metric)
@@ -82,7 +90,7 @@ def choose_cv(candidates: Mapping[str, Any], model_path: str, examples: Sequence
     """Like :func:`choose`, scored by a seeded ``folds``-fold cross-validation over ``examples``:
     each candidate's pooled out-of-fold score (every example predicted once, by a model that did
     not train on it)."""
-    scores, cache = {}, {}
+    scores, cache = {}, _cache(candidates)
     for name, task in candidates.items():
         inner = cross_validate(task, model_path, examples, folds, _budget(name, args), on_log,
                                fold_seed=args.seed + 1, cache=cache)  # not the outer folds' split

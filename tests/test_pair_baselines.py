@@ -234,3 +234,28 @@ def test_wise_ft_reuses_the_bi_encoders_training_and_mixes_the_weights(tiny_bert
     assert any(not torch.equal(t, s) for t, s in zip(tuned.state_dict().values(), start.state_dict().values()))
     with pytest.raises(Exception, match=r"\[0, 1\]"):
         interpolate(tuned, start, 1.5)
+
+
+def test_auto_without_folds_saves_the_wise_ft_model_when_dev_chooses_it(tiny_bert, tmp_path, monkeypatch):
+    """``train sts --architecture auto`` saves what dev chose; for WiSE-FT, the bi-encoder trained and
+    mixed half and half with the base, which ``predict sts`` then reads like any bi-encoder."""
+    from clinlm.tasks.pair import crossval
+
+    real_choose = crossval.choose
+
+    def prefer_wise(candidates, model_path, train_ex, dev_ex, args, on_log=None):
+        _, scores = real_choose(candidates, model_path, train_ex, dev_ex, args, on_log)
+        assert crossval.WISE in scores
+        return crossval.WISE, scores
+
+    monkeypatch.setattr(crossval, "choose", prefer_wise)
+    write_tsv(tmp_path / "sts.tsv", sts_rows(24))
+    r = clinlm("train", "sts", "--model", tiny_bert, "--train", tmp_path / "sts.tsv", "--dev-fraction", "0.25",
+               "--architecture", "auto", "--epochs", "1", "--output", tmp_path / "m", "--max-length", "32")
+    assert r.returncode == 0, r.stderr
+    assert f"-> {crossval.WISE}" in r.stderr.decode()
+    manifest = json.loads((tmp_path / "m" / "clinlm.json").read_text())
+    assert manifest["training"]["chosen"] == crossval.WISE
+    p = clinlm("predict", "sts", "--model", tmp_path / "m", "--data", tmp_path / "sts.tsv")
+    assert p.returncode == 0, p.stderr
+    assert len(p.stdout.splitlines()) == 24

@@ -255,6 +255,16 @@ def test_a_statement_of_normality_is_not_a_concept():
     assert trimmed("Normal sinus rhythm") == ["Normal sinus rhythm"]  # a named rhythm
 
 
+def test_a_verb_that_reports_a_result_is_not_part_of_the_concept():
+    text = "Blood cultures grew\nStreptococcus pneumoniae. CT showed a small effusion. MRI revealed nothing."
+
+    trimmed = partial(_trimmed, text)
+
+    assert trimmed("grew\nStreptococcus pneumoniae") == ["Streptococcus pneumoniae"]
+    assert trimmed("CT showed") == ["CT"] and trimmed("showed a small effusion") == ["small effusion"]
+    assert trimmed("revealed") == []
+
+
 def test_prescription_words_are_not_concepts():
     """Medication lists: "PRN", "PO BID", "q4h", "daily", and "p" cut from "p.o." came out as T103."""
     text = "Albuterol inhaler PRN. Metoprolol 25 mg PO BID. Tylenol q4h prn. Aspirin daily. Trizivir p.o. Daily headaches."
@@ -513,3 +523,7 @@ def test_a_sections_abbreviated_name_used_inline_is_not_a_concept(annotator):
     # HPI and PMH point at sections; PE (pulmonary embolism) and MRI also name concepts and stay
     assert [e.text for e in out.entities] == ["Nausea", "PE", "MRI"]
     assert [e.text for e in annotator(Document("r", text, ents)).entities] == ["Nausea", "HPI", "PMH", "PE", "MRI"]
+    # without sections (an abstract), ROS is reactive oxygen species
+    abstract = "Hypoxia raised ROS in the cells."
+    ros = Entity(abstract.index("ROS"), abstract.index("ROS") + 3, "T103", "ROS")
+    assert [e.text for e in annotator(Document("a", abstract, [ros]), clean=True).entities] == ["ROS"]

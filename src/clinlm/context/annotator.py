@@ -150,7 +150,8 @@ class ContextAnnotator:
             entities = list(doc.entities)
             if clean and entities:
                 for step in (partial(concepts.split_at_breaks, layout=layout), concepts.split_at_causes,
-                             partial(concepts.drop_section_references, references=self.vocabulary.section_references),
+                             partial(concepts.drop_section_references, references=self.vocabulary.section_references,
+                                     layout=layout),
                              partial(concepts.drop_relatives, relatives=self.vocabulary.relatives),
                              concepts.trim_edge_words, concepts.trim_values):
                     entities = step(doc.text, entities)

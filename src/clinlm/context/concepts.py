@@ -71,15 +71,17 @@ def split_at_breaks(text: str, entities: Iterable[Entity], layout: Layout) -> li
     return out
 
 
-#: Words no concept starts or ends with ("died of", "Inspection of the", "of surgery", "Mother had"), and
+#: Words no concept starts or ends with ("died of", "Inspection of the", "of surgery", "Mother had"),
 #: pronouns, conjunctions and time words the model tags alone on whole notes ("his", "As", "that",
-#: "recent", "any").
+#: "recent", "any"), and verbs that report a result ("grew Streptococcus pneumoniae").
 EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from", "the", "a", "an", "and", "or",
                         "is", "are", "was", "were", "be", "been", "has", "have", "had",
                         "he", "she", "him", "his", "her", "hers", "they", "them", "their", "we", "our", "you", "your",
                         "my", "me", "this", "that", "these", "those", "which", "who", "whom", "whose", "as", "but",
                         "if", "than", "then", "so", "over", "into", "about", "during", "within", "through", "after",
-                        "before", "under", "any", "recent", "past", "current"})
+                        "before", "under", "any", "recent", "past", "current",
+                        # verbs that report a result: "Blood cultures grew Streptococcus pneumoniae", "CT showed"
+                        "grew", "grows", "showed", "shows", "revealed", "reveals", "demonstrated", "demonstrates"})
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 
 
@@ -185,10 +187,15 @@ def trim_values(text: str, entities: Iterable[Entity]) -> list[Entity]:
     return out
 
 
-def drop_section_references(text: str, entities: Iterable[Entity], references: frozenset[str] | set[str]) -> list[Entity]:
-    """Entities that are exactly the abbreviated name of a note's section ("unless otherwise mentioned in
-    HPI", "see PMH"; the layout rules' ``section_references``) dropped: they point at a section and are
-    not concepts. Inside a header they are gone already (step 2)."""
+def drop_section_references(text: str, entities: Iterable[Entity], references: frozenset[str] | set[str],
+                            layout: Layout) -> list[Entity]:
+    """In a note with sections, entities that are exactly the abbreviated name of a section ("unless
+    otherwise mentioned in HPI", "see PMH"; the layout rules' ``section_references``) dropped: they
+    point at a section and are not concepts. Inside a header they are gone already (step 2). Text
+    without sections (an abstract) keeps them: there "ROS" is reactive oxygen species (MedMentions
+    dev annotates it T103 three times)."""
+    if not layout.sections:
+        return list(entities)
     return [e for e in entities if normalize(e.text) not in references]
 
 

@@ -276,6 +276,8 @@ def test_prescription_words_are_not_concepts():
     i = text.index("p.o.")
     assert trim_edge_words(text, [Entity(i, i + 1, "T103", "p")]) == []  # "p" cut from "p.o."
     assert trimmed("Albuterol inhaler PRN") == ["Albuterol inhaler"]
+    hyphen = partial(_trimmed, "She takes K-Dur 10-mEq once a day and 25-mg tablets.", trim=trim_values)
+    assert hyphen("K-Dur 10-mEq") == ["K-Dur"] and hyphen("25-mg") == [] and hyphen("K-Dur") == ["K-Dur"]
     assert trimmed("Daily headaches") == ["headaches"]
     assert trimmed("Trizivir") == ["Trizivir"]
 

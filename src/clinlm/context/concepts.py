@@ -163,9 +163,10 @@ def split_at_causes(text: str, entities: Iterable[Entity]) -> list[Entity]:
 #: Units and forms a dose or a measurement ends with ("20 mg", "1 tablet", "18 mcg", "98.6 F").
 _UNITS = (r"(?:mg|mcg|\u00b5g|ug|g|gm|grams?|kg|ml|mL|cc|L|units?|iu|IU|meq|mEq|mmol|mmHg|"
           r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%|pounds?|lbs?|cm|mm|inch(?:es)?)")
-_MEASURE = re.compile(r"\d+(?:[.,]\d+)?\s*" + _UNITS)
-_VALUE = re.compile(r"\s+(\d+)([.,]\d+)?(\s*" + _UNITS + r"\b[^\n]*)?$")  # whole digits, decimals, unit
-_VALUE_GOES_ON = re.compile(r"(?:[.,]\d|\s*/\s*\d|\s*" + _UNITS + r"\b)")
+# a unit may follow its number after a hyphen ("25-mg", "10-mEq" in notes)
+_MEASURE = re.compile(r"\d+(?:[.,]\d+)?(?:\s*|-)" + _UNITS)
+_VALUE = re.compile(r"\s+(\d+)([.,]\d+)?((?:\s*|-)" + _UNITS + r"\b[^\n]*)?$")  # whole digits, decimals, unit
+_VALUE_GOES_ON = re.compile(r"(?:[.,]\d|\s*/\s*\d|(?:\s*|-)" + _UNITS + r"\b)")
 
 
 def trim_values(text: str, entities: Iterable[Entity]) -> list[Entity]:

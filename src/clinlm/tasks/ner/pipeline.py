@@ -241,13 +241,7 @@ class NerPipeline:
         for doc, enc, logp in zip(docs, encs, self.word_logprobs(encs, on_progress)):
             if self._prior_columns:
                 logp = self._section_prior(doc.text, enc, logp)
-            if self.decode == "viterbi":
-                path = viterbi(logp, self._start, self._trans, self._soft)
-            else:
-                path = logp.argmax(axis=1)
-            tags = [self.labels[i] for i in path]
-            probs = np.exp(logp[np.arange(len(path)), path]) if len(path) else np.zeros(0)
-            done = doc.with_entities(tags_to_entities(enc.words, tags, probs.tolist()))
+            done = doc.with_entities(self.decode_words(enc, logp, self._soft))
             done.metadata["clinlm"] = self.precision.metadata()  # how these entities were computed
             out.append(done)
         if self.context is not None:
@@ -255,6 +249,16 @@ class NerPipeline:
         for linker in self.linkers:
             out = list(linker.link_documents(out))
         return out
+
+    def decode_words(self, enc: Encoded, logp: np.ndarray, soft: np.ndarray | None) -> list:
+        """A document's entities from its word log-probabilities, decoded as this model decodes
+        (Viterbi under the IOB2 constraints plus ``soft`` transition scores, or argmax); each scored
+        by its words' probabilities. :func:`~clinlm.tasks.ner.transitions.choose_scale` decodes
+        dev documents here with each candidate ``soft``."""
+        path = viterbi(logp, self._start, self._trans, soft) if self.decode == "viterbi" else logp.argmax(axis=1)
+        tags = [self.labels[i] for i in path]
+        probs = np.exp(logp[np.arange(len(path)), path]) if len(path) else np.zeros(0)
+        return tags_to_entities(enc.words, tags, probs.tolist())
 
     def word_logprobs(self, encs: Sequence[Encoded],
                       on_progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:

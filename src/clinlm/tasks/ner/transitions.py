@@ -17,7 +17,7 @@ import numpy as np
 
 from clinlm.document import Document
 from clinlm.errors import ConfigError
-from clinlm.text import entity_tags, tags_to_entities, words
+from clinlm.text import entity_tags, words
 
 SCALES = (0.0, 0.1, 0.2, 0.3, 0.5)
 
@@ -63,7 +63,6 @@ def choose_scale(pipe, dev: Sequence[Document], scores: np.ndarray, f1: Callable
                  scales: Sequence[float] = SCALES, batch_size: int = 32) -> tuple[float, dict[float, float]]:
     """The scale with the best dev score ``f1(gold, predicted)`` (ties: the smaller), and every
     scale's score. The model runs once; each scale only decodes again."""
-    from clinlm.decoding import viterbi
     from clinlm.windows import encode
 
     if not dev:
@@ -75,11 +74,7 @@ def choose_scale(pipe, dev: Sequence[Document], scores: np.ndarray, f1: Callable
     result = {}
     for scale in scales:
         soft = scale * scores if scale else None
-        pred = []
-        for d, enc, lp in zip(dev, encs, logps):
-            path = viterbi(lp, pipe._start, pipe._trans, soft)
-            tags = [pipe.labels[j] for j in path]
-            pred.append(d.with_entities(tags_to_entities(enc.words, tags, [1.0] * len(tags))))
+        pred = [d.with_entities(pipe.decode_words(enc, lp, soft)) for d, enc, lp in zip(dev, encs, logps)]
         result[float(scale)] = f1(dev, pred)
     best = max(sorted(result), key=lambda s: (result[s], -s))
     return best, result

@@ -109,6 +109,42 @@ def test_a_note_with_sections(annotator):
     assert [e.key() for e in out.entities] == [e.key() for e in d.entities] and out.text == d.text
 
 
+def _labelled(text: str, terms: list[tuple[str, str]]) -> Document:
+    d, pos = Document("n", text), 0
+    for term, label in terms:
+        pos = text.index(term, pos)
+        d.add(pos, pos + len(term), label)
+        pos += len(term)
+    return d
+
+
+@pytest.mark.parametrize("text, terms, want", [
+    # the place of a negated finding is not absent itself
+    ("No lymphadenopathy in the neck.", [("lymphadenopathy", "T033"), ("neck", "T017")], ["absent", "present"]),
+    ("No masses in the abdomen or pelvis.", [("masses", "T033"), ("abdomen", "T017"), ("pelvis", "T017")],
+     ["absent", "present", "present"]),
+    ("There is no tenderness over the right lower quadrant.", [("tenderness", "T033"), ("right lower quadrant", "T082")],
+     ["absent", "present"]),
+    # ...but a place negated on its own, or listed beside a finding, still is
+    ("No left kidney was seen.", [("left kidney", "T017")], ["absent"]),
+    ("No rash, neck stiffness.", [("rash", "T033"), ("neck", "T017")], ["absent", "absent"]),
+    ("No erythema of the pharynx.", [("erythema", "T033"), ("pharynx", "T033")], ["absent", "absent"]),  # not a place type
+    # a test's result is not the test's absence
+    ("Cardiac work-up has been negative.", [("Cardiac work-up", "T058")], ["present"]),
+    ("He had negative lab studies.", [("lab studies", "T058")], ["present"]),
+    ("CT of the head was unremarkable.", [("CT of the head", "T058")], ["present"]),
+    ("No MRI was done.", [("MRI", "T058")], ["absent"]),
+    ("Negative for steroids, chemotherapy, or cancer.", [("steroids", "T103"), ("chemotherapy", "T058")],
+     ["absent", "absent"]),  # a list of what the patient has not had
+    ("No history of skin disease, who has fullness in the neck.", [("skin disease", "T038"), ("fullness", "T033")],
+     ["absent", "present"]),
+    ("Negative myalgia.", [("myalgia", "T033")], ["absent"]),
+])
+def test_places_of_negated_findings_and_results_of_tests(annotator, text, terms, want):
+    out = annotator(_labelled(text, terms))
+    assert [e.attributes["assertion"] for e in out.entities] == want
+
+
 def test_odd_entities_and_texts(annotator):
     assert annotator(Document("e", "")).entities == []
     assert annotator(Document("n", "no entities here")).entities == []

@@ -223,7 +223,9 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
     categories: list[set[str]] = [set() for _ in entities]
     sections = [layout.section_at(e.start) for e in entities]
     patients = [False] * len(entities)
-    for span in sdoc.spans[GROUP] if GROUP in sdoc.spans else []:
+    spans = sorted(sdoc.spans[GROUP] if GROUP in sdoc.spans else [], key=lambda s: (s.start, s.end))
+    located = _negated_locations(spans, entities, vocabulary)
+    for span in spans:
         i = int(span.id_)
         section = sections[i].category if sections[i] is not None else None
         if section == "family_history":
@@ -231,6 +233,9 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
         for m in span._.modifiers:
             if (m.category.upper() == "FAMILY" and (section != "family_history" or patients[i])
                     and not _relative_has(span, m, vocabulary)):
+                continue
+            if m.category.upper() == "NEGATED_EXISTENCE" and (
+                    i in located or (entities[i].label in vocabulary.test_types and _is_result(sdoc, m, vocabulary))):
                 continue
             categories[i].add(m.category)
     out = []
@@ -250,6 +255,53 @@ _ADVERBS = {"also", "just", "recently", "further", "then", "already", "previousl
 _SUBJECTS = {"he", "she"}
 #: words that bring a relative into a sentence besides the relatives' names of the layout rules
 _FAMILY_WORDS = {"family", "familial", "relative", "relatives", "sibling", "siblings"}
+
+
+#: words that put a concept where another is ("no erythema of the pharynx", "no masses in the abdomen")
+_LOCATING = {"in", "of", "on", "at", "over", "to", "within", "along", "around", "throughout", "involving",
+             "into", "near", "across", "behind", "under", "above", "below", "beneath", "about", "from"}
+#: words that may stand between the preposition and the place ("in the left", "of his")
+_PLACE_FILLERS = {"the", "a", "an", "his", "her", "their", "its", "both", "either", "bilateral", "left", "right"}
+_PLACE_JOINERS = {"and", "or", ",", "/", "nor"}
+
+
+def _is_result(sdoc, modifier, vocabulary: Vocabulary) -> bool:
+    """Whether a negation cue is a test's result ("has been negative", "negative", "unremarkable"),
+    not a list of what the patient has not had ("Negative for steroids, chemotherapy")."""
+    start, end = modifier.modifier_span
+    words = [t.lower_ for t in sdoc[start:end]]
+    return any(w in vocabulary.result_words for w in words) and not {"for", "of", "on"} & set(words)
+
+
+def _negated_locations(spans, entities: Sequence[Entity], vocabulary: Vocabulary) -> set[int]:
+    """Entities of a location type (``location_types`` of the layout rules) that a negation
+    reaches only as the place of a negated finding: "No lymphadenopathy in the neck" negates the
+    lymphadenopathy, not the neck. A location qualifies when the entity just before it in its
+    sentence is negated by the same cue and either is a finding with only a preposition (and
+    "the", "left", ...) between them, or is itself such a location joined by "and"/"or"/","
+    ("no masses in the abdomen or pelvis")."""
+    if not vocabulary.location_types:
+        return set()
+    out: set[int] = set()
+
+    def cues(span) -> set[tuple[int, int]]:
+        return {tuple(m.modifier_span) for m in span._.modifiers if m.category.upper() == "NEGATED_EXISTENCE"}
+
+    for before, span in zip(spans, spans[1:]):
+        i, j = int(before.id_), int(span.id_)
+        if entities[j].label not in vocabulary.location_types or before.sent.start != span.sent.start:
+            continue
+        if not cues(before) & cues(span) or before.end > span.start:
+            continue
+        gap = [t.lower_ for t in span.doc[before.end:span.start] if not t.is_space]
+        words = [w for w in gap if w not in _PLACE_FILLERS]
+        if entities[i].label not in vocabulary.location_types:
+            ok = len(words) == 1 and words[0] in _LOCATING
+        else:
+            ok = i in out and len(words) == 1 and words[0] in _PLACE_JOINERS
+        if ok:
+            out.add(j)
+    return out
 
 
 def _patient_sentence(target, section, vocabulary: Vocabulary) -> bool:

@@ -236,6 +236,9 @@ class Vocabulary:
         rules = layout_rules if layout_rules is not None else load_layout_rules()
         self.header_words = {w.lower() for w in rules.get("header_words", [])}
         self.section_references = {normalize(n) for n in rules.get("section_references", [])}
+        self.location_types = set(rules.get("location_types", []))
+        self.test_types = set(rules.get("test_types", []))
+        self.result_words = {w.lower() for w in rules.get("result_words", [])}
         self.subheaders: dict[str, str] = {}
         for role, names in rules.get("subheaders", {}).items():
             if role == "system_words":

@@ -241,3 +241,11 @@ def test_context_leaves_nltk_unloaded_until_something_reads_it(tagger):
             "import nltk.corpus, quickumls.core; print(quickumls.core.nltk.corpus is sys.modules['nltk.corpus'], "
             "type(sys.modules['nltk']).__name__, 'nltk.corpus' in sys.modules)")
     assert _fresh(code).splitlines() == ["False _Deferred", "True module True"]
+
+
+def test_context_leaves_langcodes_and_requests_unloaded_until_spacy_reads_them(tagger):
+    # spaCy imports both at import time; clinlm's pipeline never uses them
+    code = (f"import sys, clinlm; p = clinlm.load({str(tagger)!r}); d = p('Denies fever. No cough.'); "
+            "print(type(sys.modules['langcodes']).__name__, type(sys.modules['requests']).__name__); "
+            "import spacy.util; print(spacy.util.find_matching_language('en'), type(sys.modules['langcodes']).__name__)")
+    assert _fresh(code).splitlines() == ["_Deferred _Deferred", "en module"]

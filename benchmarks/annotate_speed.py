@@ -213,6 +213,48 @@ def profile_forward(peaks: dict, model_dir: str | None, tokens: int = 8192):
     return dtype, rows, bound, f"{batch} x {width}"
 
 
+def attention_kernels(peaks: dict, model_dir: str | None, tokens: int = 8192, repeats: int = 5):
+    """Attention alone at the default path's shape (heads, head size, window, dtype), through
+    each CPU kernel torch offers: SDPA as torch dispatches it (its flash kernel on CPU), SDPA
+    forced to its math path, and the unfused bmm + softmax + bmm. Best of ``repeats`` per kernel,
+    as GFLOP/s and the share of this dtype's matmul peak, so each CPU kind says which is fastest."""
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    import clinlm
+
+    pipe = clinlm.load(model_dir, context=False, device="cpu")
+    cfg, width = pipe.model.config, pipe.max_length
+    heads, size = cfg.num_attention_heads, cfg.hidden_size // cfg.num_attention_heads
+    batch = max(1, tokens // width)
+    dtype = pipe.dtype if pipe.dtype in (torch.bfloat16, torch.float16) else torch.float32
+    q, k, v = (torch.randn(batch, heads, width, size).to(dtype) for _ in range(3))
+    flop = 4 * batch * heads * width * width * size  # QK^T and PV, 2 FLOPs a multiply-add
+
+    def unfused():
+        scores = torch.matmul(q, k.transpose(-1, -2)) * size ** -0.5
+        return torch.matmul(torch.softmax(scores.float(), dim=-1).to(dtype), v)
+
+    def sdpa_math():
+        with sdpa_kernel(SDPBackend.MATH):
+            return F.scaled_dot_product_attention(q, k, v)
+
+    kernels = {"SDPA, torch's choice (flash on CPU)": lambda: F.scaled_dot_product_attention(q, k, v),
+               "SDPA, math path": sdpa_math, "bmm + fp32 softmax + bmm": unfused}
+    peak = peaks.get(str(dtype).replace("torch.", ""), peaks["float32"])
+    rows = []
+    with torch.inference_mode():
+        for name, fn in kernels.items():
+            fn()
+            best = float("inf")
+            for _ in range(repeats):
+                t = time.perf_counter()
+                fn()
+                best = min(best, time.perf_counter() - t)
+            rows.append((name, best * 1e3, flop / best / 1e9, 100 * flop / best / 1e9 / peak))
+    return f"{batch} x {heads} heads x {width} tokens x head size {size}, {str(dtype).replace('torch.', '')}", rows
+
+
 # -- systems ----------------------------------------------------------------------------
 COMPILE_SECONDS: list[float] = []
 
@@ -511,6 +553,13 @@ def run(args: argparse.Namespace) -> None:
         out.print(f"bound: with the linear layers at 100% of the {dtype} peak and everything else as measured, this forward "
                   f"would be x{bound:.2f} faster, so the default path could reach at most about "
                   f"x{n_words / default[3] / base_wps * bound:.2f} the pipeline at this window length.")
+        shape, att_rows = attention_kernels(peaks, model_dir)
+        att = Table(title=f"attention alone, each CPU kernel torch offers ({shape}; best of 5)")
+        for col in ("kernel", "ms", "GFLOP/s", "% matmul peak"):
+            att.add_column(col, justify="left" if col == "kernel" else "right")
+        for name, ms, gf, pct in att_rows:
+            att.add_row(name, f"{ms:.1f}", f"{gf:.0f}", f"{pct:.0f}%")
+        out.print(att)
     elif not args.no_profile:
         out.print("profile skipped: it reads torch's CPU profiler, so it runs only with --device cpu.")
     if args.stream_notes:

@@ -123,6 +123,9 @@ def _labelled(text: str, terms: list[tuple[str, str]]) -> Document:
     ("No lymphadenopathy in the neck.", [("lymphadenopathy", "T033"), ("neck", "T017")], ["absent", "present"]),
     ("No masses in the abdomen or pelvis.", [("masses", "T033"), ("abdomen", "T017"), ("pelvis", "T017")],
      ["absent", "present", "present"]),
+    ("No lymphadenopathy was appreciated in the neck, axillae or groin.",
+     [("lymphadenopathy", "T033"), ("neck", "T082"), ("axillae", "T017"), ("groin", "T082")],
+     ["absent", "present", "present", "present"]),
     ("There is no tenderness over the right lower quadrant.", [("tenderness", "T033"), ("right lower quadrant", "T082")],
      ["absent", "present"]),
     # ...but a place negated on its own, or listed beside a finding, still is
@@ -136,6 +139,9 @@ def _labelled(text: str, terms: list[tuple[str, str]]) -> Document:
     ("No MRI was done.", [("MRI", "T058")], ["absent"]),
     ("Negative for steroids, chemotherapy, or cancer.", [("steroids", "T103"), ("chemotherapy", "T058")],
      ["absent", "absent"]),  # a list of what the patient has not had
+    ("Take them and do not miss doses, and he returns with better blood pressure control.",
+     [("doses", "T033"), ("blood pressure control", "T038")], ["absent", "present"]),  # a new clause, its own subject
+    ("No fever, and she has no cough.", [("fever", "T033"), ("cough", "T033")], ["absent", "absent"]),
     ("No history of skin disease, who has fullness in the neck.", [("skin disease", "T038"), ("fullness", "T033")],
      ["absent", "present"]),
     ("Negative myalgia.", [("myalgia", "T033")], ["absent"]),

@@ -263,6 +263,9 @@ _LOCATING = {"in", "of", "on", "at", "over", "to", "within", "along", "around", 
 #: words that may stand between the preposition and the place ("in the left", "of his")
 _PLACE_FILLERS = {"the", "a", "an", "his", "her", "their", "its", "both", "either", "bilateral", "left", "right"}
 _PLACE_JOINERS = {"and", "or", ",", "/", "nor"}
+#: words of an exam's verb that may come before the preposition ("No lymphadenopathy was appreciated in the neck")
+_SEEN = {"is", "are", "was", "were", "been", "appreciated", "noted", "seen", "found", "felt", "palpated", "palpable",
+         "present", "identified", "detected", "visualized", "demonstrated", "evident", "elicited"}
 
 
 def _is_result(sdoc, modifier, vocabulary: Vocabulary) -> bool:
@@ -278,7 +281,7 @@ def _negated_locations(spans, entities: Sequence[Entity], vocabulary: Vocabulary
     reaches only as the place of a negated finding: "No lymphadenopathy in the neck" negates the
     lymphadenopathy, not the neck. A location qualifies when the entity just before it in its
     sentence is negated by the same cue and either is a finding with only a preposition (and
-    "the", "left", ...) between them, or is itself such a location joined by "and"/"or"/","
+    "the", "left", ..., or an exam's verb before it: "was appreciated in") between them, or is itself such a location joined by "and"/"or"/","
     ("no masses in the abdomen or pelvis")."""
     if not vocabulary.location_types:
         return set()
@@ -296,7 +299,7 @@ def _negated_locations(spans, entities: Sequence[Entity], vocabulary: Vocabulary
         gap = [t.lower_ for t in span.doc[before.end:span.start] if not t.is_space]
         words = [w for w in gap if w not in _PLACE_FILLERS]
         if entities[i].label not in vocabulary.location_types:
-            ok = len(words) == 1 and words[0] in _LOCATING
+            ok = bool(words) and words[-1] in _LOCATING and all(w in _SEEN for w in words[:-1])
         else:
             ok = i in out and len(words) == 1 and words[0] in _PLACE_JOINERS
         if ok:

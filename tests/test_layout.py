@@ -265,6 +265,15 @@ def test_a_verb_that_reports_a_result_is_not_part_of_the_concept():
     assert trimmed("revealed") == []
 
 
+def test_a_verb_of_a_course_is_not_part_of_the_concept():
+    text = "Return if the fever or shortness of breath recurs. Call if pain persists or occurs again."
+
+    trimmed = partial(_trimmed, text)
+
+    assert trimmed("shortness of breath recurs") == ["shortness of breath"]
+    assert trimmed("pain persists") == ["pain"] and trimmed("occurs") == ["occurs"]  # alone, a finding ("worsens")
+
+
 def test_prescription_words_are_not_concepts():
     """Medication lists: "PRN", "PO BID", "q4h", "daily", and "p" cut from "p.o." came out as T103."""
     text = "Albuterol inhaler PRN. Metoprolol 25 mg PO BID. Tylenol q4h prn. Aspirin daily. Trizivir p.o. Daily headaches."

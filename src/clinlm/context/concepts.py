@@ -82,6 +82,10 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         "before", "under", "any", "recent", "past", "current",
                         # verbs that report a result: "Blood cultures grew Streptococcus pneumoniae", "CT showed"
                         "grew", "grows", "showed", "shows", "revealed", "reveals", "demonstrated", "demonstrates"})
+#: Verbs of a course, cut from the end of a longer entity ("Return if the fever or shortness of breath
+#: recurs") but kept alone: "Return if chest pain worsens" has "worsens" as a finding of its own.
+COURSE_WORDS = frozenset({"recurs", "recur", "recurred", "persists", "persist", "persisted", "worsens", "worsened",
+                          "occurs", "occur", "occurred"})
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 
 
@@ -110,7 +114,7 @@ def _sig_spans(text: str, a: int, b: int) -> list[tuple[int, int]]:
 
 def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
     """Entities without the function words (:data:`EDGE_WORDS`), prescription words ("PRN", "p.o.")
-    and punctuation at their edges; an entity of nothing else (or with no letter or digit at all),
+    and punctuation at their edges, nor a verb of a course (:data:`COURSE_WORDS`) at their end; an entity of nothing else (or with no letter or digit at all),
     or only a word of normality (:data:`NORMAL_WORDS`), is dropped."""
     out: list[Entity] = []
     for e in entities:
@@ -127,6 +131,10 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
             i += 1
         while j > i and edge(j - 1) and text[words[j - 1][0] - 1:words[j - 1][0]] != "-":
             j -= 1
+        while j - i > 1 and text[words[j - 1][0]:words[j - 1][1]].lower() in COURSE_WORDS:
+            j -= 1
+            while j > i and edge(j - 1):
+                j -= 1
         if i == j:  # only function words, or no word at all ("-" of a list item's bullet)
             continue
         a = e.start if i == 0 else words[i][0]

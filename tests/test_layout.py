@@ -246,12 +246,14 @@ def test_a_death_and_its_cause_are_two_concepts():
 
 
 def test_a_statement_of_normality_is_not_a_concept():
-    text = "ENDOCRINE: Nonsignificant. PSYCH: Normal. Labs within normal limits. Normal sinus rhythm. WNL."
+    text = ("ENDOCRINE: Nonsignificant. PSYCH: Normal. Labs within normal limits. Normal sinus rhythm. WNL. "
+            "SKIN: None significant. HEME: None. Nonetheless fever.")
 
     trimmed = partial(_trimmed, text)
 
     assert trimmed("Nonsignificant") == [] and trimmed("Normal") == [] and trimmed("normal limits") == []
     assert trimmed("WNL") == []
+    assert trimmed("None significant") == [] and trimmed("None") == [] and trimmed("Nonetheless fever") == ["Nonetheless fever"]
     assert trimmed("Normal sinus rhythm") == ["Normal sinus rhythm"]  # a named rhythm
 
 

@@ -98,7 +98,9 @@ _SIG = re.compile(r"(?<![\w.])(?:p\.r\.n\.?|prn|b\.i\.d\.?|bid|t\.i\.d\.?|tid|q\
 #: Answers that a system or a result is normal ("ENDOCRINE: Nonsignificant.", "Labs within normal limits"):
 #: they name nothing, so an entity of only these words is no concept.
 NORMAL_WORDS = frozenset({"normal", "nonsignificant", "non-significant", "unremarkable", "noncontributory",
-                          "non-contributory", "wnl", "normal limits", "within normal limits"})
+                          "non-contributory", "wnl", "normal limits", "within normal limits",
+                          # "SKIN: None significant.", "HEMATOLOGICAL: None significant." (MTS-Dialog reviews of systems)
+                          "none", "none significant", "nothing significant"})
 
 
 def _edge_word(w: str) -> bool:

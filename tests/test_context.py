@@ -118,6 +118,13 @@ def _labelled(text: str, terms: list[tuple[str, str]]) -> Document:
     return d
 
 
+def test_a_condition_does_not_reach_back_over_a_list():
+    out = default_annotator()(_labelled("She had continued pain, snapping, malalignment, difficulty with ambulation. "
+                                        "Dyspnea on exertion.", [("snapping", "T033"), ("malalignment", "T033"),
+                                                                 ("Dyspnea", "T033")]))
+    assert [e.attributes["conditional"] for e in out.entities] == [False, False, True]
+
+
 @pytest.mark.parametrize("text, terms, want", [
     # the place of a negated finding is not absent itself
     ("No lymphadenopathy in the neck.", [("lymphadenopathy", "T033"), ("neck", "T017")], ["absent", "present"]),
@@ -126,6 +133,8 @@ def _labelled(text: str, terms: list[tuple[str, str]]) -> Document:
     ("No lymphadenopathy was appreciated in the neck, axillae or groin.",
      [("lymphadenopathy", "T033"), ("neck", "T082"), ("axillae", "T017"), ("groin", "T082")],
      ["absent", "present", "present", "present"]),
+    ("He had not had previous problems with his left arm.", [("problems", "T033"), ("left arm", "T017")],
+     ["absent", "present"]),
     ("There is no tenderness over the right lower quadrant.", [("tenderness", "T033"), ("right lower quadrant", "T082")],
      ["absent", "present"]),
     # ...but a place negated on its own, or listed beside a finding, still is

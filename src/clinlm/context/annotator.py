@@ -237,6 +237,8 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
             if m.category.upper() == "NEGATED_EXISTENCE" and (
                     i in located or (entities[i].label in vocabulary.test_types and _is_result(sdoc, m, vocabulary))):
                 continue
+            if m.category.upper() == "CONDITIONAL" and _listed_before(span, m):
+                continue
             categories[i].add(m.category)
     out = []
     for e, cats, sec, patient in zip(entities, categories, sections, patients):
@@ -258,7 +260,7 @@ _FAMILY_WORDS = {"family", "familial", "relative", "relatives", "sibling", "sibl
 
 
 #: words that put a concept where another is ("no erythema of the pharynx", "no masses in the abdomen")
-_LOCATING = {"in", "of", "on", "at", "over", "to", "within", "along", "around", "throughout", "involving",
+_LOCATING = {"in", "of", "on", "at", "over", "to", "with", "within", "along", "around", "throughout", "involving",
              "into", "near", "across", "behind", "under", "above", "below", "beneath", "about", "from"}
 #: words that may stand between the preposition and the place ("in the left", "of his")
 _PLACE_FILLERS = {"the", "a", "an", "his", "her", "their", "its", "both", "either", "bilateral", "left", "right"}
@@ -266,6 +268,14 @@ _PLACE_JOINERS = {"and", "or", ",", "/", "nor"}
 #: words of an exam's verb that may come before the preposition ("No lymphadenopathy was appreciated in the neck")
 _SEEN = {"is", "are", "was", "were", "been", "appreciated", "noted", "seen", "found", "felt", "palpated", "palpable",
          "present", "identified", "detected", "visualized", "demonstrated", "evident", "elicited"}
+
+
+def _listed_before(target, modifier) -> bool:
+    """Whether a condition ("with ambulation", "on exertion") reaches back past a comma to ``target``:
+    in "continued pain, snapping, malalignment, difficulty with ambulation" only the last item is
+    conditional, not the items listed before it ("dyspnea on exertion" has no comma between)."""
+    start, _ = modifier.modifier_span
+    return target.end <= start and any(t.text in (",", ";") for t in target.doc[target.end:start])
 
 
 def _is_result(sdoc, modifier, vocabulary: Vocabulary) -> bool:

@@ -118,6 +118,13 @@ def _labelled(text: str, terms: list[tuple[str, str]]) -> Document:
     return d
 
 
+def test_where_a_relative_is_is_not_what_the_relative_has():
+    out = default_annotator()(_labelled("HPI: The patient's son is at the bedside and confirmed his history of "
+                                        "hydronephrosis. His mother is diabetic.",
+                                        [("bedside", "T058"), ("hydronephrosis", "T038"), ("diabetic", "T038")]))
+    assert [e.attributes["family"] for e in out.entities] == [False, False, True]
+
+
 def test_a_condition_does_not_reach_back_over_a_list():
     out = default_annotator()(_labelled("She had continued pain, snapping, malalignment, difficulty with ambulation. "
                                         "Dyspnea on exertion.", [("snapping", "T033"), ("malalignment", "T033"),

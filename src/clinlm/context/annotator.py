@@ -255,6 +255,8 @@ _CLAUSE = {",", ";", "and", "but", "while", "whereas", "although"}
 _ADVERBS = {"also", "just", "recently", "further", "then", "already", "previously", "first", "initially",
             "repeatedly", "since", "now", "later", "been", "being"}  # "his son has been helping him with ..."
 _SUBJECTS = {"he", "she"}
+#: words after "is"/"was" that say where a relative is ("his son is at the bedside"), not what the relative has
+_WHERE = {"at", "here", "there", "present", "beside", "outside", "by", "accompanying", "available"}
 #: words that bring a relative into a sentence besides the relatives' names of the layout rules
 _FAMILY_WORDS = {"family", "familial", "relative", "relatives", "sibling", "siblings"}
 
@@ -364,8 +366,11 @@ def _relative_has(target, modifier, vocabulary: Vocabulary) -> bool:
         if between[0] not in vocabulary.possession:
             return False  # "his wife got him into ..."
         # "her husband has noticed that she snores": the relative reports, the patient has it
-        return not (between[0] in ("has", "had", "have", "is", "was", "are", "were") and len(between) > 1
-                    and between[1] in vocabulary.reporting)
+        verb, after = between[0], between[1] if len(between) > 1 else None
+        if verb in ("has", "had", "have", "is", "was", "are", "were") and after in vocabulary.reporting:
+            return False
+        # "The patient's son is at the bedside and confirmed his history": where the relative is, not what
+        return not (verb in ("is", "was", "are", "were") and after in _WHERE)
     between = doc[target.end:start]  # the concept comes first: "diabetes in his mother"
     return all(t.lower_ in skip or t.lower_ in ("in", "of", "on", "a", "an") for t in between)
 

@@ -152,6 +152,8 @@ CASES = [
     Case("Started on metformin for diabetes.", "diabetes"),
     Case("Chest pain radiating to the left arm.", "Chest pain"),
     Case("Abdominal pain improved after fluids.", "Abdominal pain"),
+    Case("A prolonged ileus, which resolved with tetracycline and Reglan.", "Reglan", label="T103"),
+    Case("Resolved pneumonia.", "pneumonia", "negated"),
     # --- sections ------------------------------------------------------------------------------------
     Case("Past Medical History: Myocardial infarction in 2015.", "Myocardial infarction", "historical",
          "past_medical_history"),

@@ -154,6 +154,9 @@ CASES = [
     Case("Abdominal pain improved after fluids.", "Abdominal pain"),
     Case("A prolonged ileus, which resolved with tetracycline and Reglan.", "Reglan", label="T103"),
     Case("Resolved pneumonia.", "pneumonia", "negated"),
+    Case("He received albuterol, which did not help his respiratory distress.", "respiratory distress"),
+    Case("Tylenol has not relieved the headache.", "headache"),
+    Case("Ibuprofen did not help, and he has no fever.", "fever", "negated"),
     # --- sections ------------------------------------------------------------------------------------
     Case("Past Medical History: Myocardial infarction in 2015.", "Myocardial infarction", "historical",
          "past_medical_history"),

@@ -156,6 +156,7 @@ CASES = [
     Case("Resolved pneumonia.", "pneumonia", "negated"),
     Case("He received albuterol, which did not help his respiratory distress.", "respiratory distress"),
     Case("Tylenol has not relieved the headache.", "headache"),
+    Case("Review of systems was not obtainable as the patient is drowsy and confused.", "drowsy"),
     Case("Ibuprofen did not help, and he has no fever.", "fever", "negated"),
     # --- sections ------------------------------------------------------------------------------------
     Case("Past Medical History: Myocardial infarction in 2015.", "Myocardial infarction", "historical",

@@ -157,6 +157,7 @@ CASES = [
     Case("He received albuterol, which did not help his respiratory distress.", "respiratory distress"),
     Case("Tylenol has not relieved the headache.", "headache"),
     Case("Review of systems was not obtainable as the patient is drowsy and confused.", "drowsy"),
+    Case("History could not be obtained because of his dementia.", "dementia"),
     Case("Ibuprofen did not help, and he has no fever.", "fever", "negated"),
     # --- sections ------------------------------------------------------------------------------------
     Case("Past Medical History: Myocardial infarction in 2015.", "Myocardial infarction", "historical",

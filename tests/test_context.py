@@ -158,6 +158,12 @@ def test_a_condition_does_not_reach_back_over_a_list():
     ("Take them and do not miss doses, and he returns with better blood pressure control.",
      [("doses", "T033"), ("blood pressure control", "T038")], ["absent", "present"]),  # a new clause, its own subject
     ("No fever, and she has no cough.", [("fever", "T033"), ("cough", "T033")], ["absent", "absent"]),
+    ("No evidence of bowel obstruction and he was released home.", [("bowel obstruction", "T038"), ("home", "T082")],
+     ["absent", "present"]),
+    ("He denies chest pain and he denies dyspnea.", [("chest pain", "T033"), ("dyspnea", "T033")], ["absent", "absent"]),
+    ("There were no leukocytes noted within the urine.", [("leukocytes", "T017"), ("urine", "T031")],
+     ["absent", "absent"]),  # the finding is itself of a place type (cells are T017): nothing to place
+    ("No bacteria were seen in the urine.", [("bacteria", "T007"), ("urine", "T031")], ["absent", "present"]),
     ("No history of skin disease, who has fullness in the neck.", [("skin disease", "T038"), ("fullness", "T033")],
      ["absent", "present"]),
     ("Negative myalgia.", [("myalgia", "T033")], ["absent"]),

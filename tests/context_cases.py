@@ -158,6 +158,8 @@ CASES = [
     Case("Tylenol has not relieved the headache.", "headache"),
     Case("Review of systems was not obtainable as the patient is drowsy and confused.", "drowsy"),
     Case("History could not be obtained because of his dementia.", "dementia"),
+    Case("He cannot remember what medications he had been taking.", "medications", "uncertain", label="T103"),
+    Case("He does not remember hitting his head.", "hitting his head", "uncertain"),
     Case("Ibuprofen did not help, and he has no fever.", "fever", "negated"),
     # --- sections ------------------------------------------------------------------------------------
     Case("Past Medical History: Myocardial infarction in 2015.", "Myocardial infarction", "historical",

@@ -31,6 +31,11 @@ whose modifiers reach their targets within a sentence ("denies fever but reports
   instructions/education ``hypothetical``; a sentence about the patient under a family header
   ("She is currently on methadone maintenance") is not ``family`` by the section
   (:func:`_patient_sentence`);
+* the place of a negated finding is not negated ("No lymphadenopathy in the neck": the neck is
+  present; :func:`_negated_locations`), a test's result is not its absence ("Cardiac work-up has
+  been negative": present), and a condition does not reach back over a list ("pain, snapping,
+  difficulty with ambulation": only the last item); the types come from ``location_types`` and
+  ``test_types`` of ``resources/layout_rules.json``;
 * a concept on a relative's line ("Paternal grandfather: myocardial infarction") is ``family``;
 * outside a family history section a relative ("his wife", "mother") makes a concept
   ``family`` only when the sentence says the relative has it: the words after the relative
@@ -292,9 +297,9 @@ def _negated_locations(spans, entities: Sequence[Entity], vocabulary: Vocabulary
     """Entities of a location type (``location_types`` of the layout rules) that a negation
     reaches only as the place of a negated finding: "No lymphadenopathy in the neck" negates the
     lymphadenopathy, not the neck. A location qualifies when the entity just before it in its
-    sentence is negated by the same cue and either is a finding with only a preposition (and
-    "the", "left", ..., or an exam's verb before it: "was appreciated in") between them, or is itself such a location joined by "and"/"or"/","
-    ("no masses in the abdomen or pelvis")."""
+    sentence is negated by the same cue and either is a finding with only a preposition between
+    them (and "the", "left", ..., or an exam's verb before it: "was appreciated in"), or is itself
+    such a location joined by "and"/"or"/"," ("no masses in the abdomen or pelvis")."""
     if not vocabulary.location_types:
         return set()
     out: set[int] = set()

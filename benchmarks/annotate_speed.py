@@ -162,17 +162,15 @@ def matmul_peak(dtype: torch.dtype, config, device: torch.device, seconds: float
 EAGER_ATTENTION = ("aten::bmm", "aten::baddbmm", "aten::_softmax")  # attention in models without SDPA
 
 
-def profile_forward(peaks: dict, model_dir: str | None, tokens: int = 8192):
+def profile_forward(peaks: dict, pipe, tokens: int = 8192):
     """Where one CPU forward of the default path spends its time (``tokens`` tokens in windows
     of the model's own length, torch profiler): the linear layers, attention and the rest, with
     each group's GFLOP/s; and the bound that follows: how much faster the forward could get if
     the linear layers ran at the full matmul peak and everything else stayed as measured."""
     from torch.profiler import ProfilerActivity, profile
 
-    import clinlm
     from clinlm.runtime.device import inference_autocast
 
-    pipe = clinlm.load(model_dir, context=False, device="cpu")
     model, cfg = pipe.model, pipe.model.config
     width = pipe.max_length
     batch = max(1, tokens // width)
@@ -213,7 +211,7 @@ def profile_forward(peaks: dict, model_dir: str | None, tokens: int = 8192):
     return dtype, rows, bound, f"{batch} x {width}"
 
 
-def attention_kernels(peaks: dict, model_dir: str | None, tokens: int = 8192, repeats: int = 5):
+def attention_kernels(peaks: dict, pipe, tokens: int = 8192, repeats: int = 5):
     """Attention alone at the default path's shape (heads, head size, window, dtype), through
     each CPU kernel torch offers: SDPA as torch dispatches it (its flash kernel on CPU), SDPA
     forced to its math path, and the unfused bmm + softmax + bmm. Best of ``repeats`` per kernel,
@@ -221,9 +219,6 @@ def attention_kernels(peaks: dict, model_dir: str | None, tokens: int = 8192, re
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    import clinlm
-
-    pipe = clinlm.load(model_dir, context=False, device="cpu")
     cfg, width = pipe.model.config, pipe.max_length
     heads, size = cfg.num_attention_heads, cfg.hidden_size // cfg.num_attention_heads
     batch = max(1, tokens // width)
@@ -541,7 +536,10 @@ def run(args: argparse.Namespace) -> None:
     if not onnx_ok and not args.no_onnx:
         out.print("ONNX Runtime rows skipped: onnxruntime has no CUDAExecutionProvider here (pip install onnxruntime-gpu).")
     if not args.no_profile and device.type == "cpu":
-        dtype, prof_rows, bound, shape = profile_forward(peaks, model_dir)
+        import clinlm
+
+        pipe = clinlm.load(model_dir, context=False, device="cpu")  # the default path, read by both studies below
+        dtype, prof_rows, bound, shape = profile_forward(peaks, pipe)
         prof = Table(title=f"where a default-path forward ({dtype}, {shape} tokens, eager) spends its time",
                      title_justify="left")
         for col in ("part", "share of time", "GFLOP/s", "% matmul peak"):
@@ -553,7 +551,7 @@ def run(args: argparse.Namespace) -> None:
         out.print(f"bound: with the linear layers at 100% of the {dtype} peak and everything else as measured, this forward "
                   f"would be x{bound:.2f} faster, so the default path could reach at most about "
                   f"x{n_words / default[3] / base_wps * bound:.2f} the pipeline at this window length.")
-        shape, att_rows = attention_kernels(peaks, model_dir)
+        shape, att_rows = attention_kernels(peaks, pipe)
         att = Table(title=f"attention alone, each CPU kernel torch offers ({shape}; best of 5)")
         for col in ("kernel", "ms", "GFLOP/s", "% matmul peak"):
             att.add_column(col, justify="left" if col == "kernel" else "right")

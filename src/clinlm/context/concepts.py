@@ -116,8 +116,9 @@ def _sig_spans(text: str, a: int, b: int) -> list[tuple[int, int]]:
 
 def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
     """Entities without the function words (:data:`EDGE_WORDS`), prescription words ("PRN", "p.o.")
-    and punctuation at their edges, nor a verb of a course (:data:`COURSE_WORDS`) at their end; an entity of nothing else (or with no letter or digit at all),
-    or only a word of normality (:data:`NORMAL_WORDS`), is dropped."""
+    and punctuation at their edges, nor a verb of a course (:data:`COURSE_WORDS`) at the end of a
+    longer entity; an entity of nothing else (or with no letter or digit at all), or only a word of
+    normality (:data:`NORMAL_WORDS`), is dropped."""
     out: list[Entity] = []
     for e in entities:
         words = [m.span() for m in _WORD.finditer(text, e.start, e.end)]
@@ -131,12 +132,9 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
         # a word joined by a hyphen is part of a compound ("over-the-counter", "follow-up"), not an edge word
         while i < j and edge(i) and text[words[i][1]:words[i][1] + 1] != "-":
             i += 1
-        while j > i and edge(j - 1) and text[words[j - 1][0] - 1:words[j - 1][0]] != "-":
+        while j > i and ((edge(j - 1) and text[words[j - 1][0] - 1:words[j - 1][0]] != "-")
+                         or (j - i > 1 and text[words[j - 1][0]:words[j - 1][1]].lower() in COURSE_WORDS)):
             j -= 1
-        while j - i > 1 and text[words[j - 1][0]:words[j - 1][1]].lower() in COURSE_WORDS:
-            j -= 1
-            while j > i and edge(j - 1):
-                j -= 1
         if i == j:  # only function words, or no word at all ("-" of a list item's bullet)
             continue
         a = e.start if i == 0 else words[i][0]

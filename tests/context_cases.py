@@ -190,6 +190,14 @@ CASES = [
     Case("Discharge Instructions:\nCall your doctor for a worsening headache.", "headache", "hypothetical",
          "patient_instructions"),
     Case("She has no known allergies.\nCough since Monday.", "Cough"),
+    # whole MTS-Dialog notes, 2026-12-07
+    Case("Nobody in the family was diagnosed with any type of colon cancer.", "colon cancer", "negated+family"),
+    Case("There is no numbness or weakness, the patient is able to ambulate well.", "ambulate"),
+    Case("He is not able to ambulate.", "ambulate", "negated"),
+    Case("He lives with his wife and was found to have a decreased level of consciousness.",
+         "decreased level of consciousness"),
+    Case("She was given 1 mg rather than 0.125 mg of Xanax, and that is why he has had decreased mental status.",
+         "decreased mental status"),
     Case("Fever and cough since Monday.", "cough"),
 ]
 

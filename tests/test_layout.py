@@ -128,6 +128,17 @@ def test_inline_system_subheaders_and_exam_subheaders_that_are_also_headers():
         "CONSTITUTIONAL:", "RESPIRATORY:", "Vital Signs"]
 
 
+def test_a_subheader_first_on_a_headers_line():
+    """"PHYSICAL EXAMINATION: LYMPH: There was no node" (whole MTS-Dialog notes): LYMPH is the exam's
+    first system, not a concept; a colon inside the header's text later on is no sub-header."""
+    text = ("PHYSICAL EXAMINATION: LYMPH: There was no appreciated node. HEART: Regular.\n\n"
+            "PLAN: Follow up at 10:30. Ratio 2: 1.")
+    layout = read_layout(text)
+    assert [s.category for s in layout.sections] == ["physical_exam", "observation_and_plan"]
+    assert [text[s.header_start:s.header_end] for s in layout.subsections] == ["LYMPH:", "HEART:"]
+    assert layout.in_header(text.index("LYMPH"), text.index("LYMPH") + 5)
+
+
 def test_wrapped_lines_are_no_break_but_list_lines_are():
     text = "She has chronic kidney disease and was admitted with fever,\nworsening dyspnea and cough.\nNo edema.\n- Lungs clear"
     layout = read_layout(text)
@@ -293,6 +304,33 @@ def test_prescription_words_are_not_concepts():
     assert trimmed("Trizivir") == ["Trizivir"]
 
 
+def test_template_words_of_whole_notes_are_not_concepts():
+    """MTS-Dialog notes (2026-12-07): "one else" in "No one else is ill", "other" in "no history of other
+    neurologic conditions", "known" of "No known drug allergies", "apparent" and "obvious" before a
+    finding, "last" of "her last visit", "h/o" at the start of "h/o tobacco", "re" of "re-consulted" and
+    the letters of "H&H" came out as concepts or as their edges."""
+    text = ("No one else is ill. No history of other neurologic conditions. No known drug allergies. In no apparent "
+            "distress, no obvious deformity. Since her last visit. No h/o tobacco/ETOH use. S/p appendectomy. He has "
+            "not been re-consulted. H&H stable. Tylenol #3 q6h. Pre-op labs. Vitamin A. Hepatitis A.")
+
+    trimmed = partial(_trimmed, text)
+
+    assert trimmed("one else") == [] and trimmed("other") == [] and trimmed("known") == []
+    assert trimmed("other neurologic conditions") == ["neurologic conditions"]
+    assert trimmed("known drug allergies") == ["drug allergies"]
+    assert trimmed("apparent") == [] and trimmed("obvious deformity") == ["deformity"]
+    assert trimmed("last visit") == ["visit"]
+    assert trimmed("h/o tobacco/ETOH") == ["tobacco/ETOH"] and trimmed("S/p appendectomy") == ["appendectomy"]
+    r = text.index("re-consulted")
+    assert trim_edge_words(text, [Entity(r, r + 2, "T058", "re")]) == [] and trimmed("Pre") == []
+    assert trimmed("re-consulted") == ["re-consulted"]
+    h = text.index("H&H")
+    assert trim_edge_words(text, [Entity(h, h + 1, "T103", "H"), Entity(h + 2, h + 3, "T103", "H")]) == []
+    assert trimmed("H&H") == ["H&H"]
+    assert trimmed("Tylenol #") == ["Tylenol #3"] and trimmed("Tylenol #3") == ["Tylenol #3"]
+    assert trimmed("Vitamin A") == ["Vitamin A"] and trimmed("Hepatitis A") == ["Hepatitis A"]
+
+
 def test_a_hyphenated_compound_keeps_its_function_words():
     text = "Takes over-the-counter analgesics. Needs a check-in. Call if short-of breath."
 
@@ -360,7 +398,7 @@ def test_an_entity_that_starts_with_a_relative_starts_after_it(annotator):
 
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.sampled_from(["of", "the", "The", "a", "A", "pain", "chest", "OR", "and", "x-ray", ",", "  ",
-                                 "recurs"]),
+                                 "recurs", "other", "h/o", "re", "&"]),
                 min_size=1, max_size=8))
 def test_edge_word_trimming_keeps_exact_offsets_inside_the_entity(words):
     text = "Seen: " + " ".join(words) + " today."
@@ -369,9 +407,9 @@ def test_edge_word_trimming_keeps_exact_offsets_inside_the_entity(words):
     for e in out:
         assert text[e.start:e.end] == e.text and start <= e.start < e.end <= end
         inner = [w for w in e.text.split() if any(c.isalnum() for c in w)]
-        assert not inner or (inner[0] not in EDGE_WORDS and inner[-1] not in EDGE_WORDS)
+        assert not inner or (inner[0] not in EDGE_WORDS | {"h/o"} and inner[-1] not in EDGE_WORDS | {"h/o"})
         assert len(inner) == 1 or inner[-1] not in COURSE_WORDS  # a verb of a course ends no longer entity
-    content = [w for w in words if any(c.isalnum() for c in w) and w not in EDGE_WORDS
+    content = [w for w in words if any(c.isalnum() for c in w) and w not in EDGE_WORDS and w != "h/o"
                and not (w[0].isupper() and w[1:].islower() and w.lower() in EDGE_WORDS)]
     assert len(out) == (1 if content else 0)  # no content word (or no word at all, a bullet "-"): no concept
 

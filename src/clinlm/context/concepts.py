@@ -79,7 +79,10 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         "he", "she", "him", "his", "her", "hers", "they", "them", "their", "we", "our", "you", "your",
                         "my", "me", "this", "that", "these", "those", "which", "who", "whom", "whose", "as", "but",
                         "if", "than", "then", "so", "over", "into", "about", "during", "within", "through", "after",
-                        "before", "under", "any", "recent", "past", "current",
+                        "before", "under", "any", "recent", "past", "current", "last",
+                        # "no other problems", "No one else is ill", "no known drug allergies", "no obvious
+                        # deformity", "in no apparent distress", "was found to have" (whole MTS-Dialog notes)
+                        "other", "one", "else", "anyone", "someone", "nobody", "known", "obvious", "apparent", "found",
                         # verbs that report a result: "Blood cultures grew Streptococcus pneumoniae", "CT showed"
                         "grew", "grows", "showed", "shows", "revealed", "reveals", "demonstrated", "demonstrates"})
 #: Verbs of a course, cut from the end of a longer entity ("Return if the fever or shortness of breath
@@ -108,10 +111,21 @@ def _edge_word(w: str) -> bool:
     return w in EDGE_WORDS or (len(w) > 1 and w[0].isupper() and w[1:].islower() and w.lower() in EDGE_WORDS)
 
 
+#: Slashed abbreviations of cues that an entity never starts or ends with ("No h/o tobacco", "s/p
+#: appendectomy", "c/o pain", "w/o fever"): ConText reads them; "h" and "o" are no words of a concept.
+_SLASHED = re.compile(r"(?<![\w/])(?:h/o|s/p|c/o|w/o|w/|r/o)(?![\w/])", re.IGNORECASE)
+
+
 def _sig_spans(text: str, a: int, b: int) -> list[tuple[int, int]]:
-    """Prescription words (:data:`_SIG`) that overlap ``text[a:b]`` (looked for a little beyond it, so
-    that "p" cut from "p.o." is found)."""
-    return [m.span() for m in _SIG.finditer(text, max(0, a - 6), min(len(text), b + 6)) if m.start() < b and m.end() > a]
+    """Prescription words (:data:`_SIG`) and slashed cue abbreviations (:data:`_SLASHED`) that overlap
+    ``text[a:b]`` (looked for a little beyond it, so that "p" cut from "p.o." is found)."""
+    lo, hi = max(0, a - 6), min(len(text), b + 6)
+    return [m.span() for pattern in (_SIG, _SLASHED) for m in pattern.finditer(text, lo, hi)
+            if m.start() < b and m.end() > a]
+
+
+#: Prefixes written with a hyphen ("re-consulted", "pre-op", "non-smoker"): alone they are no concept.
+_PREFIXES = frozenset({"re", "pre", "post", "non", "anti", "co", "un", "sub", "semi", "multi", "de", "mid", "self"})
 
 
 def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
@@ -143,8 +157,17 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
             a, b = _trim(text, a, b)
         while b > a + 1 and text[b - 1] in "-\u2013" and text[b:b + 1].isalnum():
             b -= 1  # cut inside a hyphenated word ("Amoxicillin-" of "Amoxicillin-clavulanate"); "intra- and" stays
+        if text[b:b + 1] == "#" and text[b + 1:b + 2].isdigit():
+            b += 1  # "Tylenol #" of "Tylenol #3": the number is part of the name
+        if text[b - 1:b] == "#" and text[b:b + 1].isdigit():
+            while b < len(text) and text[b].isdigit():
+                b += 1
         if " ".join(text[a:b].lower().split()) in NORMAL_WORDS:
             continue
+        if text[a:b].lower() in _PREFIXES and text[b:b + 1] in ("-", "\u2013"):
+            continue  # "re" of "re-consulted"
+        if b - a == 1 and text[a].isalpha() and "&" in text[max(0, a - 1):b + 1]:
+            continue  # a letter of "H&H", "D&C", "I&D": half an abbreviation
         out.append(e if (a, b) == (e.start, e.end) else _respan(e, text, a, b))
     return out
 
@@ -395,7 +418,7 @@ def trim_leading_cues(text: str, entities: Sequence[Entity], leading: Sequence[t
             while a < e.end and text[a] in _TRIM:
                 a += 1
             if a < e.end and any(c.isalnum() for c in text[a:e.end]):
-                out.append(_respan(e, text, a, e.end))
+                out.extend(trim_edge_words(text, [_respan(e, text, a, e.end)]))  # "history| of present illness"
                 continue
         out.append(e)
     return out

@@ -479,7 +479,9 @@ def _structure(text: str, raws: list[_Raw], vocab: Vocabulary, layout: Layout) -
         taken = lo  # where the last inline header of this block ended
         for m, kind in sorted(found, key=lambda x: x[0].start()):
             name = m.group(1)
-            if m.start() < taken or not re.search(r"[.!?;]['\")]*\s*$", text[max(lo, m.start() - 8):m.start()]):
+            # after the end of a sentence, or first on a header's line ("PHYSICAL EXAM: LYMPH: No nodes")
+            first = r.kind == "header" and m.start() >= lo and not text[lo:m.start()].strip()
+            if m.start() < taken or not (first or re.search(r"[.!?;]['\")]*\s*$", text[max(lo, m.start() - 8):m.start()])):
                 continue
             if kind == "header":
                 if vocab.subheader(name) is not None:

@@ -198,6 +198,10 @@ CASES = [
          "decreased level of consciousness"),
     Case("She was given 1 mg rather than 0.125 mg of Xanax, and that is why he has had decreased mental status.",
          "decreased mental status"),
+    Case("Established coronary artery disease in the family.", "coronary artery disease", "family"),
+    Case("Diabetes runs in the family. She has asthma.", "asthma"),
+    Case("This is a return visit for this patient who has refractory hypertension.", "refractory hypertension"),
+    Case("Return if the fever recurs.", "fever", "hypothetical"),
     Case("Fever and cough since Monday.", "cough"),
 ]
 

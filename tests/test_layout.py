@@ -329,6 +329,10 @@ def test_template_words_of_whole_notes_are_not_concepts():
     assert trimmed("H&H") == ["H&H"]
     assert trimmed("Tylenol #") == ["Tylenol #3"] and trimmed("Tylenol #3") == ["Tylenol #3"]
     assert trimmed("Vitamin A") == ["Vitamin A"] and trimmed("Hepatitis A") == ["Hepatitis A"]
+    more = partial(_trimmed, "1. A D and C. 2. Bone fragment removed. 3. Ovarian cancer staging. Well developed, well "
+                             "nourished. Vitamin D and calcium. Grade 3. Hepatitis B and C.")
+    assert more("D") == [] and more("3. Ovarian cancer") == ["Ovarian cancer"] and more("well nourished") == ["nourished"]
+    assert more("Vitamin D") == ["Vitamin D"] and more("Grade 3") == ["Grade 3"] and more("Hepatitis B") == ["Hepatitis B"]
 
 
 def test_a_hyphenated_compound_keeps_its_function_words():

@@ -82,7 +82,7 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         "before", "under", "any", "recent", "past", "current", "last",
                         # "no other problems", "No one else is ill", "no known drug allergies", "no obvious
                         # deformity", "in no apparent distress", "was found to have" (whole MTS-Dialog notes)
-                        "other", "one", "else", "anyone", "someone", "nobody", "known", "obvious", "apparent", "found",
+                        "other", "one", "else", "anyone", "someone", "nobody", "known", "obvious", "apparent", "found", "well",
                         # verbs that report a result: "Blood cultures grew Streptococcus pneumoniae", "CT showed"
                         "grew", "grows", "showed", "shows", "revealed", "reveals", "demonstrated", "demonstrates"})
 #: Verbs of a course, cut from the end of a longer entity ("Return if the fever or shortness of breath
@@ -124,6 +124,10 @@ def _sig_spans(text: str, a: int, b: int) -> list[tuple[int, int]]:
             if m.start() < b and m.end() > a]
 
 
+#: Two capital letters joined by "&" or "and" ("H&H", "D and C", "I & D"): one letter alone is no concept.
+_LETTER_PAIR = re.compile(r"(?<![\w&])[A-Z]\s*(?:&|and)\s*[A-Z](?![\w&])")
+#: A list number inside a line ("2. Bone fragment removed. 3. Ovarian cancer staging"): not the concept's.
+_ENUMERATOR = re.compile(r"\d{1,2}[.)]\s+(?=[A-Za-z])")
 #: Prefixes written with a hyphen ("re-consulted", "pre-op", "non-smoker"): alone they are no concept.
 _PREFIXES = frozenset({"re", "pre", "post", "non", "anti", "co", "un", "sub", "semi", "multi", "de", "mid", "self"})
 
@@ -166,8 +170,11 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
             continue
         if text[a:b].lower() in _PREFIXES and text[b:b + 1] in ("-", "\u2013"):
             continue  # "re" of "re-consulted"
-        if b - a == 1 and text[a].isalpha() and "&" in text[max(0, a - 1):b + 1]:
-            continue  # a letter of "H&H", "D&C", "I&D": half an abbreviation
+        if b - a == 1 and text[a].isalpha() and any(m.start() <= a < m.end() for m in _LETTER_PAIR.finditer(
+                text, max(0, a - 6), min(len(text), b + 6))):
+            continue  # a letter of "H&H", "D and C", "I&D": half an abbreviation
+        if _ENUMERATOR.match(text, a, b):
+            a = _ENUMERATOR.match(text, a, b).end()  # "3. Ovarian cancer" of "... arm. 3. Ovarian cancer staging"
         out.append(e if (a, b) == (e.start, e.end) else _respan(e, text, a, b))
     return out
 

@@ -202,6 +202,10 @@ CASES = [
     Case("Diabetes runs in the family. She has asthma.", "asthma"),
     Case("This is a return visit for this patient who has refractory hypertension.", "refractory hypertension"),
     Case("Return if the fever recurs.", "fever", "hypothetical"),
+    Case("He is unaware of any family members with neurological disorders.", "neurological disorders", "negated+family"),
+    Case("He is not aware of any rash.", "rash", "negated"),
+    Case("The right leg also swells, but not nearly like the left leg.", "left leg"),
+    Case("The pain is not as bad as before.", "pain"),
     Case("Fever and cough since Monday.", "cough"),
 ]
 

@@ -332,6 +332,10 @@ def test_template_words_of_whole_notes_are_not_concepts():
     more = partial(_trimmed, "1. A D and C. 2. Bone fragment removed. 3. Ovarian cancer staging. Well developed, well "
                              "nourished. Vitamin D and calcium. Grade 3. Hepatitis B and C.")
     assert more("D") == [] and more("3. Ovarian cancer") == ["Ovarian cancer"] and more("well nourished") == ["nourished"]
+    adverbs = partial(_trimmed, "Her leg was really swollen. She is somewhat uncomfortable. He cannot walk and easily falls. "
+                                "There was no appreciated node. Very low blood pressure.")
+    assert adverbs("really swollen") == ["swollen"] and adverbs("somewhat") == [] and adverbs("walk and easily") == ["walk"]
+    assert adverbs("appreciated node") == ["node"] and adverbs("Very low blood pressure") == ["low blood pressure"]
     assert more("Vitamin D") == ["Vitamin D"] and more("Grade 3") == ["Grade 3"] and more("Hepatitis B") == ["Hepatitis B"]
 
 

@@ -83,6 +83,10 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         # "no other problems", "No one else is ill", "no known drug allergies", "no obvious
                         # deformity", "in no apparent distress", "was found to have" (whole MTS-Dialog notes)
                         "other", "one", "else", "anyone", "someone", "nobody", "known", "obvious", "apparent", "found", "well",
+                        "appreciated", "appreciable",
+                        # degree and manner adverbs ("she somewhat uncomfortable", "her leg was really swollen",
+                        # "cannot walk and easily falls")
+                        "very", "really", "just", "somewhat", "quite", "rather", "fairly", "pretty", "easily",
                         # verbs that report a result: "Blood cultures grew Streptococcus pneumoniae", "CT showed"
                         "grew", "grows", "showed", "shows", "revealed", "reveals", "demonstrated", "demonstrates"})
 #: Verbs of a course, cut from the end of a longer entity ("Return if the fever or shortness of breath

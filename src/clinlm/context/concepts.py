@@ -107,7 +107,9 @@ _SIG = re.compile(r"(?<![\w.])(?:p\.r\.n\.?|prn|b\.i\.d\.?|bid|t\.i\.d\.?|tid|q\
 NORMAL_WORDS = frozenset({"normal", "nonsignificant", "non-significant", "unremarkable", "noncontributory",
                           "non-contributory", "wnl", "normal limits", "within normal limits",
                           # "SKIN: None significant.", "HEMATOLOGICAL: None significant." (MTS-Dialog reviews of systems)
-                          "none", "none significant", "nothing significant"})
+                          "none", "none significant", "nothing significant",
+                          # "ENT: Not remarkable." ("remarkable for X" is a cue: positive for)
+                          "remarkable"})
 
 
 def _edge_word(w: str) -> bool:
@@ -208,6 +210,7 @@ _UNITS = (r"(?:mg|mcg|\u00b5g|ug|g|gm|grams?|kg|ml|mL|cc|L|units?|iu|IU|meq|mEq|
 # a unit may follow its number after a hyphen ("25-mg", "10-mEq" in notes)
 _MEASURE = re.compile(r"\d+(?:[.,]\d+)?(?:\s*|-)" + _UNITS)
 _VALUE = re.compile(r"\s+(\d+)([.,]\d+)?((?:\s*|-)" + _UNITS + r"\b[^\n]*)?$")  # whole digits, decimals, unit
+_NUMBER = re.compile(r"[\d.,/%+\-\s]+")
 _VALUE_GOES_ON = re.compile(r"(?:[.,]\d|\s*/\s*\d|(?:\s*|-)" + _UNITS + r"\b)")
 
 
@@ -216,11 +219,11 @@ def trim_values(text: str, entities: Iterable[Entity]) -> list[Entity]:
     "Trizivir 1 tablet") and the result after a test ("Sodium 133", "BP 138" of "BP 138/82", "lactate 1"
     of "lactate 1.8"). A number is a value when a unit, a decimal or "/" follows it, or when it has two
     digits or more; a single digit alone stays part of a name ("caspase 3", "type 1"). An entity that
-    is only a measurement ("6 pounds", "20 mg") is dropped."""
+    is only a measurement ("6 pounds", "20 mg") or a number is dropped."""
     out: list[Entity] = []
     for e in entities:
-        if _MEASURE.fullmatch(text, e.start, e.end):  # "6 pounds", "20 mg" alone
-            continue
+        if _MEASURE.fullmatch(text, e.start, e.end) or _NUMBER.fullmatch(text, e.start, e.end):
+            continue  # "6 pounds", "20 mg", "70" ("heart rate was reduced to the 70") alone
         found = _VALUE.search(text, e.start, e.end)  # "$" is the entity's end
         if found and found.start() > e.start:
             whole, decimals, unit = found.groups()

@@ -301,6 +301,9 @@ def test_prescription_words_are_not_concepts():
     assert trimmed("Albuterol inhaler PRN") == ["Albuterol inhaler"]
     numbers = partial(_trimmed, "Heart rate was reduced to the 70 and BP 120/80. Type 2 diabetes. CD4 count.", trim=trim_values)
     assert numbers("70") == [] and numbers("120/80") == [] and numbers("Type 2") == ["Type 2"] and numbers("CD4") == ["CD4"]
+    abstract = partial(_trimmed, "This work led to the discovery of 35, a selective inhibitor.",
+                       trim=partial(trim_values, numbers=False))
+    assert abstract("35") == ["35"]  # outside a note a number may name a compound (MedMentions: T103)
     hyphen = partial(_trimmed, "She takes K-Dur 10-mEq once a day and 25-mg tablets.", trim=trim_values)
     assert hyphen("K-Dur 10-mEq") == ["K-Dur"] and hyphen("25-mg") == [] and hyphen("K-Dur") == ["K-Dur"]
     assert trimmed("Daily headaches") == ["headaches"]
@@ -339,6 +342,7 @@ def test_template_words_of_whole_notes_are_not_concepts():
                                 "There was no appreciated node. Very low blood pressure.")
     assert adverbs("really swollen") == ["swollen"] and adverbs("somewhat") == [] and adverbs("walk and easily") == ["walk"]
     assert adverbs("appreciated node") == ["node"] and adverbs("Very low blood pressure") == ["low blood pressure"]
+    assert partial(_trimmed, "For aspersclerotiorones A and B, the structures")("A") == ["A"]  # compounds
     assert more("Vitamin D") == ["Vitamin D"] and more("Grade 3") == ["Grade 3"] and more("Hepatitis B") == ["Hepatitis B"]
 
 

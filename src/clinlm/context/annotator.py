@@ -158,7 +158,7 @@ class ContextAnnotator:
                              partial(concepts.drop_section_references, references=self.vocabulary.section_references,
                                      layout=layout),
                              partial(concepts.drop_relatives, relatives=self.vocabulary.relatives),
-                             concepts.trim_edge_words, concepts.trim_values):
+                             concepts.trim_edge_words, partial(concepts.trim_values, numbers=bool(layout.sections))):
                     entities = step(doc.text, entities)
                 names = concepts.name_spans(doc.text, layout, self.vocabulary)
                 entities = concepts.drop_names(doc.text, entities, names)

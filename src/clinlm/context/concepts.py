@@ -130,8 +130,10 @@ def _sig_spans(text: str, a: int, b: int) -> list[tuple[int, int]]:
             if m.start() < b and m.end() > a]
 
 
-#: Two capital letters joined by "&" or "and" ("H&H", "D and C", "I & D"): one letter alone is no concept.
-_LETTER_PAIR = re.compile(r"(?<![\w&])[A-Z]\s*(?:&|and)\s*[A-Z](?![\w&])")
+#: Two capital letters joined by "&" ("H&H", "I & D"), or by "and" after no word or an article ("had a D and
+#: C"; not "aspersclerotiorones A and B", "hepatitis B and C"): one letter alone is no concept.
+_LETTER_PAIR = re.compile(r"(?<![\w&])(?P<amp>[A-Z]\s*&\s*[A-Z])(?![\w&])"
+                          r"|(?:^|[^\w\s]\s*|(?<!\w)(?:[Aa]n?|[Tt]he)\s+)(?P<pair>[A-Z]\s+and\s+[A-Z])(?![\w&])", re.M)
 #: A list number inside a line ("2. Bone fragment removed. 3. Ovarian cancer staging"): not the concept's.
 _ENUMERATOR = re.compile(r"\d{1,2}[.)]\s+(?=[A-Za-z])")
 #: Prefixes written with a hyphen ("re-consulted", "pre-op", "non-smoker"): alone they are no concept.
@@ -176,8 +178,8 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
             continue
         if text[a:b].lower() in _PREFIXES and text[b:b + 1] in ("-", "\u2013"):
             continue  # "re" of "re-consulted"
-        if b - a == 1 and text[a].isalpha() and any(m.start() <= a < m.end() for m in _LETTER_PAIR.finditer(
-                text, max(0, a - 6), min(len(text), b + 6))):
+        if b - a == 1 and text[a].isalpha() and any(m.start(m.lastgroup) <= a < m.end(m.lastgroup) for m in
+                                                     _LETTER_PAIR.finditer(text, max(0, a - 9), min(len(text), b + 9))):
             continue  # a letter of "H&H", "D and C", "I&D": half an abbreviation
         if _ENUMERATOR.match(text, a, b):
             a = _ENUMERATOR.match(text, a, b).end()  # "3. Ovarian cancer" of "... arm. 3. Ovarian cancer staging"
@@ -214,16 +216,18 @@ _NUMBER = re.compile(r"[\d.,/%+\-\s]+")
 _VALUE_GOES_ON = re.compile(r"(?:[.,]\d|\s*/\s*\d|(?:\s*|-)" + _UNITS + r"\b)")
 
 
-def trim_values(text: str, entities: Iterable[Entity]) -> list[Entity]:
+def trim_values(text: str, entities: Iterable[Entity], numbers: bool = True) -> list[Entity]:
     """Entities without a value at their end: the dose after a drug ("Flagyl 500" in "Flagyl 500 mg",
     "Trizivir 1 tablet") and the result after a test ("Sodium 133", "BP 138" of "BP 138/82", "lactate 1"
     of "lactate 1.8"). A number is a value when a unit, a decimal or "/" follows it, or when it has two
     digits or more; a single digit alone stays part of a name ("caspase 3", "type 1"). An entity that
-    is only a measurement ("6 pounds", "20 mg") or a number is dropped."""
+    is only a measurement ("6 pounds", "20 mg") is dropped, and with ``numbers`` (a note with sections:
+    "heart rate was reduced to the 70") one that is only a number; an abstract's number may name a
+    compound ("led to the discovery of 35": MedMentions types it T103)."""
     out: list[Entity] = []
     for e in entities:
-        if _MEASURE.fullmatch(text, e.start, e.end) or _NUMBER.fullmatch(text, e.start, e.end):
-            continue  # "6 pounds", "20 mg", "70" ("heart rate was reduced to the 70") alone
+        if _MEASURE.fullmatch(text, e.start, e.end) or (numbers and _NUMBER.fullmatch(text, e.start, e.end)):
+            continue
         found = _VALUE.search(text, e.start, e.end)  # "$" is the entity's end
         if found and found.start() > e.start:
             whole, decimals, unit = found.groups()

@@ -83,7 +83,7 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         # "no other problems", "No one else is ill", "no known drug allergies", "no obvious
                         # deformity", "in no apparent distress", "was found to have" (whole MTS-Dialog notes)
                         "other", "one", "else", "anyone", "someone", "nobody", "known", "obvious", "apparent", "found", "well",
-                        "appreciated", "appreciable",
+                        "appreciated", "appreciable", "once", "twice", "longer",  # "bumped his head once", "no longer"
                         # degree and manner adverbs ("she somewhat uncomfortable", "her leg was really swollen",
                         # "cannot walk and easily falls")
                         "very", "really", "just", "somewhat", "quite", "rather", "fairly", "pretty", "easily",

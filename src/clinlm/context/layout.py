@@ -29,8 +29,9 @@ Notes are not sentences. Clinicians write::
   "Neck" alone in an exam, "Mother:", "Paternal grandfather:", "DOB:") to the next sub-header,
   header or blank line; one whose sub-header has text after it on its line ends with that
   line (and the lines that continue it). Each has a ``role``: ``system`` (an exam or review
-  of systems heading), ``relative`` (a family member) or ``field`` (a form field: patient,
-  date of birth, provider ...);
+  of systems heading), ``relative`` (a family member), ``field`` (a form field: patient,
+  date of birth, provider ...) or ``social`` (a part of a social history: "Education:",
+  "Military History:", which elsewhere could start a patient-education section);
 * **items** (lines starting with a bullet or a number, with the lines that continue them)
   and **paragraphs** (runs of non-blank lines).
 
@@ -74,7 +75,7 @@ _LABEL_MAX_WORDS = 6
 _WRAP_LENGTH = 50  # a line at least this long that ends mid-sentence is a wrapped line: the next continues it
 
 LINE_KINDS = ("header", "subheader", "item", "text", "blank")
-ROLES = ("system", "relative", "field")
+ROLES = ("system", "relative", "field", "social")
 
 
 def normalize(name: str) -> str:
@@ -106,7 +107,7 @@ class Section:
     end: int
     level: int
     name: str  # the header as written, without brackets, bullet or colon
-    category: str | None  # level 1: the section category; level 2: the role (system, relative, field)
+    category: str | None  # level 1: the section category; level 2: the role (system, relative, field, social)
     header_start: int
     header_end: int  # the header's span, bullet/brackets/colon included (the words a reader skips)
 
@@ -410,8 +411,9 @@ def _classify(name: str, colon: bool, content: bool, bracketed: bool, bulleted: 
         return (None, None)
     if not colon:
         return (None, None)
-    if role is not None and (category is None or current in ("physical_exam", "review_of_systems")):
-        return "subheader", role  # "Vitals: BP 138/82" inside an exam; a header after "Social Hx: ..."
+    if role is not None and (category is None or current in ("physical_exam", "review_of_systems")
+                             or (role == "social" and current == "social_history")):
+        return "subheader", role  # "Vitals: BP 138/82" inside an exam; "Education: ..." in a social history
     if category is not None:
         return "header", category
     if caps and len(name.split()) <= 4:

@@ -206,6 +206,8 @@ CASES = [
     Case("He is not aware of any rash.", "rash", "negated"),
     Case("The right leg also swells, but not nearly like the left leg.", "left leg"),
     Case("The pain is not as bad as before.", "pain"),
+    Case("Chest pain with negative cardiac workup, questionably right coronary spasm.", "right coronary spasm",
+         "uncertain"),
     Case("Fever and cough since Monday.", "cough"),
 ]
 

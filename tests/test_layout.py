@@ -349,6 +349,8 @@ def test_template_words_of_whole_notes_are_not_concepts():
     assert trimmed("H&H") == ["H&H"]
     assert trimmed("Tylenol #") == ["Tylenol #3"] and trimmed("Tylenol #3") == ["Tylenol #3"]
     assert trimmed("Vitamin A") == ["Vitamin A"] and trimmed("Hepatitis A") == ["Hepatitis A"]
+    dots = partial(_trimmed, "Sepsis, possible SBP.\nSeen by Dr. X on b.i.d. dosing, U.S. trial.")
+    assert dots("SBP.") == ["SBP"] and dots("Dr.") == ["Dr."] and dots("U.S.") == ["U.S."]
     more = partial(_trimmed, "1. A D and C. 2. Bone fragment removed. 3. Ovarian cancer staging. Well developed, well "
                              "nourished. Vitamin D and calcium. Grade 3. Hepatitis B and C.")
     assert more("D") == [] and more("3. Ovarian cancer") == ["Ovarian cancer"] and more("well nourished") == ["nourished"]

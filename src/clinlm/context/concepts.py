@@ -165,7 +165,7 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
             continue
         a = e.start if i == 0 else words[i][0]
         b = e.end if j == len(words) else words[j - 1][1]
-        if (a, b) != (e.start, e.end):
+        if (a, b) != (e.start, e.end) or text[b - 1:b] == ".":
             a, b = _trim(text, a, b)
         while b > a + 1 and text[b - 1] in "-\u2013" and text[b:b + 1].isalnum():
             b -= 1  # cut inside a hyphenated word ("Amoxicillin-" of "Amoxicillin-clavulanate"); "intra- and" stays
@@ -302,8 +302,11 @@ def _trim(text: str, a: int, b: int) -> tuple[int, int]:
 
 
 def _abbreviation(text: str, a: int, b: int) -> bool:
-    """``Dr.``, ``b.i.d.``: a dot that belongs to the word before it."""
+    """``Dr.``, ``b.i.d.``: a dot that belongs to the word before it; not after an acronym in capitals
+    ("possible SBP." at the end of a sentence)."""
     word = text[a:b].split()[-1] if text[a:b].split() else ""
+    if word.count(".") == 1 and word.endswith(".") and len(word) > 2 and word[:-1].isupper():
+        return False
     return len(word) <= 4 or word.count(".") > 1
 
 

@@ -358,6 +358,7 @@ def test_template_words_of_whole_notes_are_not_concepts():
                                 "There was no appreciated node. Very low blood pressure.")
     assert adverbs("really swollen") == ["swollen"] and adverbs("somewhat") == [] and adverbs("walk and easily") == ["walk"]
     assert partial(_trimmed, "He bumped his head once. She has no longer been coughing.")("once") == []
+    assert partial(_trimmed, "She does not move around much.")("move around much") == ["move around"]
     assert adverbs("appreciated node") == ["node"] and adverbs("Very low blood pressure") == ["low blood pressure"]
     assert partial(_trimmed, "For aspersclerotiorones A and B, the structures")("A") == ["A"]  # compounds
     assert more("Vitamin D") == ["Vitamin D"] and more("Grade 3") == ["Grade 3"] and more("Hepatitis B") == ["Hepatitis B"]

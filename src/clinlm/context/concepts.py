@@ -86,7 +86,7 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         "appreciated", "appreciable", "once", "twice", "longer",  # "bumped his head once", "no longer"
                         # degree and manner adverbs ("she somewhat uncomfortable", "her leg was really swollen",
                         # "cannot walk and easily falls")
-                        "very", "really", "just", "somewhat", "quite", "rather", "fairly", "pretty", "easily",
+                        "very", "really", "just", "somewhat", "quite", "rather", "fairly", "pretty", "easily", "much",
                         # verbs that report a result: "Blood cultures grew Streptococcus pneumoniae", "CT showed"
                         "grew", "grows", "showed", "shows", "revealed", "reveals", "demonstrated", "demonstrates"})
 #: Verbs of a course, cut from the end of a longer entity ("Return if the fever or shortness of breath

@@ -232,6 +232,9 @@ def evaluate_ner(
     precision: Precision = "auto",
     engine: Engine = "auto",
     compile: bool = typer.Option(False, "--compile", help="Score the torch.compile path (as annotate --compile runs it)."),
+    consistent_types: Optional[bool] = typer.Option(None, "--consistent-types/--no-consistent-types",
+                                                    help="One type per term repeated in a document (default: as the "
+                                                         "model's clinlm.json says)."),
 ) -> None:
     """seqeval micro P/R/F1 (strict and default mode), per type, and character-span F1."""
     from clinlm.tasks.ner.metrics import mapped_scores
@@ -254,7 +257,8 @@ def evaluate_ner(
         gold = NerTask().read(source.path, discontinuous.value)  # read and validated before the model loads
     source.check_types(gold)
     mapping = source.score_map(gold)
-    options = {k: v for k, v in {"max_length": max_length, "stride": stride, "decode": decode}.items() if v is not None}
+    options = {k: v for k, v in {"max_length": max_length, "stride": stride, "decode": decode,
+                                 "consistent_types": consistent_types}.items() if v is not None}
     pipe = load(model, device=device, precision=precision, context=False, compile=compile, engine=engine,
                 **options)  # scores need no assertion
     if mapping:

@@ -25,6 +25,7 @@ from clinlm.runtime.tokenizer import load as lean_tokenizer
 from clinlm.runtime.device import Precision, cast_weights, inference_autocast, resolve_device, resolve_precision
 from clinlm.runtime.memory import Releaser
 from clinlm.runtime.onnx import OrtModel, is_onnx_dir
+from clinlm.tasks.ner.consistency import consistent_types
 from clinlm.tasks.ner.transitions import from_manifest as transition_scores
 from clinlm.text import tags_to_entities
 from clinlm.runtime.threads import configure_torch_threads, inference_threads
@@ -68,6 +69,7 @@ class NerPipeline:
         compile: bool = False,
         buckets: bool | None = None,
         transitions: bool = True,
+        consistent_types: bool | None = None,
     ):
         """``context``: add assertion flags, an assertion label and the section to every entity
         (:mod:`clinlm.context`); ``True`` (default rules, plus ``context_rules``/``section_rules``
@@ -84,7 +86,9 @@ class NerPipeline:
         ``compile``, where it lets graphs be reused; without it padding is only extra work).
         ``transitions``: add the learned transition scores of the model's ``clinlm.json`` to Viterbi
         decoding where it has them (:mod:`clinlm.tasks.ner.transitions`); ``False``: the IOB2
-        constraints alone."""
+        constraints alone. ``consistent_types``: give every mention of a term repeated in a document
+        one type (:mod:`clinlm.tasks.ner.consistency`); ``None``: as the model's ``clinlm.json`` says
+        (``"consistent_types": true``), off where it says nothing."""
         self.context = make_context(context, context_rules, section_rules, replace_rules)
         self.linkers = make_linkers(linker)
         self.clean = bool(clean)
@@ -110,6 +114,8 @@ class NerPipeline:
         self._pre, self._post = special_parts(tokenizer)
         self._start, self._trans = allowed_transitions(self.labels)
         self._soft = transition_scores(self.manifest, self.labels) if transitions else None
+        self.consistent_types = bool(self.manifest.get("consistent_types", False) if consistent_types is None
+                                     else consistent_types)
         #: section -> columns of the labels a section favours, and by how much (log-odds); with context and clean
         self._prior_columns, self.section_prior = self._section_prior_columns() if self.context is not None and self.clean else ({}, 0.0)
 
@@ -258,7 +264,8 @@ class NerPipeline:
         path = viterbi(logp, self._start, self._trans, soft) if self.decode == "viterbi" else logp.argmax(axis=1)
         tags = [self.labels[i] for i in path]
         probs = np.exp(logp[np.arange(len(path)), path]) if len(path) else np.zeros(0)
-        return tags_to_entities(enc.words, tags, probs.tolist())
+        entities = tags_to_entities(enc.words, tags, probs.tolist())
+        return consistent_types(entities, enc.words, logp, self.labels) if self.consistent_types else entities
 
     def word_logprobs(self, encs: Sequence[Encoded],
                       on_progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:

@@ -1,0 +1,52 @@
+"""One type per term in a document: a decoding step after Viterbi.
+
+A term that a document repeats names the same thing each time ("lisinopril" is a drug in every
+line of a note), but the model types each mention from its own window and may disagree with
+itself (on unseen notes one brand name came out with four types). :func:`consistent_types`
+gives every mention of a term (same words, ignoring case and spacing) the type with the highest
+summed evidence over all its mentions: for each mention, the mean over its words of
+``log(P(B-type) + P(I-type))``. Spans never change, nor does a term mentioned once.
+
+Measured on MedMentions ST21pv-r dev with the shipped model (2026-12-07): strict F1 0.5119 ->
+0.5264. A model's ``clinlm.json`` turns it on with ``"consistent_types": true``; the pipeline's
+``consistent_types`` argument overrides it.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+
+from clinlm.document import Entity
+from clinlm.text import Words
+
+
+def consistent_types(entities: Sequence[Entity], words: Words, logp: np.ndarray, labels: Sequence[str]) -> list[Entity]:
+    """``entities`` (decoded from ``logp``, ``[n_words, n_labels]`` log-probabilities over ``labels``
+    for ``words``) with one type per repeated term; see the module doc."""
+    types = sorted({lab[2:] for lab in labels if lab[:2] in ("B-", "I-")})
+    if len(entities) < 2 or not types:
+        return list(entities)
+    begin = [labels.index("B-" + t) for t in types]
+    inside = [labels.index("I-" + t) if "I-" + t in labels else labels.index("B-" + t) for t in types]
+    first = {s: i for i, s in enumerate(words.starts)}
+    last = {e: i for i, e in enumerate(words.ends)}
+    groups: dict[str, list[int]] = defaultdict(list)
+    for k, e in enumerate(entities):
+        if e.start in first and e.end in last:
+            groups[" ".join(e.text.casefold().split())].append(k)
+    out = list(entities)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        evidence = np.zeros(len(types))
+        for k in members:
+            p = np.exp(logp[first[entities[k].start]:last[entities[k].end] + 1])
+            evidence += np.log(p[:, begin] + p[:, inside] + 1e-9).mean(axis=0)
+        best = types[int(np.argmax(evidence))]
+        for k in members:
+            if out[k].label != best:
+                out[k] = replace(out[k], label=best)
+    return out

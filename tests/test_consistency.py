@@ -1,0 +1,125 @@
+"""One type per term repeated in a document (clinlm.tasks.ner.consistency), after Viterbi."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+from conftest import TAGGER_LABELS
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clinlm.document import Entity
+from clinlm.tasks.ner.consistency import consistent_types
+from clinlm.tasks.ner.pipeline import NerPipeline
+from clinlm.text import words
+from clinlm.windows import encode
+
+LABELS = ["O", "B-T103", "I-T103", "B-T058", "I-T058"]
+
+
+def _logp(rows: list[dict[str, float]]) -> np.ndarray:
+    """Log-probabilities per word from ``{label: probability}`` rows (the rest spread over O)."""
+    out = np.full((len(rows), len(LABELS)), 1e-6)
+    for i, row in enumerate(rows):
+        for label, p in row.items():
+            out[i, LABELS.index(label)] = p
+        out[i, 0] += max(0.0, 1 - out[i].sum())
+    return np.log(out / out.sum(axis=1, keepdims=True))
+
+
+def _entity(text: str, w, first: int, last: int, label: str) -> Entity:
+    start, end = w.starts[first], w.ends[last]
+    return Entity(start, end, label, text[start:end])
+
+
+def test_a_repeated_term_takes_the_type_its_mentions_support_most():
+    text = "Lisinopril 20 mg daily . lisinopril was held . Aspirin daily ."
+    w = words(text)
+    # "Lisinopril" leans T103 strongly; "lisinopril" leans T058 weakly; "Aspirin" is alone
+    logp = _logp([{"B-T103": 0.9, "B-T058": 0.05}, {}, {}, {}, {}, {"B-T058": 0.5, "B-T103": 0.4}, {}, {}, {},
+                  {"B-T058": 0.6, "B-T103": 0.3}, {}, {}])
+    ents = [_entity(text, w, 0, 0, "T103"), _entity(text, w, 5, 5, "T058"), _entity(text, w, 9, 9, "T058")]
+    out = consistent_types(ents, w, logp, LABELS)
+    assert [(e.text, e.label) for e in out] == [("Lisinopril", "T103"), ("lisinopril", "T103"), ("Aspirin", "T058")]
+    assert [e.span for e in out] == [e.span for e in ents]  # spans never move
+    assert ents[1].label == "T058"  # the input is not changed in place
+
+
+def test_evidence_is_summed_over_mentions_not_counted():
+    """Two weak T058 mentions against one sure T103 mention: the sum of log-evidence decides."""
+    text = "CT done . CT again . CT today ."
+    w = words(text)
+    logp = _logp([{"B-T103": 0.98, "B-T058": 0.01}, {}, {}, {"B-T058": 0.55, "B-T103": 0.45}, {}, {},
+                  {"B-T058": 0.55, "B-T103": 0.45}, {}, {}])
+    ents = [_entity(text, w, 0, 0, "T103"), _entity(text, w, 3, 3, "T058"), _entity(text, w, 6, 6, "T058")]
+    assert {e.label for e in consistent_types(ents, w, logp, LABELS)} == {"T103"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["CT", "ct", "Aspirin", "heart  failure", "x"]),
+                          st.sampled_from(["T103", "T058"]),
+                          st.floats(0.05, 0.9), st.floats(0.05, 0.9)), min_size=1, max_size=8))
+def test_spans_stay_and_each_term_has_one_type(mentions):
+    text = " . ".join(m[0] for m in mentions)
+    w = words(text)
+    rows, ents, k = [], [], 0
+    for term, label, p103, p058 in mentions:
+        n = len(term.split())
+        rows += [{"B-T103": p103 / 2, "B-T058": p058 / 2}] * n + [{}]
+        ents.append(_entity(text, w, k, k + n - 1, label))
+        k += n + 1
+    logp = _logp(rows[: len(w.starts)])
+    out = consistent_types(ents, w, logp, LABELS)
+    assert [e.span for e in out] == [e.span for e in ents]
+    by_term: dict[str, set[str]] = {}
+    for e in out:
+        by_term.setdefault(" ".join(e.text.casefold().split()), set()).add(e.label)
+    assert all(len(labels) == 1 for labels in by_term.values())
+    for e, before in zip(out, ents):  # a term mentioned once keeps its type
+        if sum(" ".join(x.text.casefold().split()) == " ".join(e.text.casefold().split()) for x in ents) == 1:
+            assert e.label == before.label
+
+
+def test_the_model_manifest_turns_it_on_and_the_pipeline_overrides(tagger, tmp_path):
+    model = tmp_path / "tagger"
+    shutil.copytree(tagger, model)
+    text = " ".join(["chest pain and fever ."] * 6)
+    off = NerPipeline.from_pretrained(model, precision="fp32", context=False)
+    assert off.consistent_types is False  # a model that says nothing: off
+    plain = off(text)
+    man = json.loads((model / "clinlm.json").read_text())
+    (model / "clinlm.json").write_text(json.dumps(dict(man, consistent_types=True)))
+    on = NerPipeline.from_pretrained(model, precision="fp32", context=False)
+    assert on.consistent_types is True
+    got = on(text)
+    assert [e.span for e in got.entities] == [e.span for e in plain.entities]
+    labels: dict[str, set[str]] = {}
+    for e in got.entities:
+        labels.setdefault(e.text.casefold(), set()).add(e.label)
+    assert all(len(v) == 1 for v in labels.values())
+    assert {e.label for e in got.entities} <= {t[2:] for t in TAGGER_LABELS if t != "O"}
+    forced = NerPipeline.from_pretrained(model, precision="fp32", context=False, consistent_types=False)
+    assert forced.consistent_types is False and [e.key() for e in forced(text).entities] == [e.key() for e in plain.entities]
+    # decoding as the pipeline does: "fever" leans T191 once (sure) and T033 once (barely)
+    enc = encode(on.tokenizer, ["fever and fever ."])[0]
+    logp = np.full((4, len(TAGGER_LABELS)), np.log(1e-4))
+    logp[0, TAGGER_LABELS.index("B-T191")], logp[0, TAGGER_LABELS.index("B-T033")] = np.log(0.9), np.log(0.05)
+    logp[2, TAGGER_LABELS.index("B-T033")], logp[2, TAGGER_LABELS.index("B-T191")] = np.log(0.5), np.log(0.45)
+    logp[[1, 3], 0] = 0.0
+    assert [e.label for e in forced.decode_words(enc, logp, None)] == ["T191", "T033"]
+    assert [e.label for e in on.decode_words(enc, logp, None)] == ["T191", "T191"]
+
+
+def test_evaluate_takes_the_switch(tagger, tmp_path):
+    from cli_runner import clinlm
+
+    text = "the patient denies chest pain and chest pain again ."
+    s = text.index("chest pain")
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"id": "1", "text": text, "entities": [
+        {"start": s, "end": s + 10, "text": "chest pain", "label": "T033"}]}) + "\n")
+    for flag in ("--consistent-types", "--no-consistent-types"):
+        r = clinlm("evaluate", "ner", "--model", tagger, "--data", data, "--json", "--precision", "fp32", flag)
+        assert r.returncode == 0, r.stderr.decode()
+        assert 0.0 <= json.loads(r.stdout.decode())["strict"]["f1"] <= 1.0

@@ -141,10 +141,12 @@ _PREFIXES = frozenset({"re", "pre", "post", "non", "anti", "co", "un", "sub", "s
 
 
 def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
-    """Entities without the function words (:data:`EDGE_WORDS`), prescription words ("PRN", "p.o.")
-    and punctuation at their edges, nor a verb of a course (:data:`COURSE_WORDS`) at the end of a
-    longer entity; an entity of nothing else (or with no letter or digit at all), or only a word of
-    normality (:data:`NORMAL_WORDS`), is dropped."""
+    """Entities without the function words (:data:`EDGE_WORDS`), prescription words ("PRN", "p.o."),
+    slashed cue abbreviations ("h/o") and punctuation at their edges, nor a verb of a course
+    (:data:`COURSE_WORDS`) at the end of a longer entity, nor a list number inside a line at the
+    start; an entity of nothing else (or with no letter or digit at all), only a word of normality
+    (:data:`NORMAL_WORDS`), a hyphenated prefix ("re" of "re-consulted") or one letter of a pair
+    ("H&H"), is dropped. "Tylenol #" takes the number after it."""
     out: list[Entity] = []
     for e in entities:
         words = [m.span() for m in _WORD.finditer(text, e.start, e.end)]
@@ -181,8 +183,8 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
         if b - a == 1 and text[a].isalpha() and any(m.start(m.lastgroup) <= a < m.end(m.lastgroup) for m in
                                                      _LETTER_PAIR.finditer(text, max(0, a - 9), min(len(text), b + 9))):
             continue  # a letter of "H&H", "D and C", "I&D": half an abbreviation
-        if _ENUMERATOR.match(text, a, b):
-            a = _ENUMERATOR.match(text, a, b).end()  # "3. Ovarian cancer" of "... arm. 3. Ovarian cancer staging"
+        if number := _ENUMERATOR.match(text, a, b):
+            a = number.end()  # "3. Ovarian cancer" of "... arm. 3. Ovarian cancer staging"
         out.append(e if (a, b) == (e.start, e.end) else _respan(e, text, a, b))
     return out
 

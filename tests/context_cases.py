@@ -208,6 +208,10 @@ CASES = [
     Case("The pain is not as bad as before.", "pain"),
     Case("Chest pain with negative cardiac workup, questionably right coronary spasm.", "right coronary spasm",
          "uncertain"),
+    Case("It was not N-Myc amplified and had favorable Shimada histology.", "Shimada histology"),
+    Case("She denies fever and has no dyspnea.", "dyspnea", "negated"),
+    Case("Baby was born premature and he required hospitalization, but was not on mechanical ventilation.",
+         "mechanical ventilation", "negated"),
     Case("Fever and cough since Monday.", "cough"),
 ]
 

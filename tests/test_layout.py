@@ -340,6 +340,7 @@ def test_template_words_of_whole_notes_are_not_concepts():
     assert trimmed("known drug allergies") == ["drug allergies"]
     assert trimmed("apparent") == [] and trimmed("obvious deformity") == ["deformity"]
     assert trimmed("last visit") == ["visit"]
+    assert partial(_trimmed, "71 y/o RHM with headache.")("o") == []
     assert trimmed("h/o tobacco/ETOH") == ["tobacco/ETOH"] and trimmed("S/p appendectomy") == ["appendectomy"]
     r = text.index("re-consulted")
     assert trim_edge_words(text, [Entity(r, r + 2, "T058", "re")]) == [] and trimmed("Pre") == []

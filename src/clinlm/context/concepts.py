@@ -119,7 +119,7 @@ def _edge_word(w: str) -> bool:
 
 #: Slashed abbreviations of cues that an entity never starts or ends with ("No h/o tobacco", "s/p
 #: appendectomy", "c/o pain", "w/o fever"): ConText reads them; "h" and "o" are no words of a concept.
-_SLASHED = re.compile(r"(?<![\w/])(?:h/o|s/p|c/o|w/o|w/|r/o)(?![\w/])", re.IGNORECASE)
+_SLASHED = re.compile(r"(?<![\w/])(?:h/o|s/p|c/o|w/o|w/|r/o|y/o)(?![\w/])", re.IGNORECASE)  # y/o: years old
 
 
 def _sig_spans(text: str, a: int, b: int) -> list[tuple[int, int]]:

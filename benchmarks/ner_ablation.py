@@ -174,7 +174,9 @@ def main() -> None:
         if row in done(results):
             continue
         t0 = time.time()
-        flags: tuple[str, ...] = ("--consistent-types",) if row in CONSISTENT_ROWS else ()
+        # every other row is scored as it was before the step existed (``train ner --dev`` now writes
+        # its own dev choice of it into each checkpoint)
+        flags = ("--consistent-types",) if row in CONSISTENT_ROWS else ("--no-consistent-types",)
         if row in CONSISTENT_ROWS:
             from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR
 
@@ -222,7 +224,7 @@ def main() -> None:
         if row in DECODING_ROWS:  # the dev figure of the chosen scale
             dev_f1 = man["transitions"]["dev_strict_f1"][str(float(man["transitions"]["scale"]))]
         if row in SOUP_ROWS:  # an average has no training run: score it on dev
-            dev_f1 = evaluate(Path(out), str(args.mm / "dev.jsonl"))["strict"]["f1"]
+            dev_f1 = evaluate(Path(out), str(args.mm / "dev.jsonl"), flags)["strict"]["f1"]
         record(results, {"run": row, "model": str(out), "epochs": epochs, "train_minutes": minutes,
                          "dev_strict_f1": dev_f1, **scores(Path(out), args.mm, args.shared, flags)})
 

@@ -37,6 +37,9 @@ def workdir(tmp_path_factory, tiny_bert):
 def test_train_writes_checkpoint_and_evaluate_reports_strict_and_default(workdir):
     man = json.loads((workdir / "model" / "clinlm.json").read_text())
     assert man["train_data"]["fingerprint"].startswith("sha256:") and man["stride"] == 8
+    # dev chose whether to give one type per repeated term: on only if it scored higher
+    dev_f1 = man["consistent_types_dev_strict_f1"]
+    assert man["consistent_types"] == (dev_f1["on"] > dev_f1["off"]) and set(dev_f1) == {"off", "on"}
     r = clinlm("evaluate", "ner", "--model", workdir / "model", "--data", workdir / "dev.jsonl", "--json")
     assert r.returncode == 0, r.stderr.decode()
     res = json.loads(r.stdout)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clinlm.document import Entity
-from clinlm.tasks.ner.consistency import consistent_types
+from clinlm.tasks.ner.consistency import choose, consistent_types
 from clinlm.tasks.ner.pipeline import NerPipeline
 from clinlm.text import words
 from clinlm.windows import encode
@@ -123,3 +123,21 @@ def test_evaluate_takes_the_switch(tagger, tmp_path):
         r = clinlm("evaluate", "ner", "--model", tagger, "--data", data, "--json", "--precision", "fp32", flag)
         assert r.returncode == 0, r.stderr.decode()
         assert 0.0 <= json.loads(r.stdout.decode())["strict"]["f1"] <= 1.0
+
+
+def test_dev_chooses_and_a_tie_keeps_it_off(tagger):
+    from clinlm.document import Document
+
+    pipe = NerPipeline.from_pretrained(tagger, precision="fp32", context=False)
+    dev = [Document("d", "chest pain and fever . chest pain again .")]
+    calls = []
+
+    def f1(gold, pred):  # the first decode (off) scores 0.5, the second (on) what the test says
+        calls.append([e.label for e in pred[0].entities])
+        return 0.5 if len(calls) == 1 else want
+
+    for want, chosen in ((0.6, True), (0.5, False), (0.4, False)):
+        calls.clear()
+        on, scores = choose(pipe, dev, f1)
+        assert (on, scores) == (chosen, {"off": 0.5, "on": want}) and len(calls) == 2
+        assert pipe.consistent_types is False  # the pipeline is left as it was

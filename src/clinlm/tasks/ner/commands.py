@@ -122,6 +122,7 @@ def train_ner(
     summary = run_training(task, net, tokenizer, train_docs, dev_docs, args, output, man, on_log=lambda m: err.print(esc(m)))
     if summary["dev"]:
         _metrics_table(summary["dev"], f"dev ({len(dev_docs)} documents), selected checkpoint")
+        _choose_consistency(output, dev_docs, device, precision)
     if reports:
         recorded = []
         for s, docs in zip(reports, report_docs):
@@ -138,6 +139,24 @@ def train_ner(
         manifest_io.write(output, stored)
     err.print(f"saved to {esc(output)}  ({summary['seconds']} s, {summary['tokens_per_second']} tokens/s, {summary['precision']})",
               soft_wrap=True)
+
+
+def _choose_consistency(output: Path, dev_docs, device, precision) -> None:
+    """Let dev decide whether the saved model gives one type per repeated term
+    (:mod:`clinlm.tasks.ner.consistency`), and write the choice and both dev scores into its clinlm.json."""
+    from clinlm import manifest as manifest_io
+    from clinlm.tasks.ner.consistency import choose
+    from clinlm.tasks.ner.pipeline import load
+    from clinlm.tasks.ner.task import ner_scores
+
+    pipe = load(str(output), device=device, precision=precision, context=False, consistent_types=False)
+    on, scores = choose(pipe, dev_docs, lambda g, p: ner_scores(g, p)["strict"]["f1"])
+    stored = manifest_io.read(output)
+    stored["consistent_types"] = on
+    stored["consistent_types_dev_strict_f1"] = {k: round(v, 4) for k, v in scores.items()}
+    manifest_io.write(output, stored)
+    err.print(f"one type per repeated term: dev strict F1 {scores['off']:.4f} without, {scores['on']:.4f} with: "
+              f"{'on' if on else 'off'}", soft_wrap=True)
 
 
 def _mapped_table(result: dict, title: str) -> None:

@@ -9,17 +9,18 @@ summed evidence over all its mentions: for each mention, the mean over its words
 
 Measured on MedMentions ST21pv-r dev with the shipped model (2026-12-07): strict F1 0.5119 ->
 0.5264. A model's ``clinlm.json`` turns it on with ``"consistent_types": true``; the pipeline's
-``consistent_types`` argument overrides it.
+``consistent_types`` argument overrides it. ``clinlm train ner --dev`` writes that choice itself:
+:func:`choose` decodes the dev documents both ways and keeps the step only if dev gains.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from clinlm.document import Entity
+from clinlm.document import Document, Entity
 from clinlm.text import Words
 
 
@@ -50,3 +51,25 @@ def consistent_types(entities: Sequence[Entity], words: Words, logp: np.ndarray,
             if out[k].label != best:
                 out[k] = replace(out[k], label=best)
     return out
+
+
+def choose(pipe, dev: Sequence[Document], f1: Callable[[Sequence[Document], list[Document]], float],
+           batch_size: int = 32) -> tuple[bool, dict[str, float]]:
+    """Whether ``pipe`` should decode with one type per repeated term: on only if the dev score
+    ``f1(gold, predicted)`` is higher with it (a tie keeps it off), and both scores. The model runs
+    once; each choice only decodes again."""
+    from clinlm.windows import encode
+
+    encs = encode(pipe.tokenizer, [d.text for d in dev])
+    logps = []
+    for i in range(0, len(encs), batch_size):
+        logps += pipe.word_logprobs(encs[i: i + batch_size])
+    saved, scores = pipe.consistent_types, {}
+    try:
+        for name, on in (("off", False), ("on", True)):
+            pipe.consistent_types = on
+            pred = [d.with_entities(pipe.decode_words(enc, lp, pipe._soft)) for d, enc, lp in zip(dev, encs, logps)]
+            scores[name] = float(f1(dev, pred))
+    finally:
+        pipe.consistent_types = saved
+    return scores["on"] > scores["off"], scores

@@ -30,16 +30,19 @@ def consistent_types(entities: Sequence[Entity], words: Words, logp: np.ndarray,
     types = sorted({lab[2:] for lab in labels if lab[:2] in ("B-", "I-")})
     if len(entities) < 2 or not types:
         return list(entities)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for k, e in enumerate(entities):
+        groups[" ".join(e.text.casefold().split())].append(k)
+    repeated = [members for members in groups.values() if len(members) > 1]
+    if not repeated:  # most notes' terms: nothing to index
+        return list(entities)
     begin = [labels.index("B-" + t) for t in types]
     inside = [labels.index("I-" + t) if "I-" + t in labels else labels.index("B-" + t) for t in types]
     first = {s: i for i, s in enumerate(words.starts)}
     last = {e: i for i, e in enumerate(words.ends)}
-    groups: dict[str, list[int]] = defaultdict(list)
-    for k, e in enumerate(entities):
-        if e.start in first and e.end in last:
-            groups[" ".join(e.text.casefold().split())].append(k)
     out = list(entities)
-    for members in groups.values():
+    for members in repeated:
+        members = [k for k in members if entities[k].start in first and entities[k].end in last]
         if len(members) < 2:
             continue
         evidence = np.zeros(len(types))
@@ -58,12 +61,7 @@ def choose(pipe, dev: Sequence[Document], f1: Callable[[Sequence[Document], list
     """Whether ``pipe`` should decode with one type per repeated term: on only if the dev score
     ``f1(gold, predicted)`` is higher with it (a tie keeps it off), and both scores. The model runs
     once; each choice only decodes again."""
-    from clinlm.windows import encode
-
-    encs = encode(pipe.tokenizer, [d.text for d in dev])
-    logps = []
-    for i in range(0, len(encs), batch_size):
-        logps += pipe.word_logprobs(encs[i: i + batch_size])
+    encs, logps = pipe.document_logprobs(dev, batch_size)
     saved, scores = pipe.consistent_types, {}
     try:
         for name, on in (("off", False), ("on", True)):

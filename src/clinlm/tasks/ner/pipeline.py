@@ -267,6 +267,15 @@ class NerPipeline:
         entities = tags_to_entities(enc.words, tags, probs.tolist())
         return consistent_types(entities, enc.words, logp, self.labels) if self.consistent_types else entities
 
+    def document_logprobs(self, docs: Sequence[Document], batch_size: int = 32) -> tuple[list[Encoded], list[np.ndarray]]:
+        """``docs`` encoded and their word log-probabilities, ``batch_size`` documents a pass: what a
+        choice made on dev documents decodes again for each candidate (the model runs once)."""
+        encs = encode(self.tokenizer, [d.text for d in docs])
+        logps: list[np.ndarray] = []
+        for i in range(0, len(encs), batch_size):
+            logps += self.word_logprobs(encs[i: i + batch_size])
+        return encs, logps
+
     def word_logprobs(self, encs: Sequence[Encoded],
                       on_progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
         """Per document, ``[n_words, n_labels]`` label log-probabilities, each word read from

@@ -63,14 +63,9 @@ def choose_scale(pipe, dev: Sequence[Document], scores: np.ndarray, f1: Callable
                  scales: Sequence[float] = SCALES, batch_size: int = 32) -> tuple[float, dict[float, float]]:
     """The scale with the best dev score ``f1(gold, predicted)`` (ties: the smaller), and every
     scale's score. The model runs once; each scale only decodes again."""
-    from clinlm.windows import encode
-
     if not dev:
         raise ConfigError("choosing the transitions' scale needs dev documents")
-    encs = encode(pipe.tokenizer, [d.text for d in dev])
-    logps = []
-    for i in range(0, len(encs), batch_size):
-        logps += pipe.word_logprobs(encs[i : i + batch_size])
+    encs, logps = pipe.document_logprobs(dev, batch_size)
     result = {}
     for scale in scales:
         soft = scale * scores if scale else None

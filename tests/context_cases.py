@@ -209,6 +209,8 @@ CASES = [
     Case("Chest pain with negative cardiac workup, questionably right coronary spasm.", "right coronary spasm",
          "uncertain"),
     Case("It was not N-Myc amplified and had favorable Shimada histology.", "Shimada histology"),
+    Case("Choledocholithiasis, ? cholecystitis.", "cholecystitis", "uncertain"),
+    Case("Any fever? Cough for two days.", "Cough"),
     Case("She denies fever and has no dyspnea.", "dyspnea", "negated"),
     Case("Baby was born premature and he required hospitalization, but was not on mechanical ventilation.",
          "mechanical ventilation", "negated"),

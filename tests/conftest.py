@@ -148,3 +148,56 @@ def default_pipeline():
     import clinlm
 
     return clinlm.load()
+
+
+# -- decoding steps after Viterbi (consistency, lexicon, transitions) -----------------------
+DECODE_LABELS = ["O", "B-T103", "I-T103", "B-T058", "I-T058"]
+
+
+def word_logp(rows: list[dict], labels: list[str] = DECODE_LABELS):
+    """Log-probabilities per word from ``{label: probability}`` rows (the rest spread over O)."""
+    import numpy as np
+
+    out = np.full((len(rows), len(labels)), 1e-6)
+    for i, row in enumerate(rows):
+        for label, p in row.items():
+            out[i, labels.index(label)] = p
+        out[i, 0] += max(0.0, 1 - out[i].sum())
+    return np.log(out / out.sum(axis=1, keepdims=True))
+
+
+def entity_at(text: str, w, first: int, last: int, label: str):
+    """The entity over words ``first..last`` of ``w`` (``clinlm.text.words(text)``)."""
+    from clinlm.document import Entity
+
+    start, end = w.starts[first], w.ends[last]
+    return Entity(start, end, label, text[start:end])
+
+
+def chest_pain_jsonl(path: Path, n: int) -> Path:
+    """``n`` one-line documents, each with a gold "chest pain" (T033), as JSONL at ``path``."""
+    import json
+
+    docs = []
+    for i in range(n):
+        text = f"the patient denies chest pain number {i} and fever ."
+        s = text.index("chest pain")
+        docs.append({"id": str(i), "text": text, "entities": [{"start": s, "end": s + 10, "text": "chest pain", "label": "T033"}]})
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    return path
+
+
+def mentions_doc(mentions):
+    """A document of ``(term, label, p103, p058)`` mentions joined by " . ": its text, words,
+    entities and word log-probabilities (each word of a term at ``p103/2``, ``p058/2`` for B-)."""
+    from clinlm.text import words
+
+    text = " . ".join(m[0] for m in mentions)
+    w = words(text)
+    rows, ents, k = [], [], 0
+    for term, label, p103, p058 in mentions:
+        n = len(term.split())
+        rows += [{"B-T103": p103 / 2, "B-T058": p058 / 2}] * n + [{}]
+        ents.append(entity_at(text, w, k, k + n - 1, label))
+        k += n + 1
+    return text, w, ents, word_logp(rows[: len(w.starts)])

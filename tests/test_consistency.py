@@ -5,41 +5,25 @@ import json
 import shutil
 
 import numpy as np
-from conftest import TAGGER_LABELS
+from conftest import DECODE_LABELS, TAGGER_LABELS, entity_at, mentions_doc, word_logp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clinlm.document import Entity
 from clinlm.tasks.ner.consistency import choose, consistent_types
 from clinlm.tasks.ner.pipeline import NerPipeline
 from clinlm.text import words
 from clinlm.windows import encode
 
-LABELS = ["O", "B-T103", "I-T103", "B-T058", "I-T058"]
-
-
-def _logp(rows: list[dict[str, float]]) -> np.ndarray:
-    """Log-probabilities per word from ``{label: probability}`` rows (the rest spread over O)."""
-    out = np.full((len(rows), len(LABELS)), 1e-6)
-    for i, row in enumerate(rows):
-        for label, p in row.items():
-            out[i, LABELS.index(label)] = p
-        out[i, 0] += max(0.0, 1 - out[i].sum())
-    return np.log(out / out.sum(axis=1, keepdims=True))
-
-
-def _entity(text: str, w, first: int, last: int, label: str) -> Entity:
-    start, end = w.starts[first], w.ends[last]
-    return Entity(start, end, label, text[start:end])
+LABELS = DECODE_LABELS
 
 
 def test_a_repeated_term_takes_the_type_its_mentions_support_most():
     text = "Lisinopril 20 mg daily . lisinopril was held . Aspirin daily ."
     w = words(text)
     # "Lisinopril" leans T103 strongly; "lisinopril" leans T058 weakly; "Aspirin" is alone
-    logp = _logp([{"B-T103": 0.9, "B-T058": 0.05}, {}, {}, {}, {}, {"B-T058": 0.5, "B-T103": 0.4}, {}, {}, {},
+    logp = word_logp([{"B-T103": 0.9, "B-T058": 0.05}, {}, {}, {}, {}, {"B-T058": 0.5, "B-T103": 0.4}, {}, {}, {},
                   {"B-T058": 0.6, "B-T103": 0.3}, {}, {}])
-    ents = [_entity(text, w, 0, 0, "T103"), _entity(text, w, 5, 5, "T058"), _entity(text, w, 9, 9, "T058")]
+    ents = [entity_at(text, w, 0, 0, "T103"), entity_at(text, w, 5, 5, "T058"), entity_at(text, w, 9, 9, "T058")]
     out = consistent_types(ents, w, logp, LABELS)
     assert [(e.text, e.label) for e in out] == [("Lisinopril", "T103"), ("lisinopril", "T103"), ("Aspirin", "T058")]
     assert [e.span for e in out] == [e.span for e in ents]  # spans never move
@@ -50,9 +34,9 @@ def test_evidence_is_summed_over_mentions_not_counted():
     """Two weak T058 mentions against one sure T103 mention: the sum of log-evidence decides."""
     text = "CT done . CT again . CT today ."
     w = words(text)
-    logp = _logp([{"B-T103": 0.98, "B-T058": 0.01}, {}, {}, {"B-T058": 0.55, "B-T103": 0.45}, {}, {},
+    logp = word_logp([{"B-T103": 0.98, "B-T058": 0.01}, {}, {}, {"B-T058": 0.55, "B-T103": 0.45}, {}, {},
                   {"B-T058": 0.55, "B-T103": 0.45}, {}, {}])
-    ents = [_entity(text, w, 0, 0, "T103"), _entity(text, w, 3, 3, "T058"), _entity(text, w, 6, 6, "T058")]
+    ents = [entity_at(text, w, 0, 0, "T103"), entity_at(text, w, 3, 3, "T058"), entity_at(text, w, 6, 6, "T058")]
     assert {e.label for e in consistent_types(ents, w, logp, LABELS)} == {"T103"}
 
 
@@ -61,15 +45,7 @@ def test_evidence_is_summed_over_mentions_not_counted():
                           st.sampled_from(["T103", "T058"]),
                           st.floats(0.05, 0.9), st.floats(0.05, 0.9)), min_size=1, max_size=8))
 def test_spans_stay_and_each_term_has_one_type(mentions):
-    text = " . ".join(m[0] for m in mentions)
-    w = words(text)
-    rows, ents, k = [], [], 0
-    for term, label, p103, p058 in mentions:
-        n = len(term.split())
-        rows += [{"B-T103": p103 / 2, "B-T058": p058 / 2}] * n + [{}]
-        ents.append(_entity(text, w, k, k + n - 1, label))
-        k += n + 1
-    logp = _logp(rows[: len(w.starts)])
+    text, w, ents, logp = mentions_doc(mentions)
     out = consistent_types(ents, w, logp, LABELS)
     assert [e.span for e in out] == [e.span for e in ents]
     by_term: dict[str, set[str]] = {}

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import chest_pain_jsonl
 from clinlm.decoding import _viterbi_dp, allowed_transitions, viterbi
 from clinlm.errors import ConfigError
 from clinlm.tasks.ner.transitions import entry, from_manifest, pmi_scores
@@ -99,13 +100,7 @@ def test_pipeline_reads_transitions_from_its_checkpoint(tagger, tmp_path):
 def test_cli_fits_transitions_on_train_and_chooses_on_dev(tagger, tmp_path):
     from cli_runner import clinlm
 
-    docs = []
-    for i in range(6):
-        text = f"the patient denies chest pain number {i} and fever ."
-        s = text.index("chest pain")
-        docs.append({"id": str(i), "text": text, "entities": [{"start": s, "end": s + 10, "text": "chest pain", "label": "T033"}]})
-    data = tmp_path / "d.jsonl"
-    data.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    data = chest_pain_jsonl(tmp_path / "d.jsonl", 6)
     r = clinlm("train", "ner-transitions", "--model", tagger, "--train", data, "--dev", data, "--output", tmp_path / "out",
                "--scales", "0,0.5,2", "--precision", "fp32", "--json")
     assert r.returncode == 0, r.stderr.decode()

@@ -16,6 +16,7 @@ from clinlm.cli.options import (AsJson, BatchSize, Device, Discontinuous, Discon
                                 LearningRate, NoteBatch, Precision, Seed, Warmup, WeightDecay, WindowLength,
                                 WindowStride, train_args, train_manifest)
 from clinlm.errors import ConfigError, InputError
+from clinlm.tasks.ner.lexicon import WEIGHTS
 from clinlm.tasks.ner.transitions import SCALES
 
 # -- train ------------------------------------------------------------------------------
@@ -172,7 +173,60 @@ def _mapped_table(result: dict, title: str) -> None:
     out.print(table)
 
 
-# -- evaluate ---------------------------------------------------------------------------
+# -- decoding fitted on training data, chosen on dev ---------------------------------------
+def _grid(text: str, flag: str, what: str) -> list[float]:
+    """A comma-separated list of candidate numbers, none negative."""
+    try:
+        grid = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag} takes numbers separated by commas, not {text!r}") from None
+    if not grid or any(x < 0 for x in grid):
+        raise ConfigError(f"{flag} needs at least one {what}, none negative")
+    return grid
+
+
+def _decoding_target(model: str, output: Optional[Path]) -> Path:
+    """Where a decoding choice is written: ``output``, else ``model``'s own clinlm.json (never the shipped one's)."""
+    from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR
+
+    target = output or Path(model)
+    if not Path(model).is_dir():
+        raise ConfigError(f"--model must be a local checkpoint folder (its clinlm.json is written): {model}")
+    if target.resolve() == DEFAULT_MODEL_DIR.resolve():
+        raise ConfigError("the shipped default model is part of the installed package: pass --output DIR for a copy")
+    return target
+
+
+def _read_decoding_data(train: List[Path], dev: Path, discontinuous) -> tuple[list, list]:
+    from clinlm.tasks.ner.task import NerTask
+
+    with flag_hints():
+        train_docs = [d for path in train for d in NerTask().read(path, discontinuous.value)]
+        dev_docs = NerTask().read(dev, discontinuous.value)
+    return train_docs, dev_docs
+
+
+def _check_known_types(docs, labels, path: Path) -> None:
+    unknown = {e.label for d in docs for e in d.entities} - {t.split("-", 1)[-1] for t in labels}
+    if unknown:
+        raise InputError(f"--train has types the model does not tag: {', '.join(sorted(unknown))}", str(path))
+
+
+def _report_choice(result: dict, as_json: bool, title: str, column: str, scores: dict[str, float], chosen: str,
+                   what: str, target: Path) -> None:
+    """A dev choice as JSON, or as a table of each candidate's dev score with the chosen one marked."""
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(title=title)
+    table.add_column(column, justify="right")
+    table.add_column("strict F1", justify="right")
+    for k, v in scores.items():
+        table.add_row(k + (" (chosen)" if k == chosen else ""), f"{v:.4f}")
+    out.print(table)
+    err.print(f"wrote {what} to {esc(target / 'clinlm.json')}", soft_wrap=True)
+
+
 @train_app.command("ner-transitions")
 def train_ner_transitions(
     model: str = typer.Option(..., "--model", "-m", help="A token-classification checkpoint (local directory)."),
@@ -188,29 +242,16 @@ def train_ner_transitions(
 ) -> None:
     """Learned transitions for Viterbi decoding: tag-bigram PMI from --train, scale chosen on --dev."""
     from clinlm import manifest as manifest_io
-    from clinlm.tasks.ner.pipeline import DEFAULT_MODEL_DIR, load
-    from clinlm.tasks.ner.task import NerTask, ner_scores
+    from clinlm.tasks.ner.pipeline import load
+    from clinlm.tasks.ner.task import ner_scores
     from clinlm.tasks.ner.transitions import choose_scale, document_tags, entry, pmi_scores
 
     quiet_transformers()
-    try:
-        grid = [float(x) for x in scales.split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(f"--scales takes numbers separated by commas, not {scales!r}") from None
-    if not grid or any(x < 0 for x in grid):
-        raise ConfigError("--scales needs at least one scale, none negative")
-    target = output or Path(model)
-    if not Path(model).is_dir():
-        raise ConfigError(f"--model must be a local checkpoint folder (its clinlm.json is written): {model}")
-    if target.resolve() == DEFAULT_MODEL_DIR.resolve():
-        raise ConfigError("the shipped default model is part of the installed package: pass --output DIR for a copy")
-    with flag_hints():
-        train_docs = NerTask().read(train, discontinuous.value)
-        dev_docs = NerTask().read(dev, discontinuous.value)
+    grid = _grid(scales, "--scales", "scale")
+    target = _decoding_target(model, output)
+    train_docs, dev_docs = _read_decoding_data([train], dev, discontinuous)
     pipe = load(model, device=device, precision=precision, context=False, transitions=False)
-    unknown = {e.label for d in train_docs for e in d.entities} - {t.split("-", 1)[-1] for t in pipe.labels}
-    if unknown:
-        raise InputError(f"--train has types the model does not tag: {', '.join(sorted(unknown))}", str(train))
+    _check_known_types(train_docs, pipe.labels, train)
     scores = pmi_scores(document_tags(train_docs), pipe.labels)
     best, by_scale = choose_scale(pipe, dev_docs, scores, lambda g, p: ner_scores(g, p)["strict"]["f1"], grid)
     if output is not None:
@@ -219,19 +260,59 @@ def train_ner_transitions(
     man["transitions"] = entry(scores, pipe.labels, best, trained_on=str(train), chosen_on=str(dev),
                                dev_strict_f1={str(k): round(v, 4) for k, v in by_scale.items()})
     manifest_io.write(target, man)
-    result = {"scale": best, "dev_strict_f1": by_scale, "written": str(target / "clinlm.json")}
-    if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
-        return
-    table = Table(title=f"dev strict F1 by transition scale ({len(dev_docs)} documents)")
-    table.add_column("scale", justify="right")
-    table.add_column("strict F1", justify="right")
-    for k, v in by_scale.items():
-        table.add_row(f"{k:g}" + (" (chosen)" if k == best else ""), f"{v:.4f}")
-    out.print(table)
-    err.print(f"wrote the transitions to {esc(target / 'clinlm.json')}", soft_wrap=True)
+    _report_choice({"scale": best, "dev_strict_f1": by_scale, "written": str(target / "clinlm.json")}, as_json,
+                   f"dev strict F1 by transition scale ({len(dev_docs)} documents)", "scale",
+                   {f"{k:g}": v for k, v in by_scale.items()}, f"{best:g}", "the transitions", target)
 
 
+@train_app.command("ner-lexicon")
+def train_ner_lexicon(
+    model: str = typer.Option(..., "--model", "-m", help="A token-classification checkpoint (local directory)."),
+    train: List[Path] = typer.Option(..., "--train", help="Fully annotated training documents: the terms and types "
+                                                          "to count (repeatable)."),
+    dev: Path = typer.Option(..., "--dev", help="Dev documents: choose the weight by strict F1."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write a copy of the model here (default: "
+                                          "update --model's clinlm.json in place)."),
+    weights: str = typer.Option(",".join(map(str, WEIGHTS)), help="Candidate weights, comma-separated (0: no lexicon)."),
+    consistent_types: Optional[bool] = typer.Option(None, "--consistent-types/--no-consistent-types",
+                                                    help="Choose with one type per repeated term on or off, and "
+                                                         "decode so (default: as the model's clinlm.json says)."),
+    discontinuous: Discontinuous = DiscontinuousMode.error,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    as_json: AsJson = False,
+) -> None:
+    """A type lexicon: the types --train gives each term, a prior on an entity's type, weight chosen on --dev."""
+    from clinlm import manifest as manifest_io
+    from clinlm.tasks.ner.lexicon import TypeLexicon, choose, count_types
+    from clinlm.tasks.ner.pipeline import load
+    from clinlm.tasks.ner.task import ner_scores
+
+    quiet_transformers()
+    grid = _grid(weights, "--weights", "weight")
+    target = _decoding_target(model, output)
+    train_docs, dev_docs = _read_decoding_data(train, dev, discontinuous)
+    pipe = load(model, device=device, precision=precision, context=False, type_lexicon=False,
+                consistent_types=consistent_types)
+    _check_known_types(train_docs, pipe.labels, train[0])
+    counts = count_types(train_docs)
+    if not counts:
+        raise InputError("--train has no entities, so there are no terms to count", str(train[0]))
+    (weight, alpha), by_choice = choose(pipe, dev_docs, counts, lambda g, p: ner_scores(g, p)["strict"]["f1"], grid)
+    if output is not None:
+        pipe.save_pretrained(output)
+    man = manifest_io.read(target)
+    man["type_lexicon"] = TypeLexicon(counts, weight, alpha).entry(
+        trained_on=[str(p) for p in train], chosen_on=str(dev), dev_strict_f1=by_choice)
+    man["consistent_types"] = pipe.consistent_types  # the weight was chosen decoding so
+    manifest_io.write(target, man)
+    _report_choice({"weight": weight, "alpha": alpha, "terms": len(counts), "dev_strict_f1": by_choice,
+                    "written": str(target / "clinlm.json")}, as_json,
+                   f"dev strict F1 by lexicon weight/alpha ({len(dev_docs)} documents, {len(counts)} terms)",
+                   "weight/alpha", by_choice, f"{weight:g}/{alpha:g}", "the type lexicon", target)
+
+
+# -- evaluate ---------------------------------------------------------------------------
 @evaluate_app.command("ner")
 def evaluate_ner(
     data: str = typer.Option(..., "--data", "-d", metavar="PATH[:MAP]",
@@ -254,6 +335,8 @@ def evaluate_ner(
     consistent_types: Optional[bool] = typer.Option(None, "--consistent-types/--no-consistent-types",
                                                     help="One type per term repeated in a document (default: as the "
                                                          "model's clinlm.json says)."),
+    type_lexicon: bool = typer.Option(True, "--type-lexicon/--no-type-lexicon",
+                                      help="Add the type lexicon's prior where the model's clinlm.json has one."),
 ) -> None:
     """seqeval micro P/R/F1 (strict and default mode), per type, and character-span F1."""
     from clinlm.tasks.ner.metrics import mapped_scores
@@ -277,7 +360,8 @@ def evaluate_ner(
     source.check_types(gold)
     mapping = source.score_map(gold)
     options = {k: v for k, v in {"max_length": max_length, "stride": stride, "decode": decode,
-                                 "consistent_types": consistent_types}.items() if v is not None}
+                                 "consistent_types": consistent_types, "type_lexicon": type_lexicon}.items()
+               if v is not None}
     pipe = load(model, device=device, precision=precision, context=False, compile=compile, engine=engine,
                 **options)  # scores need no assertion
     if mapping:

@@ -21,31 +21,38 @@ from typing import Callable, Sequence
 import numpy as np
 
 from clinlm.document import Document, Entity
+from clinlm.tasks.ner.lexicon import TypeLexicon, term_key
 from clinlm.text import Words
 
 
-def consistent_types(entities: Sequence[Entity], words: Words, logp: np.ndarray, labels: Sequence[str]) -> list[Entity]:
+def consistent_types(entities: Sequence[Entity], words: Words, logp: np.ndarray, labels: Sequence[str],
+                     lexicon: TypeLexicon | None = None, group: bool = True) -> list[Entity]:
     """``entities`` (decoded from ``logp``, ``[n_words, n_labels]`` log-probabilities over ``labels``
-    for ``words``) with one type per repeated term; see the module doc."""
+    for ``words``) with one type per repeated term (``group``) and, where ``lexicon`` knows a term,
+    its prior added to the evidence (:mod:`clinlm.tasks.ner.lexicon`); see the module doc."""
     types = sorted({lab[2:] for lab in labels if lab[:2] in ("B-", "I-")})
-    if len(entities) < 2 or not types:
+    if not entities or not types or (lexicon is None and (not group or len(entities) < 2)):
         return list(entities)
-    groups: dict[str, list[int]] = defaultdict(list)
+    by_term: dict[str, list[int]] = defaultdict(list)
     for k, e in enumerate(entities):
-        groups[" ".join(e.text.casefold().split())].append(k)
-    repeated = [members for members in groups.values() if len(members) > 1]
-    if not repeated:  # most notes' terms: nothing to index
+        by_term[term_key(e.text)].append(k)
+    priors = {key: lexicon.log_prior(key, types) for key in by_term} if lexicon else {}
+    # the units that decide a type together: all mentions of a term, or each mention alone
+    units = list(by_term.items()) if group else [(key, [k]) for key, ks in by_term.items() for k in ks]
+    units = [(key, ks) for key, ks in units if len(ks) > 1 or priors.get(key) is not None]
+    if not units:  # most notes' terms: nothing to index
         return list(entities)
     begin = [labels.index("B-" + t) for t in types]
     inside = [labels.index("I-" + t) if "I-" + t in labels else labels.index("B-" + t) for t in types]
     first = {s: i for i, s in enumerate(words.starts)}
     last = {e: i for i, e in enumerate(words.ends)}
     out = list(entities)
-    for members in repeated:
+    for key, members in units:
         members = [k for k in members if entities[k].start in first and entities[k].end in last]
-        if len(members) < 2:
+        prior = priors.get(key)
+        if not members or (len(members) < 2 and prior is None):
             continue
-        evidence = np.zeros(len(types))
+        evidence = np.zeros(len(types)) if prior is None else prior.copy()
         for k in members:
             p = np.exp(logp[first[entities[k].start]:last[entities[k].end] + 1])
             evidence += np.log(p[:, begin] + p[:, inside] + 1e-9).mean(axis=0)

@@ -26,6 +26,7 @@ from clinlm.runtime.device import Precision, cast_weights, inference_autocast, r
 from clinlm.runtime.memory import Releaser
 from clinlm.runtime.onnx import OrtModel, is_onnx_dir
 from clinlm.tasks.ner.consistency import consistent_types
+from clinlm.tasks.ner.lexicon import TypeLexicon
 from clinlm.tasks.ner.transitions import from_manifest as transition_scores
 from clinlm.text import tags_to_entities
 from clinlm.runtime.threads import configure_torch_threads, inference_threads
@@ -70,6 +71,7 @@ class NerPipeline:
         buckets: bool | None = None,
         transitions: bool = True,
         consistent_types: bool | None = None,
+        type_lexicon: bool = True,
     ):
         """``context``: add assertion flags, an assertion label and the section to every entity
         (:mod:`clinlm.context`); ``True`` (default rules, plus ``context_rules``/``section_rules``
@@ -88,7 +90,9 @@ class NerPipeline:
         decoding where it has them (:mod:`clinlm.tasks.ner.transitions`); ``False``: the IOB2
         constraints alone. ``consistent_types``: give every mention of a term repeated in a document
         one type (:mod:`clinlm.tasks.ner.consistency`); ``None``: as the model's ``clinlm.json`` says
-        (``"consistent_types": true``), off where it says nothing."""
+        (``"consistent_types": true``), off where it says nothing. ``type_lexicon``: add the prior of
+        the type lexicon in the model's ``clinlm.json`` to each known term's type evidence where it has
+        one (:mod:`clinlm.tasks.ner.lexicon`); ``False``: the model's evidence alone."""
         self.context = make_context(context, context_rules, section_rules, replace_rules)
         self.linkers = make_linkers(linker)
         self.clean = bool(clean)
@@ -116,6 +120,7 @@ class NerPipeline:
         self._soft = transition_scores(self.manifest, self.labels) if transitions else None
         self.consistent_types = bool(self.manifest.get("consistent_types", False) if consistent_types is None
                                      else consistent_types)
+        self.type_lexicon = TypeLexicon.from_manifest(self.manifest) if type_lexicon else None
         #: section -> columns of the labels a section favours, and by how much (log-odds); with context and clean
         self._prior_columns, self.section_prior = self._section_prior_columns() if self.context is not None and self.clean else ({}, 0.0)
 
@@ -265,7 +270,9 @@ class NerPipeline:
         tags = [self.labels[i] for i in path]
         probs = np.exp(logp[np.arange(len(path)), path]) if len(path) else np.zeros(0)
         entities = tags_to_entities(enc.words, tags, probs.tolist())
-        return consistent_types(entities, enc.words, logp, self.labels) if self.consistent_types else entities
+        if not (self.consistent_types or self.type_lexicon):
+            return entities
+        return consistent_types(entities, enc.words, logp, self.labels, self.type_lexicon, group=self.consistent_types)
 
     def document_logprobs(self, docs: Sequence[Document], batch_size: int = 32) -> tuple[list[Encoded], list[np.ndarray]]:
         """``docs`` encoded and their word log-probabilities, ``batch_size`` documents a pass: what a

@@ -25,6 +25,9 @@ def test_a_term_is_its_words_whatever_the_case_spacing_and_spaces_around_punctua
     assert term_key("Immune - related") == term_key("immune-related") == "immune-related"
     assert term_key("Heart  FAILURE") == "heart failure"
     assert term_key("heart failure") != term_key("heart failures")
+    # three characters or fewer keep their case: magnesium is not a milligram
+    assert term_key("Mg") == "Mg" != term_key("mg") and term_key("CT") != term_key("ct")
+    assert term_key("Heparin") == term_key("HEPARIN") == "heparin"
 
 
 def test_counts_are_per_term_and_type():
@@ -32,7 +35,7 @@ def test_counts_are_per_term_and_type():
     docs = [Document("a", text, [Entity(0, 7, "T103", "Aspirin"), Entity(16, 23, "T103", "aspirin"),
                                  Entity(31, 33, "T058", "CT")]),
             Document("b", "CT", [Entity(0, 2, "T103", "CT")])]
-    assert count_types(docs) == {"aspirin": {"T103": 2}, "ct": {"T058": 1, "T103": 1}}
+    assert count_types(docs) == {"aspirin": {"T103": 2}, "CT": {"T058": 1, "T103": 1}}
 
 
 def test_the_prior_tips_an_unsure_mention_not_a_sure_one():
@@ -41,7 +44,7 @@ def test_the_prior_tips_an_unsure_mention_not_a_sure_one():
     logp = word_logp([{"B-T058": 0.5, "B-T103": 0.4}, {}, {}, {"B-T103": 0.95, "B-T058": 0.02}, {}, {},
                   {"B-T058": 0.5, "B-T103": 0.4}, {}, {}])
     ents = [entity_at(text, w, 0, 0, "T058"), entity_at(text, w, 3, 3, "T103"), entity_at(text, w, 6, 6, "T058")]
-    lex = TypeLexicon({"heparin": {"T103": 30}, "ct": {"T058": 30}}, weight=1.0, alpha=1.0)
+    lex = TypeLexicon({"heparin": {"T103": 30}, "CT": {"T058": 30}}, weight=1.0, alpha=1.0)
     out = consistent_types(ents, w, logp, LABELS, lex, group=False)
     # heparin: unsure, the lexicon says T103; CT: sure of T103 (log 0.95/0.02 = 3.9 > the prior's
     # log 31/1 = 3.4); ECG: unknown to the lexicon, untouched
@@ -56,7 +59,7 @@ def test_without_grouping_each_mention_decides_alone():
     w = words(text)
     logp = word_logp([{"B-T103": 0.99, "B-T058": 0.005}, {}, {}, {"B-T058": 0.5, "B-T103": 0.45}, {}, {}])
     ents = [entity_at(text, w, 0, 0, "T103"), entity_at(text, w, 3, 3, "T058")]
-    lex = TypeLexicon({"ct": {"T058": 3, "T103": 1}}, weight=0.5, alpha=1.0)
+    lex = TypeLexicon({"CT": {"T058": 3, "T103": 1}}, weight=0.5, alpha=1.0)
     assert [e.label for e in consistent_types(ents, w, logp, LABELS, lex, group=False)] == ["T103", "T058"]
     assert [e.label for e in consistent_types(ents, w, logp, LABELS, lex, group=True)] == ["T103", "T103"]
 
@@ -65,7 +68,7 @@ def test_without_grouping_each_mention_decides_alone():
 @given(st.lists(st.tuples(st.sampled_from(["CT", "ct", "Aspirin", "heart  failure", "x"]),
                           st.sampled_from(["T103", "T058"]),
                           st.floats(0.05, 0.9), st.floats(0.05, 0.9)), min_size=1, max_size=8),
-       st.dictionaries(st.sampled_from(["ct", "aspirin", "heart failure"]),
+       st.dictionaries(st.sampled_from(["CT", "ct", "aspirin", "heart failure"]),
                        st.tuples(st.integers(0, 5), st.integers(1, 5)), max_size=3),
        st.booleans())
 def test_spans_stay_unknown_terms_keep_their_type_and_a_huge_weight_obeys_the_lexicon(mentions, known, group):

@@ -35,8 +35,11 @@ _PUNCT_SPACE = re.compile(r"\s*([^\w\s])\s*")
 
 def term_key(text: str) -> str:
     """A term as the lexicon and one-type-per-term compare it: "Immune - related" and
-    "immune-related" are one term (tokenized corpora put spaces around punctuation, notes do not)."""
-    return _PUNCT_SPACE.sub(r"\1", " ".join(text.casefold().split()))
+    "immune-related" are one term (tokenized corpora put spaces around punctuation, notes do not),
+    and so are "Heart failure" and "heart failure". A term of three characters or fewer keeps its
+    case: "Mg" is magnesium, "mg" a milligram; "CA" and "Ca" differ too."""
+    key = _PUNCT_SPACE.sub(r"\1", " ".join(text.split()))
+    return key if len(key) <= 3 else key.casefold()
 
 
 def count_types(docs: Iterable[Document]) -> dict[str, dict[str, int]]:

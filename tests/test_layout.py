@@ -350,6 +350,12 @@ def test_template_words_of_whole_notes_are_not_concepts():
     assert trimmed("H&H") == ["H&H"]
     assert trimmed("Tylenol #") == ["Tylenol #3"] and trimmed("Tylenol #3") == ["Tylenol #3"]
     assert trimmed("Vitamin A") == ["Vitamin A"] and trimmed("Hepatitis A") == ["Hepatitis A"]
+    # whole built notes, 2026-12-07: a possessive's apostrophe, "since", a lone "No" (not "NO", nitric oxide)
+    more_words = partial(_trimmed, "On another player's foot. Locking and pain since then. No changes in habits. "
+                                   "NO synthase. Patients' records.")
+    assert more_words("player'") == ["player"] and more_words("Patients'") == ["Patients"]
+    assert more_words("pain since") == ["pain"] and more_words("No") == [] and more_words("No changes") == ["changes"]
+    assert more_words("NO synthase") == ["NO synthase"] and more_words("NO") == ["NO"]
     dots = partial(_trimmed, "Sepsis, possible SBP.\nSeen by Dr. X on b.i.d. dosing, U.S. trial.")
     assert dots("SBP.") == ["SBP"] and dots("Dr.") == ["Dr."] and dots("U.S.") == ["U.S."]
     more = partial(_trimmed, "1. A D and C. 2. Bone fragment removed. 3. Ovarian cancer staging. Well developed, well "

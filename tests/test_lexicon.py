@@ -35,7 +35,9 @@ def test_counts_are_per_term_and_type():
     docs = [Document("a", text, [Entity(0, 7, "T103", "Aspirin"), Entity(16, 23, "T103", "aspirin"),
                                  Entity(31, 33, "T058", "CT")]),
             Document("b", "CT", [Entity(0, 2, "T103", "CT")])]
-    assert count_types(docs) == {"aspirin": {"T103": 2}, "CT": {"T058": 1, "T103": 1}}
+    assert count_types(docs, min_length=1) == {"aspirin": {"T103": 2}, "CT": {"T058": 1, "T103": 1}}
+    # by default terms of three characters or fewer are left out: abbreviations each text defines
+    assert count_types(docs) == {"aspirin": {"T103": 2}}
 
 
 def test_the_prior_tips_an_unsure_mention_not_a_sure_one():

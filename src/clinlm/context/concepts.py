@@ -88,7 +88,10 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         # "cannot walk and easily falls")
                         "very", "really", "just", "somewhat", "quite", "rather", "fairly", "pretty", "easily", "much",
                         # verbs that report a result: "Blood cultures grew Streptococcus pneumoniae", "CT showed"
-                        "grew", "grows", "showed", "shows", "revealed", "reveals", "demonstrated", "demonstrates"})
+                        "grew", "grows", "showed", "shows", "revealed", "reveals", "demonstrated", "demonstrates",
+                        # "locking and pain since then"; a lone "No" of "No changes in bowel habits" (not "NO",
+                        # nitric oxide: only the lower-case and capitalized forms are edge words)
+                        "since", "until", "no", "not"})
 #: Verbs of a course, cut from the end of a longer entity ("Return if the fever or shortness of breath
 #: recurs") but kept alone: "Return if chest pain worsens" has "worsens" as a finding of its own.
 COURSE_WORDS = frozenset({"recurs", "recur", "recurred", "persists", "persist", "persisted", "worsens", "worsened",
@@ -171,6 +174,8 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
             a, b = _trim(text, a, b)
         while b > a + 1 and text[b - 1] in "-\u2013" and text[b:b + 1].isalnum():
             b -= 1  # cut inside a hyphenated word ("Amoxicillin-" of "Amoxicillin-clavulanate"); "intra- and" stays
+        if b - a > 1 and text[b - 1] in "'\u2019":
+            b -= 1  # "player'" of "player's", "bachelor'" of "bachelor's degree": the possessive is not the concept's
         if text[b:b + 1] == "#" and text[b + 1:b + 2].isdigit():
             b += 1  # "Tylenol #" of "Tylenol #3": the number is part of the name
         if text[b - 1:b] == "#" and text[b:b + 1].isdigit():

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from clinlm.tasks.ner.consistency import choose, consistent_types
 from clinlm.tasks.ner.lexicon import term_key
 from clinlm.tasks.ner.pipeline import NerPipeline
+from clinlm.document import Entity
 from clinlm.text import words
 from clinlm.windows import encode
 
@@ -118,3 +119,38 @@ def test_dev_chooses_and_a_tie_keeps_it_off(tagger):
         on, scores = choose(pipe, dev, f1)
         assert (on, scores) == (chosen, {"off": 0.5, "on": want}) and len(calls) == 2
         assert pipe.consistent_types is False  # the pipeline is left as it was
+
+
+def test_an_abbreviation_the_document_defines_takes_its_long_forms_type():
+    from clinlm.tasks.ner.consistency import follow_long_forms
+
+    text = "We used endobronchial ultrasound (EBUS) to sample nodes. EBUS was safe. CT (computed tomography) too."
+    lf, sf1, sf2 = text.index("endobronchial"), text.index("EBUS"), text.index("EBUS was")
+    ents = [Entity(lf, lf + 24, "T058", text[lf:lf + 24]), Entity(sf1, sf1 + 4, "T074", "EBUS"),
+            Entity(sf2, sf2 + 4, "T074", "EBUS"), Entity(text.index("CT"), text.index("CT") + 2, "T074", "CT")]
+    out = follow_long_forms(ents, text)
+    assert [e.label for e in out] == ["T058", "T058", "T058", "T074"]  # CT's long form is no entity: unchanged
+    assert [e.span for e in out] == [e.span for e in ents] and ents[1].label == "T074"
+    assert follow_long_forms(ents[1:], text) == ents[1:]  # no long-form entity, nothing to follow
+    # through the decoding step: only where one type per term is on
+    w = words(text)
+    labels = ["O", "B-T058", "I-T058", "B-T074", "I-T074"]
+    logp = word_logp([{"B-T074": 0.6, "B-T058": 0.1}] * len(w.starts), labels)  # every word leans T074
+    assert [e.label for e in consistent_types(ents, w, logp, labels)][:3] == ["T058"] * 3
+    assert [e.label for e in consistent_types(ents, w, logp, labels, group=False)] == [e.label for e in ents]
+
+
+def test_the_pipeline_follows_long_forms_unless_told_not_to(tagger, tmp_path):
+    model = tmp_path / "tagger"
+    shutil.copytree(tagger, model)
+    man = json.loads((model / "clinlm.json").read_text())
+    (model / "clinlm.json").write_text(json.dumps(dict(man, consistent_types=True)))
+    text = "chest pain (CP) . CP ."
+    on = NerPipeline.from_pretrained(model, precision="fp32", context=False)
+    off = NerPipeline.from_pretrained(model, precision="fp32", context=False, long_forms=False)
+    assert on.long_forms is True and off.long_forms is False
+    enc = encode(on.tokenizer, [text])[0]
+    rows = [{"B-T033": 0.9}, {"I-T033": 0.9}, {}, {"B-T191": 0.9}, {}, {}, {"B-T191": 0.9}, {}]
+    logp = word_logp(rows[: len(enc.words.starts)], TAGGER_LABELS)
+    assert [e.label for e in off.decode_words(enc, logp, None)] == ["T033", "T191", "T191"]
+    assert [e.label for e in on.decode_words(enc, logp, None)] == ["T033", "T033", "T033"]

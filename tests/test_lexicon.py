@@ -154,7 +154,7 @@ def test_cli_counts_terms_and_chooses_on_dev(tagger, tmp_path):
     assert set(entry["dev_strict_f1"]) == {"0/1", "2/0.1", "2/1"} and (tmp_path / "out" / "config.json").is_file()
     assert json.loads((tagger / "clinlm.json").read_text()).get("type_lexicon") is None  # the source is untouched
     r = clinlm("evaluate", "ner", "--model", tmp_path / "out", "--data", data, "--json", "--precision", "fp32",
-               "--no-type-lexicon")
+               "--no-type-lexicon", "--no-long-forms")
     assert r.returncode == 0, r.stderr.decode()
     r = clinlm("train", "ner-lexicon", "--model", tagger, "--train", data, "--dev", data, "--weights", "a")
     assert r.returncode == 2 and "--weights takes numbers" in r.stderr.decode()

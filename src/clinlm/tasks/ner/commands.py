@@ -277,6 +277,9 @@ def train_ner_lexicon(
     consistent_types: Optional[bool] = typer.Option(None, "--consistent-types/--no-consistent-types",
                                                     help="Choose with one type per repeated term on or off, and "
                                                          "decode so (default: as the model's clinlm.json says)."),
+    long_forms: bool = typer.Option(True, "--long-forms/--no-long-forms",
+                                    help="Choose with abbreviations following their long form's type (with one type "
+                                         "per term), as the pipeline decodes by default."),
     discontinuous: Discontinuous = DiscontinuousMode.error,
     device: Device = "auto",
     precision: Precision = "auto",
@@ -293,7 +296,7 @@ def train_ner_lexicon(
     target = _decoding_target(model, output)
     train_docs, dev_docs = _read_decoding_data(train, dev, discontinuous)
     pipe = load(model, device=device, precision=precision, context=False, type_lexicon=False,
-                consistent_types=consistent_types)
+                consistent_types=consistent_types, long_forms=long_forms)
     _check_known_types(train_docs, pipe.labels, train[0])
     counts = count_types(train_docs)
     if not counts:
@@ -337,6 +340,9 @@ def evaluate_ner(
                                                          "model's clinlm.json says)."),
     type_lexicon: bool = typer.Option(True, "--type-lexicon/--no-type-lexicon",
                                       help="Add the type lexicon's prior where the model's clinlm.json has one."),
+    long_forms: bool = typer.Option(True, "--long-forms/--no-long-forms",
+                                    help="With one type per term: an abbreviation a document defines takes its long "
+                                         "form's type."),
 ) -> None:
     """seqeval micro P/R/F1 (strict and default mode), per type, and character-span F1."""
     from clinlm.tasks.ner.metrics import mapped_scores
@@ -360,7 +366,8 @@ def evaluate_ner(
     source.check_types(gold)
     mapping = source.score_map(gold)
     options = {k: v for k, v in {"max_length": max_length, "stride": stride, "decode": decode,
-                                 "consistent_types": consistent_types, "type_lexicon": type_lexicon}.items()
+                                 "consistent_types": consistent_types, "type_lexicon": type_lexicon,
+                                 "long_forms": long_forms}.items()
                if v is not None}
     pipe = load(model, device=device, precision=precision, context=False, compile=compile, engine=engine,
                 **options)  # scores need no assertion

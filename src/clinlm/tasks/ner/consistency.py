@@ -6,6 +6,8 @@ itself (on unseen notes one brand name came out with four types). :func:`consist
 gives every mention of a term (same words, ignoring case and spacing; :func:`~clinlm.tasks.ner.lexicon.term_key`) the type with the highest
 summed evidence over all its mentions: for each mention, the mean over its words of
 ``log(P(B-type) + P(I-type))``. Spans never change, nor does a term mentioned once.
+:func:`follow_long_forms` then gives every abbreviation the document defines ("endobronchial
+ultrasound (EBUS)") its long form's type (2026-12-07, with the type lexicon: MM dev 0.5310 -> 0.5343).
 
 Measured on MedMentions ST21pv-r dev with the shipped model (2026-12-07): strict F1 0.5119 ->
 0.5264. A model's ``clinlm.json`` turns it on with ``"consistent_types": true``; the pipeline's
@@ -21,15 +23,24 @@ from typing import Callable, Sequence
 import numpy as np
 
 from clinlm.document import Document, Entity
+from clinlm.linking.normalize import abbreviations
 from clinlm.tasks.ner.lexicon import TypeLexicon, term_key
 from clinlm.text import Words
 
 
 def consistent_types(entities: Sequence[Entity], words: Words, logp: np.ndarray, labels: Sequence[str],
-                     lexicon: TypeLexicon | None = None, group: bool = True) -> list[Entity]:
+                     lexicon: TypeLexicon | None = None, group: bool = True, long_forms: bool = True) -> list[Entity]:
     """``entities`` (decoded from ``logp``, ``[n_words, n_labels]`` log-probabilities over ``labels``
     for ``words``) with one type per repeated term (``group``) and, where ``lexicon`` knows a term,
-    its prior added to the evidence (:mod:`clinlm.tasks.ner.lexicon`); see the module doc."""
+    its prior added to the evidence (:mod:`clinlm.tasks.ner.lexicon`); with ``group`` and
+    ``long_forms``, an abbreviation the text defines then takes its long form's type
+    (:func:`follow_long_forms`); see the module doc."""
+    out = _vote(entities, words, logp, labels, lexicon, group)
+    return follow_long_forms(out, words.text) if group and long_forms else out
+
+
+def _vote(entities: Sequence[Entity], words: Words, logp: np.ndarray, labels: Sequence[str],
+          lexicon: TypeLexicon | None, group: bool) -> list[Entity]:
     types = sorted({lab[2:] for lab in labels if lab[:2] in ("B-", "I-")})
     if not entities or not types or (lexicon is None and (not group or len(entities) < 2)):
         return list(entities)
@@ -60,6 +71,28 @@ def consistent_types(entities: Sequence[Entity], words: Words, logp: np.ndarray,
         for k in members:
             if out[k].label != best:
                 out[k] = replace(out[k], label=best)
+    return out
+
+
+def follow_long_forms(entities: list[Entity], text: str) -> list[Entity]:
+    """Every mention of an abbreviation that ``text`` defines ("endobronchial ultrasound (EBUS)")
+    takes the type of the long form's entity, when the long form is one: both name one concept, and
+    the long form's words say more about its type than the letters do (MedMentions ST21pv-r dev,
+    2026-12-07: 0.5310 -> 0.5343; summing both forms' evidence instead: 0.5302)."""
+    defined = abbreviations(text) if "(" in text else {}
+    if not defined:
+        return entities
+    by_term: dict[str, list[int]] = defaultdict(list)
+    for k, e in enumerate(entities):
+        by_term[term_key(e.text)].append(k)
+    out = list(entities)
+    for short, long in defined.items():
+        shorts, longs = by_term.get(term_key(short)), by_term.get(term_key(long))
+        if shorts and longs:
+            label = entities[longs[0]].label
+            for k in shorts:
+                if out[k].label != label:
+                    out[k] = replace(out[k], label=label)
     return out
 
 

@@ -72,6 +72,7 @@ class NerPipeline:
         transitions: bool = True,
         consistent_types: bool | None = None,
         type_lexicon: bool = True,
+        long_forms: bool = True,
     ):
         """``context``: add assertion flags, an assertion label and the section to every entity
         (:mod:`clinlm.context`); ``True`` (default rules, plus ``context_rules``/``section_rules``
@@ -92,7 +93,9 @@ class NerPipeline:
         one type (:mod:`clinlm.tasks.ner.consistency`); ``None``: as the model's ``clinlm.json`` says
         (``"consistent_types": true``), off where it says nothing. ``type_lexicon``: add the prior of
         the type lexicon in the model's ``clinlm.json`` to each known term's type evidence where it has
-        one (:mod:`clinlm.tasks.ner.lexicon`); ``False``: the model's evidence alone."""
+        one (:mod:`clinlm.tasks.ner.lexicon`); ``False``: the model's evidence alone. ``long_forms``
+        (with one type per term): an abbreviation a note defines takes its long form's type
+        (:func:`~clinlm.tasks.ner.consistency.follow_long_forms`)."""
         self.context = make_context(context, context_rules, section_rules, replace_rules)
         self.linkers = make_linkers(linker)
         self.clean = bool(clean)
@@ -121,6 +124,7 @@ class NerPipeline:
         self.consistent_types = bool(self.manifest.get("consistent_types", False) if consistent_types is None
                                      else consistent_types)
         self.type_lexicon = TypeLexicon.from_manifest(self.manifest) if type_lexicon else None
+        self.long_forms = bool(long_forms)
         #: section -> columns of the labels a section favours, and by how much (log-odds); with context and clean
         self._prior_columns, self.section_prior = self._section_prior_columns() if self.context is not None and self.clean else ({}, 0.0)
 
@@ -272,7 +276,8 @@ class NerPipeline:
         entities = tags_to_entities(enc.words, tags, probs.tolist())
         if not (self.consistent_types or self.type_lexicon):
             return entities
-        return consistent_types(entities, enc.words, logp, self.labels, self.type_lexicon, group=self.consistent_types)
+        return consistent_types(entities, enc.words, logp, self.labels, self.type_lexicon, group=self.consistent_types,
+                                long_forms=self.long_forms)
 
     def document_logprobs(self, docs: Sequence[Document], batch_size: int = 32) -> tuple[list[Encoded], list[np.ndarray]]:
         """``docs`` encoded and their word log-probabilities, ``batch_size`` documents a pass: what a

@@ -3,7 +3,8 @@
 A term that a document repeats names the same thing each time ("lisinopril" is a drug in every
 line of a note), but the model types each mention from its own window and may disagree with
 itself (on unseen notes one brand name came out with four types). :func:`consistent_types`
-gives every mention of a term (same words, ignoring case and spacing; :func:`~clinlm.tasks.ner.lexicon.term_key`) the type with the highest
+gives every mention of a term (same words, ignoring case and spacing, as
+:func:`~clinlm.tasks.ner.lexicon.term_key` writes it) the type with the highest
 summed evidence over all its mentions: for each mention, the mean over its words of
 ``log(P(B-type) + P(I-type))``. Spans never change, nor does a term mentioned once.
 :func:`follow_long_forms` then gives every abbreviation the document defines ("endobronchial

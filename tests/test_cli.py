@@ -40,6 +40,10 @@ def test_train_writes_checkpoint_and_evaluate_reports_strict_and_default(workdir
     # dev chose whether to give one type per repeated term: on only if it scored higher
     dev_f1 = man["consistent_types_dev_strict_f1"]
     assert man["consistent_types"] == (dev_f1["on"] > dev_f1["off"]) and set(dev_f1) == {"off", "on"}
+    # and counted the training terms into a type lexicon whose weight dev chose (0: none)
+    lex = man["type_lexicon"]
+    assert set(lex["terms"].values()) <= {"T033:16", "T191:16"} and len(lex["terms"]) >= 2
+    assert lex["dev_strict_f1"][f"{lex['weight']:g}/{lex['alpha']:g}"] == max(lex["dev_strict_f1"].values())
     r = clinlm("evaluate", "ner", "--model", workdir / "model", "--data", workdir / "dev.jsonl", "--json")
     assert r.returncode == 0, r.stderr.decode()
     res = json.loads(r.stdout)

@@ -16,7 +16,7 @@ from clinlm.cli.options import (AsJson, BatchSize, Device, Discontinuous, Discon
                                 LearningRate, NoteBatch, Precision, Seed, Warmup, WeightDecay, WindowLength,
                                 WindowStride, train_args, train_manifest)
 from clinlm.errors import ConfigError, InputError
-from clinlm.tasks.ner.lexicon import WEIGHTS
+from clinlm.tasks.ner.lexicon import ALPHAS, WEIGHTS
 from clinlm.tasks.ner.transitions import SCALES
 
 # -- train ------------------------------------------------------------------------------
@@ -124,6 +124,9 @@ def train_ner(
     if summary["dev"]:
         _metrics_table(summary["dev"], f"dev ({len(dev_docs)} documents), selected checkpoint")
         _choose_consistency(output, dev_docs, device, precision)
+        full = [d for src, docs in zip(srcs, per_source) if src.full for d in docs]
+        if full:
+            _choose_lexicon(output, full, dev_docs, device, precision)
     if reports:
         recorded = []
         for s, docs in zip(reports, report_docs):
@@ -158,6 +161,28 @@ def _choose_consistency(output: Path, dev_docs, device, precision) -> None:
     manifest_io.write(output, stored)
     err.print(f"one type per repeated term: dev strict F1 {scores['off']:.4f} without, {scores['on']:.4f} with: "
               f"{'on' if on else 'off'}", soft_wrap=True)
+
+
+def _choose_lexicon(output: Path, train_docs, dev_docs, device, precision) -> None:
+    """Count the fully annotated training sources' terms into a type lexicon
+    (:mod:`clinlm.tasks.ner.lexicon`) and let dev choose its weight (0: none) for the saved model,
+    decoding as its clinlm.json now says; write the lexicon and every candidate's dev score."""
+    from clinlm import manifest as manifest_io
+    from clinlm.tasks.ner.lexicon import TypeLexicon, choose, count_types
+    from clinlm.tasks.ner.pipeline import load
+    from clinlm.tasks.ner.task import ner_scores
+
+    counts = count_types(train_docs)
+    if not counts:
+        return
+    pipe = load(str(output), device=device, precision=precision, context=False, type_lexicon=False)
+    (weight, alpha), scores = choose(pipe, dev_docs, counts, lambda g, p: ner_scores(g, p)["strict"]["f1"])
+    stored = manifest_io.read(output)
+    stored["type_lexicon"] = TypeLexicon(counts, weight, alpha).entry(trained_on="the fully annotated --train sources",
+                                                                      chosen_on="--dev", dev_strict_f1=scores)
+    manifest_io.write(output, stored)
+    err.print(f"type lexicon ({len(counts)} terms): dev strict F1 {scores[f'0/{max(ALPHAS):g}']:.4f} without, "
+              f"{max(scores.values()):.4f} at best: weight {weight:g}", soft_wrap=True)
 
 
 def _mapped_table(result: dict, title: str) -> None:

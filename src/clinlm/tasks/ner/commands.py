@@ -123,10 +123,8 @@ def train_ner(
     summary = run_training(task, net, tokenizer, train_docs, dev_docs, args, output, man, on_log=lambda m: err.print(esc(m)))
     if summary["dev"]:
         _metrics_table(summary["dev"], f"dev ({len(dev_docs)} documents), selected checkpoint")
-        _choose_consistency(output, dev_docs, device, precision)
-        full = [d for src, docs in zip(srcs, per_source) if src.full for d in docs]
-        if full:
-            _choose_lexicon(output, full, dev_docs, device, precision)
+        _choose_decoding(output, dev_docs, [d for src, docs in zip(srcs, per_source) if src.full for d in docs],
+                         device, precision)
     if reports:
         recorded = []
         for s, docs in zip(reports, report_docs):
@@ -145,44 +143,37 @@ def train_ner(
               soft_wrap=True)
 
 
-def _choose_consistency(output: Path, dev_docs, device, precision) -> None:
-    """Let dev decide whether the saved model gives one type per repeated term
-    (:mod:`clinlm.tasks.ner.consistency`), and write the choice and both dev scores into its clinlm.json."""
+def _choose_decoding(output: Path, dev_docs, full_docs, device, precision) -> None:
+    """Let dev decide how the saved model decodes, and write each choice with its dev scores into its
+    clinlm.json: one type per repeated term (:mod:`clinlm.tasks.ner.consistency`), then, decoding so,
+    the weight (0: none) of a type lexicon counted from the fully annotated sources ``full_docs``
+    (:mod:`clinlm.tasks.ner.lexicon`). The model runs over dev once."""
     from clinlm import manifest as manifest_io
-    from clinlm.tasks.ner.consistency import choose
+    from clinlm.tasks.ner import consistency, lexicon
     from clinlm.tasks.ner.pipeline import load
     from clinlm.tasks.ner.task import ner_scores
 
-    pipe = load(str(output), device=device, precision=precision, context=False, consistent_types=False)
-    on, scores = choose(pipe, dev_docs, lambda g, p: ner_scores(g, p)["strict"]["f1"])
+    def f1(gold, pred):
+        return ner_scores(gold, pred)["strict"]["f1"]
+
+    pipe = load(str(output), device=device, precision=precision, context=False, consistent_types=False,
+                type_lexicon=False)
+    encoded = pipe.document_logprobs(dev_docs)
+    on, scores = consistency.choose(pipe, dev_docs, f1, encoded=encoded)
     stored = manifest_io.read(output)
     stored["consistent_types"] = on
     stored["consistent_types_dev_strict_f1"] = {k: round(v, 4) for k, v in scores.items()}
-    manifest_io.write(output, stored)
     err.print(f"one type per repeated term: dev strict F1 {scores['off']:.4f} without, {scores['on']:.4f} with: "
               f"{'on' if on else 'off'}", soft_wrap=True)
-
-
-def _choose_lexicon(output: Path, train_docs, dev_docs, device, precision) -> None:
-    """Count the fully annotated training sources' terms into a type lexicon
-    (:mod:`clinlm.tasks.ner.lexicon`) and let dev choose its weight (0: none) for the saved model,
-    decoding as its clinlm.json now says; write the lexicon and every candidate's dev score."""
-    from clinlm import manifest as manifest_io
-    from clinlm.tasks.ner.lexicon import TypeLexicon, choose, count_types
-    from clinlm.tasks.ner.pipeline import load
-    from clinlm.tasks.ner.task import ner_scores
-
-    counts = count_types(train_docs)
-    if not counts:
-        return
-    pipe = load(str(output), device=device, precision=precision, context=False, type_lexicon=False)
-    (weight, alpha), scores = choose(pipe, dev_docs, counts, lambda g, p: ner_scores(g, p)["strict"]["f1"])
-    stored = manifest_io.read(output)
-    stored["type_lexicon"] = TypeLexicon(counts, weight, alpha).entry(trained_on="the fully annotated --train sources",
-                                                                      chosen_on="--dev", dev_strict_f1=scores)
+    counts = lexicon.count_types(full_docs)
+    if counts:
+        pipe.consistent_types = on
+        (weight, alpha), scores = lexicon.choose(pipe, dev_docs, counts, f1, encoded=encoded)
+        stored["type_lexicon"] = lexicon.TypeLexicon(counts, weight, alpha).entry(
+            trained_on="the fully annotated --train sources", chosen_on="--dev", dev_strict_f1=scores)
+        err.print(f"type lexicon ({len(counts)} terms): dev strict F1 {scores[f'0/{max(ALPHAS):g}']:.4f} without, "
+                  f"{max(scores.values()):.4f} at best: weight {weight:g}", soft_wrap=True)
     manifest_io.write(output, stored)
-    err.print(f"type lexicon ({len(counts)} terms): dev strict F1 {scores[f'0/{max(ALPHAS):g}']:.4f} without, "
-              f"{max(scores.values()):.4f} at best: weight {weight:g}", soft_wrap=True)
 
 
 def _mapped_table(result: dict, title: str) -> None:

@@ -98,17 +98,17 @@ def follow_long_forms(entities: list[Entity], text: str) -> list[Entity]:
 
 
 def choose(pipe, dev: Sequence[Document], f1: Callable[[Sequence[Document], list[Document]], float],
-           batch_size: int = 32) -> tuple[bool, dict[str, float]]:
+           batch_size: int = 32, encoded=None) -> tuple[bool, dict[str, float]]:
     """Whether ``pipe`` should decode with one type per repeated term: on only if the dev score
     ``f1(gold, predicted)`` is higher with it (a tie keeps it off), and both scores. The model runs
-    once; each choice only decodes again."""
-    encs, logps = pipe.document_logprobs(dev, batch_size)
+    once (not at all when ``encoded``, ``pipe.document_logprobs(dev)``, is given); each choice only
+    decodes again."""
+    encoded = pipe.document_logprobs(dev, batch_size) if encoded is None else encoded
     saved, scores = pipe.consistent_types, {}
     try:
         for name, on in (("off", False), ("on", True)):
             pipe.consistent_types = on
-            pred = [d.with_entities(pipe.decode_words(enc, lp, pipe._soft)) for d, enc, lp in zip(dev, encs, logps)]
-            scores[name] = float(f1(dev, pred))
+            scores[name] = float(f1(dev, pipe.decode_documents(dev, encoded)))
     finally:
         pipe.consistent_types = saved
     return scores["on"] > scores["off"], scores

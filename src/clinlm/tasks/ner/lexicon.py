@@ -99,20 +99,20 @@ class TypeLexicon:
 def choose(pipe, dev: Sequence[Document], counts: dict[str, dict[str, int]],
            f1: Callable[[Sequence[Document], list[Document]], float],
            weights: Sequence[float] = WEIGHTS, alphas: Sequence[float] = ALPHAS,
-           batch_size: int = 32) -> tuple[tuple[float, float], dict[str, float]]:
+           batch_size: int = 32, encoded=None) -> tuple[tuple[float, float], dict[str, float]]:
     """The ``(weight, alpha)`` with the best dev score ``f1(gold, predicted)`` (ties: the smaller
     weight, then the larger alpha, so no lexicon wins a tie), and every candidate's score as
-    ``{"weight/alpha": f1}``. The model runs once; each candidate only decodes again."""
+    ``{"weight/alpha": f1}``. The model runs once (not at all when ``encoded``,
+    ``pipe.document_logprobs(dev)``, is given); each candidate only decodes again."""
     if not dev:
         raise ConfigError("choosing the type lexicon's weight needs dev documents")
-    encs, logps = pipe.document_logprobs(dev, batch_size)
+    encoded = pipe.document_logprobs(dev, batch_size) if encoded is None else encoded
     saved, scores = pipe.type_lexicon, {}
     grid = [(0.0, max(alphas))] + [(w, a) for w in weights if w for a in alphas]
     try:
         for w, a in grid:
             pipe.type_lexicon = TypeLexicon(counts, w, a) if w else None
-            pred = [d.with_entities(pipe.decode_words(enc, lp, pipe._soft)) for d, enc, lp in zip(dev, encs, logps)]
-            scores[(w, a)] = float(f1(dev, pred))
+            scores[(w, a)] = float(f1(dev, pipe.decode_documents(dev, encoded)))
     finally:
         pipe.type_lexicon = saved
     best = max(grid, key=lambda c: (scores[c], -c[0], c[1]))

@@ -279,6 +279,14 @@ class NerPipeline:
         return consistent_types(entities, enc.words, logp, self.labels, self.type_lexicon, group=self.consistent_types,
                                 long_forms=self.long_forms)
 
+    def decode_documents(self, docs: Sequence[Document], encoded: tuple[list[Encoded], list[np.ndarray]],
+                         soft: np.ndarray | None | str = "model") -> list[Document]:
+        """``docs`` with the entities decoded from ``encoded`` (:meth:`document_logprobs` of them), as
+        this model decodes now; ``soft``: other transition scores (``None``: plain Viterbi). What a
+        choice made on dev documents runs once per candidate."""
+        soft = self._soft if isinstance(soft, str) else soft
+        return [d.with_entities(self.decode_words(enc, lp, soft)) for d, enc, lp in zip(docs, *encoded)]
+
     def document_logprobs(self, docs: Sequence[Document], batch_size: int = 32) -> tuple[list[Encoded], list[np.ndarray]]:
         """``docs`` encoded and their word log-probabilities, ``batch_size`` documents a pass: what a
         choice made on dev documents decodes again for each candidate (the model runs once)."""

@@ -65,11 +65,9 @@ def choose_scale(pipe, dev: Sequence[Document], scores: np.ndarray, f1: Callable
     scale's score. The model runs once; each scale only decodes again."""
     if not dev:
         raise ConfigError("choosing the transitions' scale needs dev documents")
-    encs, logps = pipe.document_logprobs(dev, batch_size)
+    encoded = pipe.document_logprobs(dev, batch_size)
     result = {}
     for scale in scales:
-        soft = scale * scores if scale else None
-        pred = [d.with_entities(pipe.decode_words(enc, lp, soft)) for d, enc, lp in zip(dev, encs, logps)]
-        result[float(scale)] = f1(dev, pred)
+        result[float(scale)] = f1(dev, pipe.decode_documents(dev, encoded, scale * scores if scale else None))
     best = max(sorted(result), key=lambda s: (result[s], -s))
     return best, result

@@ -132,3 +132,34 @@ def test_the_untrained_baseline_competes_on_dev_and_the_test_set_chooses_nothing
     assert row["extra"]["chosen"] == chosen and row["value"] == pytest.approx(value)
     assert row["extra"]["fine_tuned_dev_accuracy"] == 95.0
     assert row["baseline"]["value"] == pytest.approx(100 * base_test)
+
+
+def test_the_mmlu_row_reports_the_normalization_val_chose_not_the_one_test_prefers(monkeypatch, tmp_path):
+    spec = importlib.util.spec_from_file_location("tasks_pair", BENCHMARK.parent / "tasks_pair.py")
+    pair = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pair)
+    import clinlm.tasks.mc.data as data
+    import clinlm.tasks.mc.scoring as scoring
+    from clinlm.tasks.mc.data import McQuestion
+
+    # val/dev: PMI right, per token and sum wrong; test: the reverse (the row must still report PMI)
+    split = {"val": [McQuestion("v", "v", ("common", "rare"), 1)], "dev": [McQuestion("d", "v", ("common", "rare"), 1)],
+             "test": [McQuestion("t", "t", ("common", "rare"), 0)] * 3}
+
+    class Scorer:
+        scoring, mlm_head = "pll", "pretrained"
+        max_length = 8
+
+        def logprobs(self, question, options):
+            return [(-2.0, 1), (-3.0, 1)] if question == "v" else [(-1.0, 1), (-5.0, 1)]
+
+        def null_logprobs(self, options):
+            return [(-1.0, 1), (-6.0, 1)]  # PMI: v -> B (right); t -> 0 vs +1 -> B (wrong on test)
+
+    monkeypatch.setattr(data, "read_mc", lambda path: split[Path(path).name])
+    monkeypatch.setattr(scoring, "load_scorer", lambda *a, **k: Scorer())
+    ctx = type("Ctx", (), {"base_model": "base", "shared": str(tmp_path), "seed": 1, "quick": False})()
+    row = pair.mmlu(ctx)
+    assert row["extra"]["chosen"] == "pmi" and row["extra"]["selection_accuracy"] == {"mean": 0.0, "sum": 0.0, "pmi": 100.0}
+    assert row["value"] == 0.0 and row["extra"]["accuracy_per_token"] == row["extra"]["accuracy_sum"] == 100.0
+    assert "3 test questions" in row["budget"] and "PMI" in row["budget"]

@@ -53,3 +53,14 @@ def test_default_model_tags_a_5000_word_note_to_its_last_word(pipe):
 def test_manifest_records_the_test_metrics(pipe):
     test = pipe.manifest.get("metrics", {}).get("test", {})
     assert test.get("protocol") == "MM-ST21pv-r" and 0.3 < test["strict"]["f1"] < 1.0
+
+
+def test_a_list_without_bullets_is_read_item_by_item():
+    """Lines without punctuation under a header: the model reads a sentence end at each line break
+    (block breaks), where it once read "cholecystectomy right hip replacement family history ..." as
+    one run-on phrase and tagged nothing in the list."""
+    text = ("PAST MEDICAL HISTORY:\n1. COPD\n2. Hypertension\n\nPAST SURGICAL HISTORY:\nCholecystectomy\n"
+            "Right hip replacement\n\nFAMILY HISTORY:\nMother - colon cancer\n")
+    found = {e.text for e in clinlm.load(block_breaks=True)(text).entities}
+    assert "Cholecystectomy" in found
+    assert "Cholecystectomy" not in {e.text for e in clinlm.load(block_breaks=False)(text).entities}

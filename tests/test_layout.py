@@ -320,6 +320,11 @@ def test_prescription_words_are_not_concepts():
     assert abstract("35") == ["35"]  # outside a note a number may name a compound (MedMentions: T103)
     hyphen = partial(_trimmed, "She takes K-Dur 10-mEq once a day and 25-mg tablets.", trim=trim_values)
     assert hyphen("K-Dur 10-mEq") == ["K-Dur"] and hyphen("25-mg") == [] and hyphen("K-Dur") == ["K-Dur"]
+    units = partial(_trimmed, "Levothyroxine 75 mcg daily. Alesse 20 mcg-0.10 mg tablet. Take 2 tablets. mg of salt.",
+                    trim=trim_values)
+    assert units("mcg") == [] and units("mg") == [] and units("tablets") == []  # a unit alone after its number
+    assert units("Levothyroxine") == ["Levothyroxine"] and units("tablet") == ["tablet"]  # no number before it
+    assert partial(_trimmed, "Serum Mg was low.", trim=trim_values)("Mg") == ["Mg"]  # magnesium, not a milligram
     assert trimmed("Daily headaches") == ["headaches"]
     assert trimmed("Trizivir") == ["Trizivir"]
 
@@ -621,3 +626,31 @@ def test_a_sections_abbreviated_name_used_inline_is_not_a_concept(annotator):
     abstract = "Hypoxia raised ROS in the cells."
     ros = Entity(abstract.index("ROS"), abstract.index("ROS") + 3, "T103", "ROS")
     assert [e.text for e in annotator(Document("a", abstract, [ros]), clean=True).entities] == ["ROS"]
+
+
+def test_open_breaks_are_line_starts_after_a_line_without_punctuation():
+    from clinlm.context.layout import open_breaks
+
+    text = ("PAST SURGICAL HISTORY\nCholecystectomy\nRight hip replacement\n\nMEDICATIONS:\n- Apixaban 5 mg\n"
+            "- Tiotropium inhaler\nLungs: clear. No edema.\nHe was admitted with fever, cough and a long line that\n"
+            "wraps onto the next one.\n")
+    layout = read_layout(text)
+    got = open_breaks(text, layout)
+    assert text.index("Cholecystectomy") in got and text.index("Right hip") in got  # after a header, between items
+    assert text.index("- Tiotropium") in got  # a bulleted item after one that ends with a word
+    assert text.index("MEDICATIONS") in got  # a header after an item without punctuation (blank line between)
+    assert text.index("- Apixaban") not in got  # after "MEDICATIONS:": the colon marks it
+    assert text.index("Apixaban") not in got and text.index("clear") not in got  # breaks inside a line
+    assert text.index("wraps") not in got  # a wrapped line continues its sentence
+    assert set(got) <= set(layout.breaks)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(LINES), max_size=10), st.sampled_from(BREAKS))
+def test_open_breaks_follow_a_line_break_and_an_unpunctuated_line(lines, br):
+    from clinlm.context.layout import open_breaks
+
+    text = br.join(lines)
+    for b in open_breaks(text, read_layout(text)):
+        before = text[:b].rstrip()
+        assert before and before[-1] not in ".!?;:," and NEWLINE.search(text[len(before):b])

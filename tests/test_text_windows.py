@@ -114,3 +114,32 @@ def test_every_word_has_an_owning_window(tokenizer, text, length, data):
 def test_labels_and_spans():
     assert bio_labels(["T005", "T204"]) == ["O", "B-T005", "I-T005", "B-T204", "I-T204"]
     assert tag_spans(["B-A", "I-A", "O", "B-B", "B-B", "I-B"]) == [(0, 2, "A"), (3, 4, "B"), (4, 6, "B")]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(ALPHABET, max_size=400), data=st.data())
+def test_separators_are_context_only_words_and_offsets_stay(tokenizer, text, data):
+    """A separator before a word adds one token that belongs to no word; every word keeps its
+    subwords, in order, and the text between separators reads as before."""
+    from clinlm.windows import SEPARATOR
+
+    w = words(text)
+    breaks = data.draw(st.lists(st.integers(0, len(text)), max_size=8))
+    (plain,) = encode(tokenizer, [text])
+    (sep,) = encode(tokenizer, [text], [breaks])
+    assert sep.words == plain.words and len(sep.first_subword) == len(w)
+    inside = {i for b in breaks for i in [np.searchsorted(w.starts, b)] if 0 < i < len(w)}
+    dot = tokenizer(SEPARATOR, add_special_tokens=False)["input_ids"]
+    assert len(sep.input_ids) == len(plain.input_ids) + len(dot) * len(inside)
+    assert (sep.word_ids == -1).sum() == len(dot) * len(inside)
+    # the subwords of each word are the same tokens, just shifted
+    real = sep.word_ids >= 0
+    assert sep.input_ids[real].tolist() == plain.input_ids.tolist()
+    assert sep.word_ids[real].tolist() == plain.word_ids.tolist()
+    has = plain.first_subword >= 0
+    assert (sep.first_subword >= 0).tolist() == has.tolist()
+    assert (sep.input_ids[sep.first_subword[has]] == plain.input_ids[plain.first_subword[has]]).all()
+    for i in sorted(inside):  # the separator sits right before the word's first subword
+        f = sep.first_subword[i]
+        if f >= len(dot) and has[i]:
+            assert sep.word_ids[f - 1] == -1 and sep.input_ids[f - len(dot):f].tolist() == dot

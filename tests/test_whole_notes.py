@@ -51,7 +51,7 @@ def test_the_visit_note_gets_sections_and_assertions_a_clinician_expects(visit):
         ("Denies fever", "fever", "review_of_systems", "absent"),
         ("Positive for heartburn", "heartburn", "review_of_systems", "present"),
         ("Endorses depression", "depression", "review_of_systems", "present"),
-        ("Regular rate", "Regular rate", "physical_exam", "present"),
+        ("Regular rate and rhythm", "rhythm", "physical_exam", "present"),
         ("No murmurs", "murmurs", "physical_exam", "absent"),
         ("Lungs are clear", "Lungs", "physical_exam", "present"),
         ("Abdomen is soft", "soft", "physical_exam", "present"),

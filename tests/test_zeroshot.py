@@ -235,6 +235,38 @@ def test_sum_and_mean_normalisation_pick_different_options():
         predict_mc(_Fixed(table), qs, normalize="max")
 
 
+class _WithNull(_Fixed):
+    def __init__(self, table, null):
+        super().__init__(table)
+        self.null = null
+
+    def null_logprobs(self, options):
+        return [self.null[o] for o in options]
+
+
+def test_pmi_picks_the_option_the_question_makes_likelier():
+    from clinlm.tasks.mc.scoring import predict_mc
+
+    qs = [McQuestion("1", "a", ("common", "rare"), 1)]
+    table = {"a": [(-2.0, 1), (-3.0, 1)]}          # after the question: common is likelier (sum and mean pick A)
+    null = {"common": (-1.0, 1), "rare": (-6.0, 1)}  # without it: common far likelier still; PMI -1 vs +3 picks B
+    [pred] = predict_mc(_WithNull(table, null), qs, normalize="pmi")
+    assert (pred["prediction"], pred["prediction_pmi"], pred["prediction_sum"], pred["prediction_per_token"]) == ("B", "B", "A", "A")
+    assert pred["null_logprobs"] == [-1.0, -6.0]
+    res = evaluate_mc(_WithNull(table, null), qs, normalize="pmi")
+    assert res["accuracy"] == res["accuracy_pmi"] == 1.0 and res["accuracy_sum"] == res["accuracy_per_token"] == 0.0
+    assert "accuracy_pmi" not in evaluate_mc(_WithNull(table, null), qs)  # only scored when asked for
+
+
+def test_pmi_null_score_is_the_option_after_a_bare_answer_prompt(tiny_mlm):
+    from clinlm.tasks.mc.scoring import NULL_PROMPT
+
+    scorer = load_scorer(str(tiny_mlm))
+    options = ["aspirin daily", "fever"]
+    assert scorer.null_logprobs(options) == [scorer._pll(NULL_PROMPT, o) for o in options]
+    assert scorer.null_logprobs(options) != scorer.logprobs("the patient denies chest pain", options)
+
+
 def _pll_reference(scorer, question, option):
     """The straightforward computation: full-vocabulary log-softmax at every position of each masked copy."""
     tok, model = scorer.tokenizer, scorer.model

@@ -7,6 +7,7 @@ dropped; each word is later read from the window where it has most context.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -26,14 +27,32 @@ class Encoded:
     first_subword: np.ndarray  # int64 [n_words], -1 for a word the tokenizer drops
 
 
-def encode(tokenizer, texts: Sequence[str]) -> list[Encoded]:
-    """Pre-tokenize texts into words and align them to subwords in one batched call."""
+#: what the model reads at a block break that no punctuation marks (see :func:`encode`)
+SEPARATOR = "."
+
+
+def encode(tokenizer, texts: Sequence[str], breaks: Sequence[Sequence[int]] | None = None) -> list[Encoded]:
+    """Pre-tokenize texts into words and align them to subwords in one batched call.
+
+    ``breaks[i]``: character offsets in ``texts[i]`` where the model should read the end of a
+    sentence although the text has no punctuation there (a list item on its own line, a header
+    without a colon): a :data:`SEPARATOR` token goes before the first word at or after each. It is
+    context only: it belongs to no word (its ``word_ids`` entry is -1), so offsets, words and
+    labels are untouched."""
     ws = [words(t) for t in texts]
     out: list[Encoded] = []
     nonempty = [i for i, w in enumerate(ws) if len(w)]
+    strings, real = {}, {}  # per text: the words the tokenizer reads, and each one's word index (-1: a separator)
+    for i in nonempty:
+        before = sorted({bisect_left(ws[i].starts, b) for b in (breaks[i] if breaks else ())} - {0, len(ws[i])})
+        strings[i], real[i] = ws[i].strings(), np.arange(len(ws[i]), dtype=np.int64)
+        if before:
+            for k in reversed(before):
+                strings[i].insert(k, SEPARATOR)
+            real[i] = np.insert(real[i], np.asarray(before, dtype=np.int64), -1)
     batch = (
         tokenizer(
-            [ws[i].strings() for i in nonempty],
+            [strings[i] for i in nonempty],
             is_split_into_words=True,
             add_special_tokens=False,
             truncation=False,
@@ -50,10 +69,11 @@ def encode(tokenizer, texts: Sequence[str]) -> list[Encoded]:
             continue
         k = pos[i]
         ids = np.asarray(batch["input_ids"][k], dtype=np.int64)
-        wid = np.asarray([-1 if x is None else x for x in batch.word_ids(k)], dtype=np.int64)
+        wid = np.asarray([-1 if x is None else real[i][x] for x in batch.word_ids(k)], dtype=np.int64)
         first = np.full(len(w), -1, dtype=np.int64)
         # reversed assignment leaves the smallest subword index per word
         idx = np.arange(len(wid) - 1, -1, -1)
+        idx = idx[wid[idx] >= 0]
         first[wid[idx]] = idx
         out.append(Encoded(w, ids, wid, first))
     return out

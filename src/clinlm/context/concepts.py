@@ -220,6 +220,8 @@ _UNITS = (r"(?:mg|mcg|\u00b5g|ug|g|gm|grams?|kg|ml|mL|cc|L|units?|iu|IU|meq|mEq|
 _MEASURE = re.compile(r"\d+(?:[.,]\d+)?(?:\s*|-)" + _UNITS)
 _VALUE = re.compile(r"\s+(\d+)([.,]\d+)?((?:\s*|-)" + _UNITS + r"\b[^\n]*)?$")  # whole digits, decimals, unit
 _NUMBER = re.compile(r"[\d.,/%+\-\s]+")
+_UNIT = re.compile(_UNITS)
+_AFTER_NUMBER = re.compile(r"\d(?:\s*|-)$")  # what comes right before a unit that belongs to a number
 _VALUE_GOES_ON = re.compile(r"(?:[.,]\d|\s*/\s*\d|(?:\s*|-)" + _UNITS + r"\b)")
 
 
@@ -228,12 +230,15 @@ def trim_values(text: str, entities: Iterable[Entity], numbers: bool = True) -> 
     "Trizivir 1 tablet") and the result after a test ("Sodium 133", "BP 138" of "BP 138/82", "lactate 1"
     of "lactate 1.8"). A number is a value when a unit, a decimal or "/" follows it, or when it has two
     digits or more; a single digit alone stays part of a name ("caspase 3", "type 1"). An entity that
-    is only a measurement ("6 pounds", "20 mg") is dropped, and with ``numbers`` (a note with sections:
-    "heart rate was reduced to the 70") one that is only a number; an abstract's number may name a
-    compound ("led to the discovery of 35": MedMentions types it T103)."""
+    is only a measurement ("6 pounds", "20 mg") is dropped, and so is a unit alone right after its number
+    ("mcg" of "Levothyroxine 75 mcg", tagged T103 by a model that left the number out); with
+    ``numbers`` (a note with sections: "heart rate was reduced to the 70") one that is only a number;
+    an abstract's number may name a compound ("led to the discovery of 35": MedMentions types it T103)."""
     out: list[Entity] = []
     for e in entities:
         if _MEASURE.fullmatch(text, e.start, e.end) or (numbers and _NUMBER.fullmatch(text, e.start, e.end)):
+            continue
+        if _UNIT.fullmatch(text, e.start, e.end) and _AFTER_NUMBER.search(text, max(0, e.start - 12), e.start):
             continue
         found = _VALUE.search(text, e.start, e.end)  # "$" is the entity's end
         if found and found.start() > e.start:

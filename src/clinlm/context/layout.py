@@ -202,6 +202,28 @@ class Layout:
         )
 
 
+#: a line that ends with one of these told its reader where it ends; no separator is needed after it
+_CLOSING = frozenset(".!?;:,")
+
+
+def open_breaks(text: str, layout: Layout) -> list[int]:
+    """The breaks (:attr:`Layout.breaks`) that start a line after a line ending without punctuation: the
+    items of a list without bullets ("Cholecystectomy" / "Right hip replacement"), a header without a
+    colon, a bulleted item after one that ends with a word. A reader sees the line end there; a model
+    that reads words and spaces does not, and reads the lines as one run-on sentence ("cholecystectomy
+    right hip replacement family history mother colon cancer"). The NER pipeline shows it a sentence
+    end at these offsets (:func:`clinlm.windows.encode`). Breaks inside a line (after a bullet, a
+    sub-header's colon or an inline header) are not open breaks, nor is a wrapped line's end."""
+    out = []
+    for b in layout.breaks:
+        j = b - 1
+        while j >= 0 and text[j].isspace():
+            j -= 1
+        if j >= 0 and text[j] not in _CLOSING and NEWLINE.search(text, j + 1, b):
+            out.append(b)
+    return out
+
+
 def _at(spans: Sequence[Section], offset: int) -> Section | None:
     lo, hi = 0, len(spans)
     while lo < hi:  # spans are sorted and do not overlap

@@ -16,8 +16,9 @@ from clinlm.tasks.commands import print_result, write_jsonl
 
 Normalize = Annotated[str, typer.Option(
     "--normalize", help="How options compare: mean (log-probability per token; the default, since a sum adds one "
-    "negative term per token and so favours options of fewer tokens) or sum (summed log-probability). "
-    "Both are reported either way.")]
+    "negative term per token and so favours options of fewer tokens), sum (summed log-probability) or pmi "
+    "(summed log-probability after the question minus after a bare 'Answer:': which option the question makes "
+    "more likely; scores each option twice). Mean and sum are reported either way.")]
 AllowRandomHead = Annotated[bool, typer.Option(
     "--allow-random-head", help="Score with an encoder saved without masked-LM head weights, through a random "
     "head (seeded by --seed): expect chance. Without it such a model is refused (give it a head with `clinlm pretrain`).")]

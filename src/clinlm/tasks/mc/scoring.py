@@ -5,9 +5,13 @@
   option's tokens, each masked in turn with the prompt and the rest of the option visible.
 
 The answer is the option with the highest log-probability per token (``normalize="mean"``, the
-default: a sum favours options of fewer tokens, each token adding a negative term) or the highest
-sum (``normalize="sum"``). Both accuracies are reported (``accuracy_per_token``, ``accuracy_sum``;
-``accuracy`` is the selected one's), as is chance.
+default: a sum favours options of fewer tokens, each token adding a negative term), the highest
+sum (``normalize="sum"``), or the highest pointwise mutual information with the question
+(``normalize="pmi"``: the summed log-probability after the question minus the one after a bare
+"Answer:"; Holtzman et al. 2021, "Surface Form Competition"): a small model prefers options that are
+likely anywhere (common words, short phrases), and PMI asks which option the *question* makes more
+likely. It scores every option twice. Both plain accuracies are always reported (``accuracy_per_token``,
+``accuracy_sum``; ``accuracy_pmi`` too when PMI is chosen; ``accuracy`` is the selected one's), as is chance.
 An encoder saved without its masked-LM head (e.g. a sentence-transformers model) gets a
 randomly initialised head, seeded (``seed``) so that runs agree: ``mlm_head`` says so and its
 scores sit near chance; the CLI refuses such a model unless told ``--allow-random-head``.
@@ -29,8 +33,9 @@ from clinlm.runtime.loading import check_model_location, load_pretrained, load_t
 from clinlm.runtime.device import resolve_device
 
 PROMPT = "Question: {question}\nAnswer:"
+NULL_PROMPT = "Answer:"  # PMI's baseline: the option with no question
 SCORINGS = ("auto", "pll", "causal")
-NORMALIZATIONS = ("mean", "sum")
+NORMALIZATIONS = ("mean", "sum", "pmi")
 RANDOM_HEAD = "random (seed {seed}; the checkpoint has no masked-LM head weights)"
 
 
@@ -39,9 +44,15 @@ def check_normalize(normalize: str) -> None:
         raise ConfigError(f"unknown normalize {normalize!r}; use one of {', '.join(NORMALIZATIONS)}")
 
 
-def choose(logprobs: Sequence[tuple[float, int]], normalize: str = "mean") -> int:
-    """The index of the best option: highest log-probability per token (``mean``) or summed (``sum``); the first on ties."""
+def choose(logprobs: Sequence[tuple[float, int]], normalize: str = "mean",
+           null: Sequence[tuple[float, int]] | None = None) -> int:
+    """The index of the best option: highest log-probability per token (``mean``), summed (``sum``) or
+    summed minus its summed log-probability without the question (``pmi``, needs ``null``); the first on ties."""
     check_normalize(normalize)
+    if normalize == "pmi":
+        if null is None or len(null) != len(logprobs):
+            raise ConfigError("normalize 'pmi' needs each option's log-probability without the question")
+        return max(range(len(logprobs)), key=lambda i: logprobs[i][0] - null[i][0])
     if normalize == "sum":
         return max(range(len(logprobs)), key=lambda i: logprobs[i][0])
     return max(range(len(logprobs)), key=lambda i: logprobs[i][0] / max(1, logprobs[i][1]))
@@ -68,10 +79,16 @@ class OptionScorer:
     batch_size: int = 64
     mlm_head: str = "pretrained"
 
-    @torch.inference_mode()
     def logprobs(self, question: str, options: Sequence[str]) -> list[tuple[float, int]]:
         """``(summed log-probability, token count)`` of each option after the prompt."""
-        prompt = PROMPT.format(question=question)
+        return self._options(PROMPT.format(question=question), options)
+
+    def null_logprobs(self, options: Sequence[str]) -> list[tuple[float, int]]:
+        """The same for each option after a bare "Answer:" (PMI's baseline)."""
+        return self._options(NULL_PROMPT, options)
+
+    @torch.inference_mode()
+    def _options(self, prompt: str, options: Sequence[str]) -> list[tuple[float, int]]:
         if self.scoring == "causal":
             ctx = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
             conts = [self.tokenizer(" " + o.strip(), add_special_tokens=False)["input_ids"] for o in options]
@@ -177,16 +194,21 @@ def sample(questions: Sequence[McQuestion], limit: int | None, seed: int = 42) -
 def predict_mc(scorer: OptionScorer, questions: Sequence[McQuestion], on_progress: Callable[[], None] | None = None,
                normalize: str = "mean") -> list[dict[str, Any]]:
     """Each question's chosen option by ``normalize`` (``prediction``, ``option``), the choices of
-    both (``prediction_per_token``, ``prediction_sum``), and every option's summed log-probability
-    (``logprobs``) and token count (``tokens``)."""
+    both plain normalizations (``prediction_per_token``, ``prediction_sum``; ``prediction_pmi`` with
+    PMI), and every option's summed log-probability (``logprobs``; ``null_logprobs`` with PMI) and
+    token count (``tokens``)."""
     check_normalize(normalize)
     preds = []
     for q in questions:
         lp = scorer.logprobs(q.question, q.options)
-        best, total, per_token = choose(lp, normalize), choose(lp, "sum"), choose(lp, "mean")
-        preds.append({"id": q.id, "prediction": LETTERS[best], "option": q.options[best],
-                      "prediction_per_token": LETTERS[per_token], "prediction_sum": LETTERS[total],
-                      "logprobs": [round(x, 4) for x, _ in lp], "tokens": [n for _, n in lp]})
+        null = scorer.null_logprobs(q.options) if normalize == "pmi" else None
+        best, total, per_token = choose(lp, normalize, null), choose(lp, "sum"), choose(lp, "mean")
+        pred = {"id": q.id, "prediction": LETTERS[best], "option": q.options[best],
+                "prediction_per_token": LETTERS[per_token], "prediction_sum": LETTERS[total],
+                "logprobs": [round(x, 4) for x, _ in lp], "tokens": [n for _, n in lp]}
+        if null is not None:
+            pred.update(prediction_pmi=LETTERS[best], null_logprobs=[round(x, 4) for x, _ in null])
+        preds.append(pred)
         if on_progress:
             on_progress()
     return preds
@@ -198,8 +220,10 @@ def evaluate_mc(scorer: OptionScorer, questions: Sequence[McQuestion], on_progre
     ``accuracy_sum``), chance, and each prediction."""
     preds = [dict(p, gold=LETTERS[q.answer]) for q, p in zip(questions, predict_mc(scorer, questions, on_progress, normalize))]
     n = len(questions)
+    extra = {"accuracy_pmi": sum(p["prediction_pmi"] == p["gold"] for p in preds) / n if n else 0.0} if normalize == "pmi" else {}
     return {
         "accuracy": sum(p["prediction"] == p["gold"] for p in preds) / n if n else 0.0,
+        **extra,
         "accuracy_per_token": sum(p["prediction_per_token"] == p["gold"] for p in preds) / n if n else 0.0,
         "accuracy_sum": sum(p["prediction_sum"] == p["gold"] for p in preds) / n if n else 0.0,
         "normalize": normalize,

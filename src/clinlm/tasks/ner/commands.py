@@ -359,6 +359,9 @@ def evaluate_ner(
     long_forms: bool = typer.Option(True, "--long-forms/--no-long-forms",
                                     help="With one type per term: an abbreviation a document defines takes its long "
                                          "form's type."),
+    block_breaks: bool = typer.Option(True, "--block-breaks/--no-block-breaks",
+                                      help="Show the model a sentence end where a line ends a block without "
+                                           "punctuation (a list item, a header without a colon)."),
 ) -> None:
     """seqeval micro P/R/F1 (strict and default mode), per type, and character-span F1."""
     from clinlm.tasks.ner.metrics import mapped_scores
@@ -383,7 +386,7 @@ def evaluate_ner(
     mapping = source.score_map(gold)
     options = {k: v for k, v in {"max_length": max_length, "stride": stride, "decode": decode,
                                  "consistent_types": consistent_types, "type_lexicon": type_lexicon,
-                                 "long_forms": long_forms}.items()
+                                 "long_forms": long_forms, "block_breaks": block_breaks}.items()
                if v is not None}
     pipe = load(model, device=device, precision=precision, context=False, compile=compile, engine=engine,
                 **options)  # scores need no assertion

@@ -73,6 +73,7 @@ class NerPipeline:
         consistent_types: bool | None = None,
         type_lexicon: bool = True,
         long_forms: bool = True,
+        block_breaks: bool = True,
     ):
         """``context``: add assertion flags, an assertion label and the section to every entity
         (:mod:`clinlm.context`); ``True`` (default rules, plus ``context_rules``/``section_rules``
@@ -95,7 +96,10 @@ class NerPipeline:
         the type lexicon in the model's ``clinlm.json`` to each known term's type evidence where it has
         one (:mod:`clinlm.tasks.ner.lexicon`); ``False``: the model's evidence alone. ``long_forms``
         (with one type per term): an abbreviation a note defines takes its long form's type
-        (:func:`~clinlm.tasks.ner.consistency.follow_long_forms`)."""
+        (:func:`~clinlm.tasks.ner.consistency.follow_long_forms`). ``block_breaks``: where a note's
+        line ends a block without punctuation (a list item without a bullet, a header without a
+        colon: :func:`~clinlm.context.layout.open_breaks`), the model reads a sentence end
+        (:func:`~clinlm.windows.encode`); ``False``: it reads words and spaces only."""
         self.context = make_context(context, context_rules, section_rules, replace_rules)
         self.linkers = make_linkers(linker)
         self.clean = bool(clean)
@@ -125,6 +129,7 @@ class NerPipeline:
                                      else consistent_types)
         self.type_lexicon = TypeLexicon.from_manifest(self.manifest) if type_lexicon else None
         self.long_forms = bool(long_forms)
+        self.block_breaks = bool(block_breaks)
         #: section -> columns of the labels a section favours, and by how much (log-odds); with context and clean
         self._prior_columns, self.section_prior = self._section_prior_columns() if self.context is not None and self.clean else ({}, 0.0)
 
@@ -250,8 +255,18 @@ class NerPipeline:
             yield from self._annotate(docs, report)
             release()
 
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        """``texts`` as the model reads them: words, subwords and, with ``block_breaks``, a sentence end
+        at each block break no punctuation marks (under this pipeline's section rules)."""
+        if not self.block_breaks:
+            return encode(self.tokenizer, texts)
+        from clinlm.context.layout import open_breaks, read_layout
+
+        layout = self.context.layout if self.context is not None else read_layout
+        return encode(self.tokenizer, texts, [open_breaks(t, layout(t)) for t in texts])
+
     def _annotate(self, docs: Sequence[Document], on_progress: Callable[[int, int], None] | None = None) -> list[Document]:
-        encs = encode(self.tokenizer, [d.text for d in docs])
+        encs = self.encode([d.text for d in docs])
         out = []
         for doc, enc, logp in zip(docs, encs, self.word_logprobs(encs, on_progress)):
             if self._prior_columns:
@@ -290,7 +305,7 @@ class NerPipeline:
     def document_logprobs(self, docs: Sequence[Document], batch_size: int = 32) -> tuple[list[Encoded], list[np.ndarray]]:
         """``docs`` encoded and their word log-probabilities, ``batch_size`` documents a pass: what a
         choice made on dev documents decodes again for each candidate (the model runs once)."""
-        encs = encode(self.tokenizer, [d.text for d in docs])
+        encs = self.encode([d.text for d in docs])
         logps: list[np.ndarray] = []
         for i in range(0, len(encs), batch_size):
             logps += self.word_logprobs(encs[i: i + batch_size])

@@ -64,3 +64,18 @@ def test_a_list_without_bullets_is_read_item_by_item():
     found = {e.text for e in clinlm.load(block_breaks=True)(text).entities}
     assert "Cholecystectomy" in found
     assert "Cholecystectomy" not in {e.text for e in clinlm.load(block_breaks=False)(text).entities}
+
+
+def test_clinical_abbreviations_in_a_note_get_their_types():
+    text = ("HPI: 68 yo M with PMH of HTN, HLD, CAD s/p CABG and COPD presents with SOB.\n"
+            "PLAN: Start IV lasix. Check TTE.\n")
+    found = {e.text: e.label for e in clinlm.load()(text).entities}
+    assert (found.get("HTN"), found.get("HLD"), found.get("CABG"), found.get("SOB"), found.get("TTE")) == (
+        "T038", "T038", "T058", "T033", "T058")
+    assert "IV" not in found and any("lasix" in k and v == "T103" for k, v in found.items())  # "IV lasix" may stay whole
+    plain = {e.text: e.label for e in clinlm.load(abbreviations=False)(text).entities}
+    assert plain.get("HTN") != "T038" or "HLD" not in plain  # what the model alone did (2026-12-07: T103, untagged)
+    # no sections (an abstract, a sentence): the model's own reading
+    sentence = "Patients with HTN and CAD were enrolled."
+    assert [(e.text, e.label) for e in clinlm.load()(sentence).entities] == \
+        [(e.text, e.label) for e in clinlm.load(abbreviations=False)(sentence).entities]

@@ -74,6 +74,7 @@ class NerPipeline:
         type_lexicon: bool = True,
         long_forms: bool = True,
         block_breaks: bool = True,
+        abbreviations: bool = True,
     ):
         """``context``: add assertion flags, an assertion label and the section to every entity
         (:mod:`clinlm.context`); ``True`` (default rules, plus ``context_rules``/``section_rules``
@@ -99,7 +100,10 @@ class NerPipeline:
         (:func:`~clinlm.tasks.ner.consistency.follow_long_forms`). ``block_breaks``: where a note's
         line ends a block without punctuation (a list item without a bullet, a header without a
         colon: :func:`~clinlm.context.layout.open_breaks`), the model reads a sentence end
-        (:func:`~clinlm.windows.encode`); ``False``: it reads words and spaces only."""
+        (:func:`~clinlm.windows.encode`); ``False``: it reads words and spaces only. ``abbreviations``
+        (with context and clean, in a note with sections, for a model with ST21pv's types): type, add
+        or drop the clinical abbreviations of :mod:`clinlm.context.abbreviations` ("HTN", "CABG",
+        "IV") that the note does not define."""
         self.context = make_context(context, context_rules, section_rules, replace_rules)
         self.linkers = make_linkers(linker)
         self.clean = bool(clean)
@@ -130,6 +134,13 @@ class NerPipeline:
         self.type_lexicon = TypeLexicon.from_manifest(self.manifest) if type_lexicon else None
         self.long_forms = bool(long_forms)
         self.block_breaks = bool(block_breaks)
+        #: the clinical abbreviations a note may use undefined; with context and clean, for a model with their types
+        self._abbreviations = None
+        if abbreviations and self.context is not None and self.clean:
+            from clinlm.context.abbreviations import load_abbreviations
+
+            found = load_abbreviations()
+            self._abbreviations = found if found.usable_with(self.labels) else None
         #: section -> columns of the labels a section favours, and by how much (log-odds); with context and clean
         self._prior_columns, self.section_prior = self._section_prior_columns() if self.context is not None and self.clean else ({}, 0.0)
 
@@ -271,7 +282,14 @@ class NerPipeline:
         for doc, enc, logp in zip(docs, encs, self.word_logprobs(encs, on_progress)):
             if self._prior_columns:
                 logp = self._section_prior(doc.text, enc, logp)
-            done = doc.with_entities(self.decode_words(enc, logp, self._soft))
+            entities = self.decode_words(enc, logp, self._soft)
+            if self._abbreviations is not None:
+                from clinlm.context.abbreviations import apply_abbreviations
+
+                layout = self.context.layout(doc.text)
+                if layout.sections:
+                    entities = apply_abbreviations(doc.text, entities, self._abbreviations, layout)
+            done = doc.with_entities(entities)
             done.metadata["clinlm"] = self.precision.metadata()  # how these entities were computed
             out.append(done)
         if self.context is not None:

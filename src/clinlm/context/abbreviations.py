@@ -1,0 +1,103 @@
+"""Clinical abbreviations a note uses without defining them ("HTN", "CABG", "SOB").
+
+The default model learnt its types from PubMed abstracts, where every abbreviation is defined in
+the text it appears in; a note never defines "HTN". Read as a new user would, a note written in
+abbreviations came out with "HTN" typed T103 Chemical, "DM2" T017 Anatomical Structure, "A-fib"
+T103, "CTAB" T103, and "HLD", "CAD" and "CABG" not tagged at all (2026-12-07).
+
+``resources/clinical_abbreviations.json`` lists unambiguous ones with their ST21pv type, and, in a
+note with sections, :func:`apply_abbreviations`
+
+* gives an entity that is exactly a listed abbreviation (or its plural, "TIAs") the listed type;
+* adds an entity for an occurrence that no entity overlaps, and replaces pieces of one ("N" of
+  "N/V", "NT/" of ...) by the whole abbreviation; an entity that holds an abbreviation and more
+  ("CHF exacerbation", "LE edema") is left as the model drew it;
+* drops an entity that is exactly one listed as no concept (``"type": null``: "IV", a route).
+
+It leaves alone an abbreviation the note defines in parentheses ("... (CP)"), where the
+document says what it means, one followed by a ``not_before`` word ("CVA tenderness" is the
+costovertebral angle), and a model whose labels lack a listed type (it is another label set).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from clinlm.context.concepts import split_at_breaks
+from clinlm.context.layout import Layout
+from clinlm.context.rules import RESOURCES
+from clinlm.document import Entity
+from clinlm.errors import ConfigError
+
+CLINICAL_ABBREVIATIONS = RESOURCES / "clinical_abbreviations.json"
+#: what an added entity's ``attributes["source"]`` says
+SOURCE = "abbreviation"
+
+
+@dataclass(frozen=True)
+class Abbreviations:
+    """Abbreviation -> type (``None``: no concept), the words that make it mean something else, and
+    one pattern that finds them all."""
+
+    types: dict[str, str | None]
+    not_before: dict[str, frozenset[str]]
+    pattern: re.Pattern
+
+    def usable_with(self, labels: Iterable[str]) -> bool:
+        """Whether a model with these labels (``B-T038`` or ``T038``) has every type listed."""
+        have = {label.split("-", 1)[-1] for label in labels}
+        return {t for t in self.types.values() if t} <= have
+
+
+def load_abbreviations(path: str | Path = CLINICAL_ABBREVIATIONS) -> Abbreviations:
+    """The abbreviations of ``path`` (default: the project's list)."""
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))["abbreviations"]
+        types = {r["abbreviation"]: r["type"] for r in rows}
+        not_before = {r["abbreviation"]: frozenset(w.lower() for w in r.get("not_before", ())) for r in rows}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a clinical abbreviation list ({exc})") from None
+    names = sorted(types, key=len, reverse=True)
+    # whole tokens only: no letter or digit on either side ("MI" of "MIs" through the plural, never of "MIRA")
+    pattern = re.compile(r"(?<![A-Za-z0-9])(" + "|".join(map(re.escape, names)) + r")(s?)(?![A-Za-z0-9])")
+    return Abbreviations(types, not_before, pattern)
+
+
+def _defined(text: str, abbreviation: str) -> bool:
+    """Whether the text defines the letters itself: "(CP)" or "CP (" after or before its long form."""
+    return bool(re.search(r"\(\s*" + re.escape(abbreviation) + r"s?\s*\)|" + re.escape(abbreviation) + r"s?\s+\(", text))
+
+
+def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Abbreviations,
+                        layout: Layout | None = None) -> list[Entity]:
+    """``entities`` with the listed abbreviations of ``text`` typed, added or dropped (see the module doc).
+    With the note's ``layout``, entities are first cut at its breaks, as cleaning cuts them later: "P: CHF"
+    across "A/P:" and its text is "P" and "CHF" there, and "CHF" is the abbreviation."""
+    out = split_at_breaks(text, entities, layout) if layout is not None else list(entities)
+    defined: dict[str, bool] = {}
+    for m in abbreviations.pattern.finditer(text):
+        name = m.group(1)
+        if name not in defined:
+            defined[name] = _defined(text, name)
+        if defined[name]:
+            continue
+        after = text[m.end():m.end() + 40].split(None, 1)
+        if after and after[0].lower().strip(".,;:") in abbreviations.not_before[name]:
+            continue
+        start, end, kind = m.start(), m.end(), abbreviations.types[name]
+        touching = [e for e in out if e.start < end and start < e.end]
+        if any(e.start < start or e.end > end for e in touching):
+            continue  # an entity holds the letters and more: the model's span stands
+        for e in touching:
+            out.remove(e)
+        if kind is None:
+            continue
+        exact = next((e for e in touching if (e.start, e.end) == (start, end)), None)
+        if exact is not None:
+            out.append(Entity(start, end, kind, exact.text, exact.score, dict(exact.attributes)))
+        else:
+            out.append(Entity(start, end, kind, text[start:end], None, {"source": SOURCE}))
+    return sorted(out, key=lambda e: (e.start, e.end))

@@ -1,0 +1,94 @@
+"""Clinical abbreviations a note leaves undefined: typed, added, pieces replaced, routes dropped."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clinlm.context.abbreviations import SOURCE, apply_abbreviations, load_abbreviations
+from clinlm.context.layout import read_layout
+from clinlm.document import Entity
+from clinlm.errors import ConfigError
+
+ABBR = load_abbreviations()
+
+
+def ent(text: str, piece: str, label: str = "T103", at: int = 0) -> Entity:
+    start = -1
+    for _ in range(at + 1):
+        start = text.index(piece, start + 1)
+    return Entity(start, start + len(piece), label, piece, 0.9)
+
+
+def spans(text: str, entities) -> list[tuple[str, str]]:
+    return [(text[e.start:e.end], e.label) for e in entities]
+
+
+def test_exact_entities_take_the_listed_type_and_keep_their_score():
+    text = "PMH: HTN, DM2, A-fib. Denies SOB."
+    out = apply_abbreviations(text, [ent(text, "HTN"), ent(text, "DM2", "T017"), ent(text, "A-fib"), ent(text, "SOB", "T038")], ABBR)
+    assert spans(text, out) == [("HTN", "T038"), ("DM2", "T038"), ("A-fib", "T038"), ("SOB", "T033")]
+    assert all(e.score == 0.9 and SOURCE not in e.attributes.values() for e in out)
+
+
+def test_missing_ones_are_added_and_pieces_replaced_but_longer_spans_stand():
+    text = "CAD s/p CABG. Reports N/V. CHF exacerbation. No LE edema."
+    given_ = [ent(text, "N"), ent(text, "CHF exacerbation", "T038"), ent(text, "LE edema", "T033")]
+    out = apply_abbreviations(text, given_, ABBR)
+    assert spans(text, out) == [("CAD", "T038"), ("CABG", "T058"), ("N/V", "T033"), ("CHF exacerbation", "T038"),
+                                ("LE edema", "T033")]
+    added = [e for e in out if e.attributes.get("source") == SOURCE]
+    assert [e.text for e in added] == ["CAD", "CABG", "N/V"] and all(e.score is None for e in added)
+
+
+def test_routes_are_dropped_plurals_match_and_words_do_not():
+    text = "Start IV lasix. Two TIAs. MIRA trial. DMARD. IVC filter."
+    out = apply_abbreviations(text, [ent(text, "IV"), ent(text, "lasix"), ent(text, "IVC", "T017")], ABBR)
+    assert spans(text, out) == [("lasix", "T103"), ("TIAs", "T038"), ("IVC", "T017")]
+
+
+def test_a_defined_abbreviation_and_a_not_before_word_are_left_alone():
+    text = "Cerebral palsy (CP) since birth; CP is stable. No CVA tenderness. ASA class II. ASA 81 mg."
+    out = apply_abbreviations(text, [ent(text, "CP", "T038", at=1), ent(text, "CVA", "T017")], ABBR)
+    assert spans(text, out) == [("CP", "T038"), ("CVA", "T017"), ("ASA", "T103")]  # only "ASA 81 mg" is aspirin
+    assert out[-1].start == text.index("ASA 81")
+
+
+def test_entities_are_cut_at_the_layout_first():
+    text = "A/P: CHF exacerbation."
+    out = apply_abbreviations(text, [ent(text, "P: CHF", "T033")], ABBR, read_layout(text))
+    assert ("CHF", "T038") in spans(text, out)
+
+
+def test_only_models_with_the_listed_types_use_them(tmp_path):
+    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T007", "T005") for p in "BI"])
+    assert not ABBR.usable_with(["O", "B-problem", "I-problem", "B-test", "I-test"])
+    bad = tmp_path / "a.json"
+    bad.write_text(json.dumps({"abbreviations": [{"abbreviation": "X"}]}))
+    with pytest.raises(ConfigError, match="a.json"):
+        load_abbreviations(bad)
+
+
+WORDS = ["HTN", "CAD", "N/V", "IV", "TIAs", "CVA", "tenderness", "pain", "(CP)", "CP", "the", "A-fib", "LE", "edema",
+         "DM2", "\n", ".", ",", "MIRA"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(WORDS), max_size=25), st.data())
+def test_offsets_stay_exact_and_no_entities_overlap(words, data):
+    text = " ".join(words)
+    entities, pos = [], 0
+    for w in words:  # some words as the model's entities
+        start = text.index(w, pos)
+        pos = start + len(w)
+        if w.strip(".,\n") and data.draw(st.booleans()):
+            entities.append(Entity(start, pos, "T033", w, 0.5))
+    out = apply_abbreviations(text, entities, ABBR)
+    for e in out:
+        assert text[e.start:e.end] == e.text and e.start < e.end
+    ordered = sorted(out, key=lambda e: e.start)
+    assert all(a.end <= b.start for a, b in zip(ordered, ordered[1:]))
+    far = [e for e in entities if not ABBR.pattern.search(text, max(0, e.start - 1), e.end + 1)]
+    assert {(e.start, e.end, e.label) for e in far} <= {(e.start, e.end, e.label) for e in out}

@@ -210,8 +210,8 @@ def pubmedqa_512(ctx) -> dict[str, Any]:
 
 def mmlu(ctx) -> dict[str, Any]:
     """Zero-shot, scored with PMI so that each question yields all three comparisons (per token,
-    summed, PMI); which one the row reports is chosen on MMLU's own val + dev questions (150), never
-    on test. All test questions by default (1,089), not a sample: at 25% chance a 300-question sample
+    summed, PMI); which one the row reports is chosen on MMLU's own val + dev questions (153), never
+    on test. All test questions by default (1,099), not a sample: at 25% chance a 300-question sample
     swings by +-2.5 points."""
     from clinlm.tasks.mc.data import read_mc
     from clinlm.tasks.mc.scoring import evaluate_mc, load_scorer, sample

@@ -185,6 +185,12 @@ def test_cli_predict_mc_takes_unanswered_questions(tiny_mlm, tmp_path):
         p = json.loads(line)
         best = max(range(4), key=lambda i: p["logprobs"][i])
         assert p["prediction"] == p["prediction_sum"] == "ABCD"[best] and p["option"] == row[1 + best]
+    r = clinlm("predict", "mc", "--model", tiny_mlm, "--data", tmp_path / "q.csv", "--normalize", "pmi")
+    assert r.returncode == 0, r.stderr.decode()
+    for line in r.stdout.decode().splitlines():  # --normalize pmi: the best score after the question less after "Answer:"
+        p = json.loads(line)
+        best = max(range(4), key=lambda i: p["logprobs"][i] - p["null_logprobs"][i])
+        assert p["prediction"] == p["prediction_pmi"] == "ABCD"[best]
     # scoring needs the answers: one line naming the file and line, nothing written
     ev = clinlm("evaluate", "mc", "--model", tiny_mlm, "--data", tmp_path / "q.csv")
     assert ev.returncode == 2 and f"{tmp_path / 'q.csv'}:1: expected 6 fields".encode() in ev.stderr

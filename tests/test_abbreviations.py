@@ -56,6 +56,22 @@ def test_a_defined_abbreviation_and_a_not_before_word_are_left_alone():
     assert out[-1].start == text.index("ASA 81")
 
 
+def test_definitions_are_told_from_parentheses_that_define_nothing():
+    from clinlm.context.abbreviations import _defined
+
+    assert _defined("Cerebral palsy (CP) since birth.", "CP") and _defined("CP (chest pain) for 2 days.", "CP")
+    assert not _defined("admitted w/ CAP (RLL), improving.", "CAP") and not _defined("admitted w/ CAP (RLL).", "RLL")
+    assert not _defined("HTN (controlled) and DM.", "HTN") and not _defined("HTN, DM.", "HTN")
+    text = "A/P: admitted w/ CAP (RLL), improving."
+    assert spans(text, apply_abbreviations(text, [], ABBR)) == [("CAP", "T038"), ("RLL", "T017")]
+
+
+def test_a_problem_based_plan_is_cut_at_its_dashes_before_typing():
+    text = "PLAN:\n1. CAP - cont ceftriaxone.\n2. HTN - cont lisinopril."
+    out = apply_abbreviations(text, [ent(text, "CAP - cont"), ent(text, "HTN - cont lisinopril")], ABBR, read_layout(text))
+    assert spans(text, out) == [("CAP", "T038"), ("cont", "T103"), ("HTN", "T038"), ("cont lisinopril", "T103")]
+
+
 def test_entities_are_cut_at_the_layout_first():
     text = "A/P: CHF exacerbation."
     out = apply_abbreviations(text, [ent(text, "P: CHF", "T033")], ABBR, read_layout(text))
@@ -63,7 +79,8 @@ def test_entities_are_cut_at_the_layout_first():
 
 
 def test_only_models_with_the_listed_types_use_them(tmp_path):
-    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T007", "T005") for p in "BI"])
+    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T017", "T074", "T007", "T005")
+                              for p in "BI"])
     assert not ABBR.usable_with(["O", "B-problem", "I-problem", "B-test", "I-test"])
     bad = tmp_path / "a.json"
     bad.write_text(json.dumps({"abbreviations": [{"abbreviation": "X"}]}))

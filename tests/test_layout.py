@@ -302,6 +302,19 @@ def test_a_verb_of_a_course_is_not_part_of_the_concept():
     assert trimmed("pain persists") == ["pain"] and trimmed("occurs") == ["occurs"]  # alone, a finding ("worsens")
 
 
+def test_a_spaced_dash_splits_and_plan_verbs_are_edges():
+    from clinlm.context.concepts import split_at_dashes
+
+    text = "1. CAP - cont ceftriaxone. 2. COPD \u2013 hold metformin. Amoxicillin-clavulanate and A-fib. pan-sensitive."
+    pieces = [e.text for e in trim_edge_words(text, split_at_dashes(text, [
+        Entity(text.index("CAP"), text.index(". 2"), "T103", "CAP - cont ceftriaxone"),
+        Entity(text.index("COPD"), text.index(". Amox"), "T103", "COPD \u2013 hold metformin"),
+        Entity(text.index("Amox"), text.index(" and"), "T103", "Amoxicillin-clavulanate"),
+        Entity(text.index("A-fib"), text.index(". pan"), "T038", "A-fib"),
+        Entity(text.index("pan"), text.index("pan") + 3, "T103", "pan")]))]
+    assert pieces == ["CAP", "ceftriaxone", "COPD", "metformin", "Amoxicillin-clavulanate", "A-fib"]
+
+
 def test_prescription_words_are_not_concepts():
     """Medication lists: "PRN", "PO BID", "q4h", "daily", and "p" cut from "p.o." came out as T103."""
     text = "Albuterol inhaler PRN. Metoprolol 25 mg PO BID. Tylenol q4h prn. Aspirin daily. Trizivir p.o. Daily headaches."
@@ -654,3 +667,21 @@ def test_open_breaks_follow_a_line_break_and_an_unpunctuated_line(lines, br):
     for b in open_breaks(text, read_layout(text)):
         before = text[:b].rstrip()
         assert before and before[-1] not in ".!?;:," and NEWLINE.search(text[len(before):b])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["CAP", "-", "\u2013", "cont", "A-fib", "x", " ", "  ", "\t", ",", "HTN"]), max_size=14))
+def test_dash_pieces_are_exact_slices_inside_their_entity_and_cross_no_spaced_dash(parts):
+    from clinlm.context.concepts import _SPACED_DASH, split_at_dashes
+
+    text = " ".join(parts)
+    if not text.strip():
+        return
+    e = Entity(0, len(text), "T033", text)
+    out = split_at_dashes(text, [e])
+    if out == [e]:  # nothing to cut: the entity as it was
+        assert not any(e.start < m.start() and m.end() < e.end for m in _SPACED_DASH.finditer(text))
+    for p in out:
+        assert text[p.start:p.end] == p.text and 0 <= p.start < p.end <= len(text)
+        assert not any(p.start < m.start() and m.end() < p.end for m in _SPACED_DASH.finditer(text))
+        assert p is e or p.text == p.text.strip()

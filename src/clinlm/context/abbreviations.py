@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from clinlm.context.concepts import split_at_breaks
+from clinlm.context.concepts import split_at_breaks, split_at_dashes
 from clinlm.context.layout import Layout
 from clinlm.context.rules import RESOURCES
 from clinlm.document import Entity
@@ -67,16 +67,31 @@ def load_abbreviations(path: str | Path = CLINICAL_ABBREVIATIONS) -> Abbreviatio
 
 
 def _defined(text: str, abbreviation: str) -> bool:
-    """Whether the text defines the letters itself: "(CP)" or "CP (" after or before its long form."""
-    return bool(re.search(r"\(\s*" + re.escape(abbreviation) + r"s?\s*\)|" + re.escape(abbreviation) + r"s?\s+\(", text))
+    """Whether the text defines the letters itself, as Schwartz and Hearst find definitions: "cerebral
+    palsy (CP)" (a word of the few before the parentheses starts with the abbreviation's first letter) or
+    "CP (chest pain)" (two or more words in the parentheses, the first with that letter). "CAP (RLL)",
+    a place in parentheses, and "HTN (controlled)" define nothing."""
+    first = abbreviation[0].lower()
+    esc = re.escape(abbreviation)
+    for m in re.finditer(r"\(\s*" + esc + r"s?\s*\)", text):
+        before = re.findall(r"[A-Za-z][\w'-]*", text[max(0, m.start() - 120):m.start()])
+        if any(w[0].lower() == first for w in before[-min(len(abbreviation) + 5, 2 * len(abbreviation)):]
+               if w != abbreviation):
+            return True
+    for m in re.finditer(esc + r"s?\s*\(\s*([^()]{1,80})\)", text):
+        inside = m.group(1).split()
+        if len(inside) >= 2 and inside[0][0].lower() == first:
+            return True
+    return False
 
 
 def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Abbreviations,
                         layout: Layout | None = None) -> list[Entity]:
     """``entities`` with the listed abbreviations of ``text`` typed, added or dropped (see the module doc).
-    With the note's ``layout``, entities are first cut at its breaks, as cleaning cuts them later: "P: CHF"
-    across "A/P:" and its text is "P" and "CHF" there, and "CHF" is the abbreviation."""
-    out = split_at_breaks(text, entities, layout) if layout is not None else list(entities)
+    With the note's ``layout``, entities are first cut at its breaks and spaced dashes, as cleaning cuts
+    them later: "P: CHF" across "A/P:" and its text is "P" and "CHF" there, and "CHF" is the
+    abbreviation; so is "CAP" of "CAP - cont" in a problem-based plan."""
+    out = split_at_dashes(text, split_at_breaks(text, entities, layout)) if layout is not None else list(entities)
     defined: dict[str, bool] = {}
     for m in abbreviations.pattern.finditer(text):
         name = m.group(1)

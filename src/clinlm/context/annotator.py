@@ -154,7 +154,8 @@ class ContextAnnotator:
             metadata = {**doc.metadata, "layout": layout.to_dict()}
             entities = list(doc.entities)
             if clean and entities:
-                for step in (partial(concepts.split_at_breaks, layout=layout), concepts.split_at_causes,
+                dashes = (concepts.split_at_dashes,) if layout.sections else ()  # abstracts space their hyphens
+                for step in (partial(concepts.split_at_breaks, layout=layout), *dashes, concepts.split_at_causes,
                              partial(concepts.drop_section_references, references=self.vocabulary.section_references,
                                      layout=layout),
                              partial(concepts.drop_relatives, relatives=self.vocabulary.relatives),

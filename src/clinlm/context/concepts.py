@@ -7,7 +7,9 @@ do) applies, in this order:
 1. :func:`split_at_breaks`: an entity that runs across a break of the layout (a line that
    starts a header, a sub-header, a list item or a paragraph; the end of a header) is cut
    there ("HISTORY\\nHypertension" -> "HISTORY", "Hypertension"); pieces are trimmed of
-   spaces and punctuation, and a piece with no letter or digit is dropped;
+   spaces and punctuation, and a piece with no letter or digit is dropped; in a note with
+   sections :func:`split_at_dashes` also cuts at a dash spaced on both sides ("CAP - cont
+   ceftriaxone");
 2. pieces inside a header or sub-header are dropped ("PHYSICAL EXAMINATION", "[FAMILY
    HISTORY]", "Lungs:" in "Lungs: clear"); then, word by word: :func:`split_at_causes` cuts
    "died of stroke" into "died" and "stroke"; :func:`drop_section_references` drops an entity that
@@ -91,7 +93,11 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         "grew", "grows", "showed", "shows", "revealed", "reveals", "demonstrated", "demonstrates",
                         # "locking and pain since then"; a lone "No" of "No changes in bowel habits" (not "NO",
                         # nitric oxide: only the lower-case and capitalized forms are edge words)
-                        "since", "until", "no", "not"})
+                        "since", "until", "no", "not",
+                        # the verbs of a problem-based plan ("COPD - cont albuterol", "hold metformin", telegraphic
+                        # progress notes): what is done with a drug, not part of its name
+                        "cont", "continue", "continued", "start", "started", "resume", "resumed", "hold", "held",
+                        "stop", "stopped", "discontinue", "discontinued"})
 #: Verbs of a course, cut from the end of a longer entity ("Return if the fever or shortness of breath
 #: recurs") but kept alone: "Return if chest pain worsens" has "worsens" as a finding of its own.
 COURSE_WORDS = frozenset({"recurs", "recur", "recurred", "persists", "persist", "persisted", "worsens", "worsened",
@@ -140,7 +146,7 @@ _LETTER_PAIR = re.compile(r"(?<![\w&])(?P<amp>[A-Z]\s*&\s*[A-Z])(?![\w&])"
 #: A list number inside a line ("2. Bone fragment removed. 3. Ovarian cancer staging"): not the concept's.
 _ENUMERATOR = re.compile(r"\d{1,2}[.)]\s+(?=[A-Za-z])")
 #: Prefixes written with a hyphen ("re-consulted", "pre-op", "non-smoker"): alone they are no concept.
-_PREFIXES = frozenset({"re", "pre", "post", "non", "anti", "co", "un", "sub", "semi", "multi", "de", "mid", "self"})
+_PREFIXES = frozenset({"re", "pre", "post", "non", "anti", "co", "un", "sub", "semi", "multi", "de", "mid", "self", "pan"})
 
 
 def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
@@ -191,6 +197,30 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
         if number := _ENUMERATOR.match(text, a, b):
             a = number.end()  # "3. Ovarian cancer" of "... arm. 3. Ovarian cancer staging"
         out.append(e if (a, b) == (e.start, e.end) else _respan(e, text, a, b))
+    return out
+
+
+#: a dash with space on both sides, inside a line: "1. CAP - cont ceftriaxone", "HTN - cont lisinopril"
+_SPACED_DASH = re.compile(r"[ \t]+[-\u2013\u2014]+[ \t]+")
+
+
+def split_at_dashes(text: str, entities: Iterable[Entity]) -> list[Entity]:
+    """Entities cut at a dash spaced on both sides: in a note's problem-based plan it joins a problem to
+    what is done about it ("CAP - cont ceftriaxone" came out as one T103 entity), and in a list a label to
+    its text. A hyphen inside a word ("Amoxicillin-clavulanate", "A-fib") is no such dash. For notes with
+    sections only: tokenized abstracts space every hyphen ("immune - related")."""
+    out: list[Entity] = []
+    for e in entities:
+        cuts = [(m.start(), m.end()) for m in _SPACED_DASH.finditer(text, e.start, e.end)
+                if e.start < m.start() and m.end() < e.end]
+        if not cuts:
+            out.append(e)
+            continue
+        bounds = [e.start] + [x for c in cuts for x in c] + [e.end]
+        for a, b in zip(bounds[::2], bounds[1::2]):
+            a, b = _trim(text, a, b)
+            if a < b and any(c.isalnum() for c in text[a:b]):
+                out.append(_respan(e, text, a, b))
     return out
 
 

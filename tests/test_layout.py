@@ -685,3 +685,11 @@ def test_dash_pieces_are_exact_slices_inside_their_entity_and_cross_no_spaced_da
         assert text[p.start:p.end] == p.text and 0 <= p.start < p.end <= len(text)
         assert not any(p.start < m.start() and m.end() < p.end for m in _SPACED_DASH.finditer(text))
         assert p is e or p.text == p.text.strip()
+
+
+def test_soap_letters_are_headers_but_a_pulse_is_not():
+    soap = "S: Feels better.\nO: Afebrile, lungs clear.\nA: CAP, improving.\nP: Continue antibiotics."
+    assert [(s.name, s.category) for s in read_layout(soap).sections] == [
+        ("S", "history_of_present_illness"), ("O", "physical_exam"), ("A", "observation_and_plan"),
+        ("P", "observation_and_plan")]
+    assert read_layout("BP 120/80\nP: 84\nRR: 18").sections == []  # a vital sign, not the plan

@@ -402,6 +402,8 @@ def _label(rest: str, vocab: Vocabulary) -> tuple[str, int, bool, bool, bool] | 
         return m.group(1), m.end(), m.group(2) is not None, True, bool(rest[m.end():].strip())
     m = _COLON_LABEL.match(rest)
     if m and len(_WORD.findall(m.group(1))) <= _LABEL_MAX_WORDS and ". " not in m.group(1):
+        if len(m.group(1).strip()) == 1 and rest[m.end():].lstrip()[:1].isdigit():
+            return None  # "P: 84" is a pulse, not SOAP's plan ("S: Feels better" is the subjective part)
         return m.group(1), m.end(), True, False, bool(rest[m.end():].strip())
     m = _DASH_LABEL.match(rest)
     if m and vocab.subheader(m.group(1)) is not None:  # "Mother - colon cancer", "Lungs - clear"

@@ -73,13 +73,13 @@ def test_a_problem_based_plan_is_cut_at_its_dashes_before_typing():
 
 
 def test_entities_are_cut_at_the_layout_first():
-    text = "A/P: CHF exacerbation."
+    text = "A/P: CHF, stable."
     out = apply_abbreviations(text, [ent(text, "P: CHF", "T033")], ABBR, read_layout(text))
     assert ("CHF", "T038") in spans(text, out)
 
 
 def test_only_models_with_the_listed_types_use_them(tmp_path):
-    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T017", "T074", "T007", "T005")
+    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T017", "T074", "T201", "T007", "T005")
                               for p in "BI"])
     assert not ABBR.usable_with(["O", "B-problem", "I-problem", "B-test", "I-test"])
     bad = tmp_path / "a.json"
@@ -109,3 +109,12 @@ def test_offsets_stay_exact_and_no_entities_overlap(words, data):
     assert all(a.end <= b.start for a, b in zip(ordered, ordered[1:]))
     far = [e for e in entities if not ABBR.pattern.search(text, max(0, e.start - 1), e.end + 1)]
     assert {(e.start, e.end, e.label) for e in far} <= {(e.start, e.end, e.label) for e in out}
+
+
+def test_abbreviated_phrases_win_over_their_pieces():
+    text = "Ext: trace b/l LE edema. CV: no m/r/g. Abd: NT/ND. DVT ppx with heparin."
+    given_ = [ent(text, "trace", "T033"), ent(text, "LE", "T082"), ent(text, "edema", "T033"), ent(text, "g"),
+              ent(text, "NT/", "T033"), ent(text, "ND", "T033"), ent(text, "DVT", "T038"), ent(text, "heparin")]
+    out = apply_abbreviations(text, given_, ABBR)
+    assert spans(text, out) == [("trace", "T033"), ("LE edema", "T033"), ("m/r/g", "T033"), ("NT/ND", "T033"),
+                                ("DVT ppx", "T058"), ("heparin", "T103")]

@@ -97,7 +97,8 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         # the verbs of a problem-based plan ("COPD - cont albuterol", "hold metformin", telegraphic
                         # progress notes): what is done with a drug, not part of its name
                         "cont", "continue", "continued", "start", "started", "resume", "resumed", "hold", "held",
-                        "stop", "stopped", "discontinue", "discontinued"})
+                        "stop", "stopped", "discontinue", "discontinued",
+                        "trace"})  # "trace b/l LE edema": how much, not what
 #: Verbs of a course, cut from the end of a longer entity ("Return if the fever or shortness of breath
 #: recurs") but kept alone: "Return if chest pain worsens" has "worsens" as a finding of its own.
 COURSE_WORDS = frozenset({"recurs", "recur", "recurred", "persists", "persist", "persisted", "worsens", "worsened",

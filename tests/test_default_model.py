@@ -79,3 +79,23 @@ def test_clinical_abbreviations_in_a_note_get_their_types():
     sentence = "Patients with HTN and CAD were enrolled."
     assert [(e.text, e.label) for e in clinlm.load()(sentence).entities] == \
         [(e.text, e.label) for e in clinlm.load(abbreviations=False)(sentence).entities]
+
+
+def test_evaluate_ner_scores_with_and_without_block_breaks(tmp_path):
+    import json
+
+    from cli_runner import clinlm
+
+    text = ("PAST MEDICAL HISTORY:\n1. COPD\n2. Hypertension\n\nPAST SURGICAL HISTORY:\nCholecystectomy\n"
+            "Right hip replacement\n\nFAMILY HISTORY:\nMother - colon cancer\n")  # as the test above
+    start = text.index("Cholecystectomy")
+    doc = {"id": "n1", "text": text, "entities": [{"start": start, "end": start + 15, "label": "T058",
+                                                    "text": "Cholecystectomy"}]}
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps(doc) + "\n")
+    recall = {}
+    for flag in ("--block-breaks", "--no-block-breaks"):
+        r = clinlm("evaluate", "ner", "--data", data, "--json", flag)
+        assert r.returncode == 0, r.stderr.decode()
+        recall[flag] = json.loads(r.stdout)["strict"]["recall"]
+    assert recall == {"--block-breaks": 1.0, "--no-block-breaks": 0.0}

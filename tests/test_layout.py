@@ -313,6 +313,8 @@ def test_a_spaced_dash_splits_and_plan_verbs_are_edges():
         Entity(text.index("A-fib"), text.index(". pan"), "T038", "A-fib"),
         Entity(text.index("pan"), text.index("pan") + 3, "T103", "pan")]))]
     assert pieces == ["CAP", "ceftriaxone", "COPD", "metformin", "Amoxicillin-clavulanate", "A-fib"]
+    route = "amoxicillin 1 g orally three times daily"
+    assert trim_edge_words(route, [Entity(route.index("orally"), route.index(" three"), "T082", "orally")]) == []
 
 
 def test_prescription_words_are_not_concepts():

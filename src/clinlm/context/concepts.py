@@ -98,7 +98,11 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         # progress notes): what is done with a drug, not part of its name
                         "cont", "continue", "continued", "start", "started", "resume", "resumed", "hold", "held",
                         "stop", "stopped", "discontinue", "discontinued",
-                        "trace"})  # "trace b/l LE edema": how much, not what
+                        "trace",  # "trace b/l LE edema": how much, not what
+                        # routes ("amoxicillin 1 g orally"): how a drug is given; ST21pv has no type for them, and
+                        # the default model typed them T082 Spatial Concept ("intravenous", an adjective that also
+                        # names concepts, "intravenous drug abuse", is dropped only alone: clinical_abbreviations.json)
+                        "orally", "intravenously", "subcutaneously", "intramuscularly", "topically", "sublingually"})
 #: Verbs of a course, cut from the end of a longer entity ("Return if the fever or shortness of breath
 #: recurs") but kept alone: "Return if chest pain worsens" has "worsens" as a finding of its own.
 COURSE_WORDS = frozenset({"recurs", "recur", "recurred", "persists", "persist", "persisted", "worsens", "worsened",

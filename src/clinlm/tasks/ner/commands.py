@@ -5,7 +5,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 from rich.table import Table
@@ -243,6 +243,11 @@ def _report_choice(result: dict, as_json: bool, title: str, column: str, scores:
     err.print(f"wrote {what} to {esc(target / 'clinlm.json')}", soft_wrap=True)
 
 
+BlockBreaks = Annotated[bool, typer.Option(
+    "--block-breaks/--no-block-breaks", help="Show the model a sentence end where a line ends a block without "
+    "punctuation (a list item, a header without a colon), as the pipeline reads by default.")]
+
+
 @train_app.command("ner-transitions")
 def train_ner_transitions(
     model: str = typer.Option(..., "--model", "-m", help="A token-classification checkpoint (local directory)."),
@@ -251,6 +256,7 @@ def train_ner_transitions(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write a copy of the model here (default: "
                                           "update --model's clinlm.json in place)."),
     scales: str = typer.Option(",".join(map(str, SCALES)), help="Candidate scales, comma-separated (0: plain Viterbi)."),
+    block_breaks: BlockBreaks = True,
     discontinuous: Discontinuous = DiscontinuousMode.error,
     device: Device = "auto",
     precision: Precision = "auto",
@@ -266,7 +272,7 @@ def train_ner_transitions(
     grid = _grid(scales, "--scales", "scale")
     target = _decoding_target(model, output)
     train_docs, dev_docs = _read_decoding_data([train], dev, discontinuous)
-    pipe = load(model, device=device, precision=precision, context=False, transitions=False)
+    pipe = load(model, device=device, precision=precision, context=False, transitions=False, block_breaks=block_breaks)
     _check_known_types(train_docs, pipe.labels, train)
     scores = pmi_scores(document_tags(train_docs), pipe.labels)
     best, by_scale = choose_scale(pipe, dev_docs, scores, lambda g, p: ner_scores(g, p)["strict"]["f1"], grid)
@@ -296,6 +302,7 @@ def train_ner_lexicon(
     long_forms: bool = typer.Option(True, "--long-forms/--no-long-forms",
                                     help="Choose with abbreviations following their long form's type (with one type "
                                          "per term), as the pipeline decodes by default."),
+    block_breaks: BlockBreaks = True,
     discontinuous: Discontinuous = DiscontinuousMode.error,
     device: Device = "auto",
     precision: Precision = "auto",
@@ -312,7 +319,7 @@ def train_ner_lexicon(
     target = _decoding_target(model, output)
     train_docs, dev_docs = _read_decoding_data(train, dev, discontinuous)
     pipe = load(model, device=device, precision=precision, context=False, type_lexicon=False,
-                consistent_types=consistent_types, long_forms=long_forms)
+                consistent_types=consistent_types, long_forms=long_forms, block_breaks=block_breaks)
     _check_known_types(train_docs, pipe.labels, train[0])
     counts = count_types(train_docs)
     if not counts:
@@ -359,9 +366,7 @@ def evaluate_ner(
     long_forms: bool = typer.Option(True, "--long-forms/--no-long-forms",
                                     help="With one type per term: an abbreviation a document defines takes its long "
                                          "form's type."),
-    block_breaks: bool = typer.Option(True, "--block-breaks/--no-block-breaks",
-                                      help="Show the model a sentence end where a line ends a block without "
-                                           "punctuation (a list item, a header without a colon)."),
+    block_breaks: BlockBreaks = True,
 ) -> None:
     """seqeval micro P/R/F1 (strict and default mode), per type, and character-span F1."""
     from clinlm.tasks.ner.metrics import mapped_scores

@@ -122,3 +122,12 @@ def test_abbreviated_phrases_win_over_their_pieces():
     out = apply_abbreviations(text, given_, ABBR)
     assert spans(text, out) == [("trace", "T033"), ("LE edema", "T033"), ("m/r/g", "T033"), ("NT/ND", "T033"),
                                 ("DVT ppx", "T058"), ("heparin", "T103")]
+
+
+def test_letters_after_a_drug_name_and_written_out_orders():
+    text = "Recently finished Minocin and Duraphen II DM. History of DM. CODE STATUS: Do not resuscitate. Heparin SQ."
+    given_ = [ent(text, "Duraphen"), ent(text, "DM", "T103"), ent(text, "Do", "T058"), ent(text, "resuscitate", "T058"),
+              ent(text, "Heparin"), ent(text, "SQ")]
+    out = apply_abbreviations(text, given_, ABBR)
+    assert spans(text, out) == [("Duraphen", "T103"), ("DM", "T103"), ("DM", "T038"), ("Do not resuscitate", "T058"),
+                                ("Heparin", "T103")]  # a route after a drug still goes

@@ -16,7 +16,8 @@ note with sections, :func:`apply_abbreviations`
 
 It leaves alone an abbreviation the note defines in parentheses ("... (CP)"), where the
 document says what it means, one followed by a ``not_before`` word ("CVA tenderness" is the
-costovertebral angle), and a model whose labels lack a listed type (it is another label set).
+costovertebral angle), one right after a drug's name ("Duraphen II DM": dextromethorphan, part of
+the product), and a model whose labels lack a listed type (it is another label set).
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ from clinlm.errors import ConfigError
 CLINICAL_ABBREVIATIONS = RESOURCES / "clinical_abbreviations.json"
 #: what an added entity's ``attributes["source"]`` says
 SOURCE = "abbreviation"
+#: ST21pv's type of drugs: letters right after a drug's name belong to the product ("Duraphen II DM")
+DRUG = "T103"
+_PRODUCT_GAP = re.compile(r"[ \t]+(?:[IVX]{1,3}[ \t]+)?")
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,9 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
         if after and after[0].lower().strip(".,;:") in abbreviations.not_before[name]:
             continue
         start, end, kind = m.start(), m.end(), abbreviations.types[name]
+        if kind is not None and any(e.label == DRUG and _PRODUCT_GAP.fullmatch(text, e.end, start)
+                                    for e in out if e.end <= start):
+            continue  # "Duraphen II DM", "Robitussin DM": a product's name, not diabetes ("heparin SQ" is a route)
         touching = [e for e in out if e.start < end and start < e.end]
         if any(e.start < start or e.end > end for e in touching):
             continue  # an entity holds the letters and more: the model's span stands

@@ -131,3 +131,7 @@ def test_letters_after_a_drug_name_and_written_out_orders():
     out = apply_abbreviations(text, given_, ABBR)
     assert spans(text, out) == [("Duraphen", "T103"), ("DM", "T103"), ("DM", "T038"), ("Do not resuscitate", "T058"),
                                 ("Heparin", "T103")]  # a route after a drug still goes
+    text = "PMH: HTN DM CAD s/p CABG."  # the model's T103 on "HTN" and on "p" of "s/p" makes no product name
+    out = apply_abbreviations(text, [ent(text, "HTN"), ent(text, "p")], ABBR)
+    assert [(t, l) for t, l in spans(text, out) if t != "p"] == [("HTN", "T038"), ("DM", "T038"), ("CAD", "T038"),
+                                                                 ("CABG", "T058")]

@@ -313,6 +313,10 @@ def test_a_spaced_dash_splits_and_plan_verbs_are_edges():
         Entity(text.index("A-fib"), text.index(". pan"), "T038", "A-fib"),
         Entity(text.index("pan"), text.index("pan") + 3, "T103", "pan")]))]
     assert pieces == ["CAP", "ceftriaxone", "COPD", "metformin", "Amoxicillin-clavulanate", "A-fib"]
+    former = "Former iron worker. Former smoker."
+    assert [e.text for e in trim_edge_words(former, [Entity(0, 6, "T098", "Former"),
+                                                      Entity(former.index("Former s"), len(former) - 1, "T033",
+                                                             "Former smoker")])] == ["smoker"]
     route = "amoxicillin 1 g orally three times daily"
     assert trim_edge_words(route, [Entity(route.index("orally"), route.index(" three"), "T082", "orally")]) == []
 

@@ -89,6 +89,14 @@ def _defined(text: str, abbreviation: str) -> bool:
     return False
 
 
+def _product(text: str, e: Entity, start: int, abbreviations: Abbreviations) -> bool:
+    """Whether ``e``, right before ``start``, is a drug's name the letters at ``start`` belong to: a word of
+    three letters or more ("Duraphen"), not a piece the model cut ("p" of "s/p") nor an abbreviation of
+    the list the model typed as a drug ("HTN" before "DM" in "HTN DM CAD")."""
+    return (e.label == DRUG and sum(c.isalpha() for c in e.text) >= 3 and bool(_PRODUCT_GAP.fullmatch(text, e.end, start))
+            and not abbreviations.pattern.fullmatch(text, e.start, e.end))
+
+
 def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Abbreviations,
                         layout: Layout | None = None) -> list[Entity]:
     """``entities`` with the listed abbreviations of ``text`` typed, added or dropped (see the module doc).
@@ -107,8 +115,7 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
         if after and after[0].lower().strip(".,;:") in abbreviations.not_before[name]:
             continue
         start, end, kind = m.start(), m.end(), abbreviations.types[name]
-        if kind is not None and any(e.label == DRUG and _PRODUCT_GAP.fullmatch(text, e.end, start)
-                                    for e in out if e.end <= start):
+        if kind is not None and any(_product(text, e, start, abbreviations) for e in out if e.end <= start):
             continue  # "Duraphen II DM", "Robitussin DM": a product's name, not diabetes ("heparin SQ" is a route)
         touching = [e for e in out if e.start < end and start < e.end]
         if any(e.start < start or e.end > end for e in touching):

@@ -135,3 +135,9 @@ def test_letters_after_a_drug_name_and_written_out_orders():
     out = apply_abbreviations(text, [ent(text, "HTN"), ent(text, "p")], ABBR)
     assert [(t, l) for t, l in spans(text, out) if t != "p"] == [("HTN", "T038"), ("DM", "T038"), ("CAD", "T038"),
                                                                  ("CABG", "T058")]
+
+
+def test_an_organ_before_ca_is_a_cancer():
+    text = "FAMILY HISTORY: HTN, Colon CA, and breast CA. Serum Ca 9.1; CA 19-9 pending."
+    out = apply_abbreviations(text, [ent(text, "Colon", "T017"), ent(text, "CA", "T082")], ABBR)
+    assert spans(text, out) == [("HTN", "T038"), ("Colon CA", "T038"), ("breast CA", "T038")]  # "CA 19-9" left alone

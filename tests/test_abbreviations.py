@@ -141,3 +141,30 @@ def test_an_organ_before_ca_is_a_cancer():
     text = "FAMILY HISTORY: HTN, Colon CA, and breast CA. Serum Ca 9.1; CA 19-9 pending."
     out = apply_abbreviations(text, [ent(text, "Colon", "T017"), ent(text, "CA", "T082")], ABBR)
     assert spans(text, out) == [("HTN", "T038"), ("Colon CA", "T038"), ("breast CA", "T038")]  # "CA 19-9" left alone
+
+
+def test_the_cleaning_step_applies_them_in_notes_only_even_to_a_note_without_entities():
+    from clinlm.context import default_annotator
+    from clinlm.document import Document
+
+    annotator = default_annotator()
+    note = Document("n", "PAST MEDICAL HISTORY:\nHTN, CAD s/p CABG.\n")
+    found = next(annotator.pipe([note], clean=True, abbreviations=ABBR))
+    assert [(e.text, e.label, e.attributes["section"]) for e in found.entities] == [
+        ("HTN", "T038", "past_medical_history"), ("CAD", "T038", "past_medical_history"),
+        ("CABG", "T058", "past_medical_history")]
+    sentence = Document("s", "Patients with HTN and CAD were enrolled.")  # no sections: nothing added
+    assert next(annotator.pipe([sentence], clean=True, abbreviations=ABBR)).entities == []
+    assert next(annotator.pipe([note], clean=True)).entities == []  # without them: the entities it was given
+
+
+def test_a_notes_layout_is_read_once_and_the_kept_layouts_are_bounded():
+    from clinlm.context import ContextAnnotator
+    from clinlm.context.annotator import LAYOUTS_KEPT
+
+    annotator = ContextAnnotator()
+    text = "PLAN:\nRest.\n"
+    assert annotator.layout(text) is annotator.layout(text)
+    for i in range(LAYOUTS_KEPT + 5):
+        annotator.layout(f"NOTE {i}:\nRest.\n")
+    assert len(annotator._layouts) == LAYOUTS_KEPT and annotator.layout(text).sections[0].category == "observation_and_plan"

@@ -66,12 +66,16 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from clinlm.context import concepts
+from clinlm.context.abbreviations import Abbreviations, apply_abbreviations
 from clinlm.context.attributes import context_attributes
 from clinlm.context.layout import Layout, Vocabulary, load_layout_rules, read_layout
 from clinlm.context.rules import (MEDSPACY_SECTION_RULES, PROJECT_CONTEXT_RULES, PROJECT_SECTION_RULES, read_rules,
                                   rule_file)
 from clinlm.document import Document, Entity
 from clinlm.errors import ConfigError, InputError
+
+#: how many notes' layouts an annotator keeps (a batch of the NER pipeline reads each note's layout several times)
+LAYOUTS_KEPT = 256
 
 
 # -- the annotator -------------------------------------------------------------------------
@@ -97,6 +101,7 @@ class ContextAnnotator:
         self._user_sections = read_rules(self.section_rules_path, "section") if self.section_rules_path else None
         self._nlp = None
         self._vocabulary: Vocabulary | None = None
+        self._layouts: dict[str, Layout] = {}  # the last notes' layouts, oldest first (see :meth:`layout`)
 
     def __repr__(self) -> str:
         return (f"ContextAnnotator(rules={self.rules_path}, section_rules={self.section_rules_path}, "
@@ -134,18 +139,30 @@ class ContextAnnotator:
         return self._vocabulary
 
     def layout(self, text: str) -> Layout:
-        """The layout of ``text`` under this annotator's section rules."""
-        return read_layout(text, self.vocabulary)
+        """The layout of ``text`` under this annotator's section rules. The last :data:`LAYOUTS_KEPT` notes'
+        layouts are kept (in memory only), so that the NER pipeline's steps (block breaks, section prior)
+        and this annotator read a note once, not once each."""
+        found = self._layouts.get(text)
+        if found is None:
+            found = read_layout(text, self.vocabulary)
+            if len(self._layouts) >= LAYOUTS_KEPT:
+                del self._layouts[next(iter(self._layouts))]
+            self._layouts[text] = found
+        return found
 
     def __call__(self, doc: Document, *, clean: bool = False) -> Document:
         return next(self.pipe([doc], clean=clean))
 
-    def pipe(self, docs: Iterable[Document], *, clean: bool = False) -> Iterator[Document]:
+    def pipe(self, docs: Iterable[Document], *, clean: bool = False,
+             abbreviations: Abbreviations | None = None) -> Iterator[Document]:
         """Annotate a stream of Documents (copies are returned; the inputs are not changed).
 
         ``clean``: drop what is not a concept first (:mod:`clinlm.context.concepts`: words of
         headers and sub-headers, entities split at list items and headers, names of people,
         ConText cue words); without it every entity comes back with its offsets unchanged.
+        ``abbreviations`` (with ``clean``, in a note with sections): type, add or drop the clinical
+        abbreviations the note leaves undefined first (:mod:`clinlm.context.abbreviations`); the caller
+        passes them only for a model whose labels have their types.
         """
         for doc in docs:
             if not isinstance(doc, Document):
@@ -153,9 +170,12 @@ class ContextAnnotator:
             layout = self.layout(doc.text)
             metadata = {**doc.metadata, "layout": layout.to_dict()}
             entities = list(doc.entities)
-            if clean and entities:
+            abbreviate = () if abbreviations is None or not layout.sections else (
+                partial(apply_abbreviations, abbreviations=abbreviations, layout=layout),)
+            if clean and (entities or abbreviate):
                 dashes = (concepts.split_at_dashes,) if layout.sections else ()  # abstracts space their hyphens
-                for step in (partial(concepts.split_at_breaks, layout=layout), *dashes, concepts.split_at_causes,
+                for step in (*abbreviate, partial(concepts.split_at_breaks, layout=layout), *dashes,
+                             concepts.split_at_causes,
                              partial(concepts.drop_section_references, references=self.vocabulary.section_references,
                                      layout=layout),
                              partial(concepts.drop_relatives, relatives=self.vocabulary.relatives),

@@ -282,18 +282,11 @@ class NerPipeline:
         for doc, enc, logp in zip(docs, encs, self.word_logprobs(encs, on_progress)):
             if self._prior_columns:
                 logp = self._section_prior(doc.text, enc, logp)
-            entities = self.decode_words(enc, logp, self._soft)
-            if self._abbreviations is not None:
-                from clinlm.context.abbreviations import apply_abbreviations
-
-                layout = self.context.layout(doc.text)
-                if layout.sections:
-                    entities = apply_abbreviations(doc.text, entities, self._abbreviations, layout)
-            done = doc.with_entities(entities)
+            done = doc.with_entities(self.decode_words(enc, logp, self._soft))
             done.metadata["clinlm"] = self.precision.metadata()  # how these entities were computed
             out.append(done)
         if self.context is not None:
-            out = list(self.context.pipe(out, clean=self.clean))
+            out = list(self.context.pipe(out, clean=self.clean, abbreviations=self._abbreviations))
         for linker in self.linkers:
             out = list(linker.link_documents(out))
         return out

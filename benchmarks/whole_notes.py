@@ -145,6 +145,8 @@ def score_judgments(rows: list[dict], docs: dict[str, Document], texts: dict[str
         if r["type"]:
             counts["typed"] += 1
             right["type"] += e.label == r["type"]
+            if e.label != r["type"]:
+                wrong.append(f"{r['note']} {r['text']!r}: type {e.label} (want {r['type']})")
         if not (ok_section and ok_assertion):
             wrong.append(f"{r['note']} {r['text']!r}: section {got_section} (want {r['section']}), "
                          f"assertion {got_assertion} (want {r['assertion']})")

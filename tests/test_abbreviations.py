@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clinlm.context.abbreviations import SOURCE, apply_abbreviations, load_abbreviations
+from clinlm.context.abbreviations import SOURCE, TERM_SOURCE, apply_abbreviations, load_abbreviations
 from clinlm.context.layout import read_layout
 from clinlm.document import Entity
 from clinlm.errors import ConfigError
@@ -82,7 +82,7 @@ def test_entities_are_cut_at_the_layout_first():
 
 
 def test_only_models_with_the_listed_types_use_them(tmp_path):
-    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T017", "T074", "T201", "T007", "T005")
+    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T017", "T074", "T201", "T007", "T005", "T031")
                               for p in "BI"])
     assert not ABBR.usable_with(["O", "B-problem", "I-problem", "B-test", "I-test"])
     bad = tmp_path / "a.json"
@@ -92,7 +92,8 @@ def test_only_models_with_the_listed_types_use_them(tmp_path):
 
 
 WORDS = ["HTN", "CAD", "N/V", "IV", "TIAs", "CVA", "tenderness", "pain", "(CP)", "CP", "the", "A-fib", "LE", "edema",
-         "DM2", "\n", ".", ",", "MIRA"]
+         "DM2", "\n", ".", ",", "MIRA", "strokes", "Stroke", "volume", "heart", "failure", "congestive", "rigors", "cancer",
+         "past", "sputum"]
 
 
 @settings(max_examples=200, deadline=None)
@@ -168,3 +169,54 @@ def test_a_notes_layout_is_read_once_and_the_kept_layouts_are_bounded():
     for i in range(LAYOUTS_KEPT + 5):
         annotator.layout(f"NOTE {i}:\nRest.\n")
     assert len(annotator._layouts) == LAYOUTS_KEPT and annotator.layout(text).sections[0].category == "observation_and_plan"
+
+
+def test_clinical_terms_take_their_type_in_any_case_and_plural():
+    text = "REVIEW OF SYSTEMS:\nNo strokes, Hyperlipidemia or sputum. Allergies reviewed."
+    given_ = [ent(text, "strokes", "T033"), ent(text, "Hyperlipidemia", "T033"), ent(text, "sputum", "T017"),
+              ent(text, "Allergies", "T033")]
+    out = apply_abbreviations(text, given_, ABBR)
+    assert spans(text, out) == [("strokes", "T038"), ("Hyperlipidemia", "T038"), ("sputum", "T031"), ("Allergies", "T038")]
+    assert all(e.score == 0.9 for e in out)
+
+
+def test_only_terms_marked_add_become_entities_the_model_did_not_draw():
+    text = "ROS: Fever and rigors. No cancer. Congestive heart\nfailure. congestive heart failure."
+    given_ = [ent(text, "Fever", "T033"), ent(text, "congestive", "T033", at=0), ent(text, "heart failure", "T038")]
+    out = apply_abbreviations(text, given_, ABBR)
+    assert spans(text, out) == [("Fever", "T033"), ("rigors", "T033"), ("congestive heart failure", "T038")]
+    assert [e.attributes.get("source") for e in out] == [None, TERM_SOURCE, TERM_SOURCE]  # "cancer": type only
+    # "Congestive heart\nfailure" crosses a line: two items of a list, not the term
+
+
+def test_a_longer_span_and_a_not_before_word_leave_a_term_alone():
+    text = "Heat stroke last summer. Stroke volume was low. Stroke in 2019."
+    given_ = [ent(text, "Heat stroke", "T037"), ent(text, "Stroke volume", "T201"), ent(text, "Stroke", "T033", at=1)]
+    out = apply_abbreviations(text, given_, ABBR)
+    assert spans(text, out) == [("Heat stroke", "T037"), ("Stroke volume", "T201"), ("Stroke", "T038")]
+
+
+def test_kinds_choose_abbreviations_or_terms_and_cleaning_types_terms_after_edge_words():
+    text = "PMH: HTN. No past pneumonias."
+    given_ = [ent(text, "HTN", "T103"), ent(text, "pneumonias", "T033")]
+    assert spans(text, apply_abbreviations(text, given_, ABBR, kinds="abbreviations")) == [("HTN", "T038"), ("pneumonias", "T033")]
+    assert spans(text, apply_abbreviations(text, given_, ABBR, kinds="terms")) == [("HTN", "T103"), ("pneumonias", "T038")]
+    from clinlm.context import default_annotator
+    from clinlm.document import Document
+
+    note = Document("n", "REVIEW OF SYSTEMS:\nRESPIRATORY: No past pneumonias.\n")
+    model_drew = [ent(note.text, "past pneumonias", "T033")]  # the edge word goes first, then the term is typed
+    found = next(default_annotator().pipe([Document("n", note.text, model_drew)], clean=True, abbreviations=ABBR))
+    assert [(e.text, e.label, e.attributes["assertion"]) for e in found.entities] == [("pneumonias", "T038", "absent")]
+
+
+def test_a_term_listed_as_an_abbreviation_too_is_refused(tmp_path):
+    terms = tmp_path / "t.json"
+    terms.write_text(json.dumps({"terms": [{"term": "htn", "type": "T038"}]}))
+    abbr = tmp_path / "a.json"
+    abbr.write_text(json.dumps({"abbreviations": [{"abbreviation": "htn", "type": "T038"}]}))
+    with pytest.raises(ConfigError, match="t.json"):
+        load_abbreviations(abbr, terms)
+    terms.write_text(json.dumps({"terms": [{"term": "stroke"}]}))
+    with pytest.raises(ConfigError, match="t.json"):
+        load_abbreviations(terms=terms)

@@ -18,6 +18,12 @@ It leaves alone an abbreviation the note defines in parentheses ("... (CP)"), wh
 document says what it means, one followed by a ``not_before`` word ("CVA tenderness" is the
 costovertebral angle), one right after a drug's name ("Duraphen II DM": dextromethorphan, part of
 the product), and a model whose labels lack a listed type (it is another label set).
+
+``resources/clinical_terms.json`` adds common clinical terms whose type does not depend on the
+sentence ("strokes" T038 in a review of systems, where the section leans the model to T033; "sputum"
+T031). They match in any case and are never tested for a definition or a product's name; an entity
+that is exactly one takes its type, and only a term marked ``add`` becomes an entity where the
+model drew none (or replaces the pieces it drew: "congestive" + "heart failure").
 """
 from __future__ import annotations
 
@@ -34,8 +40,9 @@ from clinlm.document import Entity
 from clinlm.errors import ConfigError
 
 CLINICAL_ABBREVIATIONS = RESOURCES / "clinical_abbreviations.json"
-#: what an added entity's ``attributes["source"]`` says
-SOURCE = "abbreviation"
+CLINICAL_TERMS = RESOURCES / "clinical_terms.json"
+#: what an added entity's ``attributes["source"]`` says: an abbreviation or a term of the lists
+SOURCE, TERM_SOURCE = "abbreviation", "clinical term"
 #: ST21pv's type of drugs: letters right after a drug's name belong to the product ("Duraphen II DM")
 DRUG = "T103"
 _PRODUCT_GAP = re.compile(r"[ \t]+(?:[IVX]{1,3}[ \t]+)?")
@@ -43,12 +50,15 @@ _PRODUCT_GAP = re.compile(r"[ \t]+(?:[IVX]{1,3}[ \t]+)?")
 
 @dataclass(frozen=True)
 class Abbreviations:
-    """Abbreviation -> type (``None``: no concept), the words that make it mean something else, and
-    one pattern that finds them all."""
+    """Abbreviation (or casefolded term) -> type (``None``: no concept), the words that make it mean
+    something else, one pattern that finds them all, the terms (matched in any case) and the terms
+    that may become entities the model did not draw."""
 
     types: dict[str, str | None]
     not_before: dict[str, frozenset[str]]
     pattern: re.Pattern
+    terms: frozenset[str] = frozenset()
+    adds: frozenset[str] = frozenset()
 
     def usable_with(self, labels: Iterable[str]) -> bool:
         """Whether a model with these labels (``B-T038`` or ``T038``) has every type listed."""
@@ -56,18 +66,44 @@ class Abbreviations:
         return {t for t in self.types.values() if t} <= have
 
 
-def load_abbreviations(path: str | Path = CLINICAL_ABBREVIATIONS) -> Abbreviations:
-    """The abbreviations of ``path`` (default: the project's list)."""
+def _rows(path: str | Path, key: str) -> list[dict]:
     try:
-        rows = json.loads(Path(path).read_text(encoding="utf-8"))["abbreviations"]
-        types = {r["abbreviation"]: r["type"] for r in rows}
-        not_before = {r["abbreviation"]: frozenset(w.lower() for w in r.get("not_before", ())) for r in rows}
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))[key]
+        missing = next((r for r in rows if "type" not in r), None)
+        if missing is not None:
+            raise KeyError(f"no type for {missing}")
+        return rows
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: not a clinical abbreviation list ({exc})") from None
-    names = sorted(types, key=len, reverse=True)
-    # whole tokens only: no letter or digit on either side ("MI" of "MIs" through the plural, never of "MIRA")
-    pattern = re.compile(r"(?<![A-Za-z0-9])(" + "|".join(map(re.escape, names)) + r")(s?)(?![A-Za-z0-9])")
-    return Abbreviations(types, not_before, pattern)
+        raise ConfigError(f"{path}: not a clinical {key[:-1]} list ({exc})") from None
+
+
+def _alternation(names: Iterable[str]) -> str:
+    """Longest first, so "congestive heart failure" wins over "heart failure"; spaces or tabs between
+    words (never a line break: a list's lines are separate items)."""
+    return "|".join(r"[ \t]+".join(map(re.escape, n.split())) for n in sorted(names, key=len, reverse=True))
+
+
+def load_abbreviations(path: str | Path = CLINICAL_ABBREVIATIONS,
+                       terms: str | Path | None = CLINICAL_TERMS) -> Abbreviations:
+    """The abbreviations of ``path`` and the clinical terms of ``terms`` (defaults: the project's lists;
+    ``terms=None``: abbreviations only)."""
+    rows = _rows(path, "abbreviations")
+    types = {r["abbreviation"]: r["type"] for r in rows}
+    not_before = {r["abbreviation"]: frozenset(w.lower() for w in r.get("not_before", ())) for r in rows}
+    term_rows = _rows(terms, "terms") if terms is not None else []
+    folded = {" ".join(r["term"].split()).casefold(): r for r in term_rows}
+    if clash := sorted(k for k in folded if k in types):
+        raise ConfigError(f"{terms}: {clash[0]!r} is an abbreviation too; list it once")
+    types.update({k: r["type"] for k, r in folded.items()})
+    not_before.update({k: frozenset(w.lower() for w in r.get("not_before", ())) for k, r in folded.items()})
+    # whole tokens only: no letter or digit on either side ("MI" of "MIs" through the plural, never of "MIRA");
+    # abbreviations keep their case, terms match in any case (group 3, plural in group 4)
+    pattern = r"(?<![A-Za-z0-9])(?:(" + _alternation(t for t in types if t not in folded) + r")(s?)"
+    if folded:
+        pattern += r"|(?i:(" + _alternation(folded) + r")(s?))"
+    pattern = re.compile(pattern + r")(?![A-Za-z0-9])")
+    adds = frozenset(k for k, r in folded.items() if r.get("add"))
+    return Abbreviations(types, not_before, pattern, frozenset(folded), adds)
 
 
 def _defined(text: str, abbreviation: str) -> bool:
@@ -98,35 +134,43 @@ def _product(text: str, e: Entity, start: int, abbreviations: Abbreviations) -> 
 
 
 def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Abbreviations,
-                        layout: Layout | None = None) -> list[Entity]:
+                        layout: Layout | None = None, kinds: str = "both") -> list[Entity]:
     """``entities`` with the listed abbreviations of ``text`` typed, added or dropped (see the module doc).
     With the note's ``layout``, entities are first cut at its breaks and spaced dashes, as cleaning cuts
     them later: "P: CHF" across "A/P:" and its text is "P" and "CHF" there, and "CHF" is the
-    abbreviation; so is "CAP" of "CAP - cont" in a problem-based plan."""
+    abbreviation; so is "CAP" of "CAP - cont" in a problem-based plan. ``kinds``: ``"abbreviations"``,
+    ``"terms"`` or ``"both"``; cleaning types the terms last, once edge words are off ("past pneumonias")."""
     out = split_at_dashes(text, split_at_breaks(text, entities, layout)) if layout is not None else list(entities)
     defined: dict[str, bool] = {}
     for m in abbreviations.pattern.finditer(text):
-        name = m.group(1)
-        if name not in defined:
-            defined[name] = _defined(text, name)
-        if defined[name]:
+        term = m.group(1) is None
+        if kinds != "both" and kinds != ("terms" if term else "abbreviations"):
             continue
+        name = " ".join((m.group(3) if term else m.group(1)).split())
+        name = name.casefold() if term else name
+        if not term:
+            if name not in defined:
+                defined[name] = _defined(text, name)
+            if defined[name]:
+                continue
         after = text[m.end():m.end() + 40].split(None, 1)
         if after and after[0].lower().strip(".,;:") in abbreviations.not_before[name]:
             continue
         start, end, kind = m.start(), m.end(), abbreviations.types[name]
-        if kind is not None and any(_product(text, e, start, abbreviations) for e in out if e.end <= start):
+        if not term and kind is not None and any(_product(text, e, start, abbreviations) for e in out if e.end <= start):
             continue  # "Duraphen II DM", "Robitussin DM": a product's name, not diabetes ("heparin SQ" is a route)
         touching = [e for e in out if e.start < end and start < e.end]
         if any(e.start < start or e.end > end for e in touching):
             continue  # an entity holds the letters and more: the model's span stands
+        exact = next((e for e in touching if (e.start, e.end) == (start, end)), None)
+        if term and exact is None and name not in abbreviations.adds:
+            continue  # a term the model did not draw as one entity, and not one to add
         for e in touching:
             out.remove(e)
         if kind is None:
             continue
-        exact = next((e for e in touching if (e.start, e.end) == (start, end)), None)
         if exact is not None:
             out.append(Entity(start, end, kind, exact.text, exact.score, dict(exact.attributes)))
         else:
-            out.append(Entity(start, end, kind, text[start:end], None, {"source": SOURCE}))
+            out.append(Entity(start, end, kind, text[start:end], None, {"source": TERM_SOURCE if term else SOURCE}))
     return sorted(out, key=lambda e: (e.start, e.end))

@@ -161,8 +161,9 @@ class ContextAnnotator:
         headers and sub-headers, entities split at list items and headers, names of people,
         ConText cue words); without it every entity comes back with its offsets unchanged.
         ``abbreviations`` (with ``clean``, in a note with sections): type, add or drop the clinical
-        abbreviations the note leaves undefined first (:mod:`clinlm.context.abbreviations`); the caller
-        passes them only for a model whose labels have their types.
+        abbreviations the note leaves undefined first, and its common clinical terms last
+        (:mod:`clinlm.context.abbreviations`); the caller passes them only for a model whose labels have
+        their types.
         """
         for doc in docs:
             if not isinstance(doc, Document):
@@ -170,8 +171,10 @@ class ContextAnnotator:
             layout = self.layout(doc.text)
             metadata = {**doc.metadata, "layout": layout.to_dict()}
             entities = list(doc.entities)
-            abbreviate = () if abbreviations is None or not layout.sections else (
-                partial(apply_abbreviations, abbreviations=abbreviations, layout=layout),)
+            abbreviate = terms = ()
+            if abbreviations is not None and layout.sections:
+                abbreviate = (partial(apply_abbreviations, abbreviations=abbreviations, layout=layout, kinds="abbreviations"),)
+                terms = (partial(apply_abbreviations, abbreviations=abbreviations, layout=layout, kinds="terms"),)
             if clean and (entities or abbreviate):
                 dashes = (concepts.split_at_dashes,) if layout.sections else ()  # abstracts space their hyphens
                 for step in (*abbreviate, partial(concepts.split_at_breaks, layout=layout), *dashes,
@@ -179,7 +182,8 @@ class ContextAnnotator:
                              partial(concepts.drop_section_references, references=self.vocabulary.section_references,
                                      layout=layout),
                              partial(concepts.drop_relatives, relatives=self.vocabulary.relatives),
-                             concepts.trim_edge_words, partial(concepts.trim_values, numbers=bool(layout.sections))):
+                             concepts.trim_edge_words, partial(concepts.trim_values, numbers=bool(layout.sections)),
+                             *terms):
                     entities = step(doc.text, entities)
                 names = concepts.name_spans(doc.text, layout, self.vocabulary)
                 entities = concepts.drop_names(doc.text, entities, names)

@@ -346,6 +346,10 @@ def test_prescription_words_are_not_concepts():
     assert partial(_trimmed, "Serum Mg was low.", trim=trim_values)("Mg") == ["Mg"]  # magnesium, not a milligram
     assert trimmed("Daily headaches") == ["headaches"]
     assert trimmed("Trizivir") == ["Trizivir"]
+    ages = partial(_trimmed, "This 51y/o RHF and a 72 yo with CHF; 45 y.o. woman; a 6-yr-old. Toy of the yo-yo.", trim=trim_values)
+    assert ages("o") == [] and ages("yo") == [] and ages("y.o.") == [] and ages("6-yr") == []  # pieces of an age
+    assert ages("RHF") == ["RHF"] and ages("woman") == ["woman"] and ages("yo-yo") == ["yo-yo"]
+    assert partial(_trimmed, "In 51y/o mice.", trim=partial(trim_values, numbers=False))("o") == ["o"]  # abstracts keep theirs
 
 
 def test_template_words_of_whole_notes_are_not_concepts():

@@ -256,6 +256,8 @@ _MEASURE = re.compile(r"\d+(?:[.,]\d+)?(?:\s*|-)" + _UNITS)
 _VALUE = re.compile(r"\s+(\d+)([.,]\d+)?((?:\s*|-)" + _UNITS + r"\b[^\n]*)?$")  # whole digits, decimals, unit
 _NUMBER = re.compile(r"[\d.,/%+\-\s]+")
 _UNIT = re.compile(_UNITS)
+#: an age written short ("51y/o", "72 yo", "45 y.o."): the model read "o" of "y/o" as an entity
+_AGE = re.compile(r"(?<![\w/])\d{1,3}\s*-?\s*(?:y/o|y\.o\.?|yo|yrs?(?:[\s-]*old)?|years?[\s-]*old|y)(?![\w/])", re.IGNORECASE)
 _AFTER_NUMBER = re.compile(r"\d(?:\s*|-)$")  # what comes right before a unit that belongs to a number
 _VALUE_GOES_ON = re.compile(r"(?:[.,]\d|\s*/\s*\d|(?:\s*|-)" + _UNITS + r"\b)")
 
@@ -267,7 +269,8 @@ def trim_values(text: str, entities: Iterable[Entity], numbers: bool = True) -> 
     digits or more; a single digit alone stays part of a name ("caspase 3", "type 1"). An entity that
     is only a measurement ("6 pounds", "20 mg") is dropped, and so is a unit alone right after its number
     ("mcg" of "Levothyroxine 75 mcg", tagged T103 by a model that left the number out); with
-    ``numbers`` (a note with sections: "heart rate was reduced to the 70") one that is only a number;
+    ``numbers`` (a note with sections: "heart rate was reduced to the 70") one that is only a number
+    or a piece of an age written short ("o" of "51y/o");
     an abstract's number may name a compound ("led to the discovery of 35": MedMentions types it T103)."""
     out: list[Entity] = []
     for e in entities:
@@ -275,6 +278,9 @@ def trim_values(text: str, entities: Iterable[Entity], numbers: bool = True) -> 
             continue
         if _UNIT.fullmatch(text, e.start, e.end) and _AFTER_NUMBER.search(text, max(0, e.start - 12), e.start):
             continue
+        if numbers and any(m.start() <= e.start and e.end <= m.end()
+                           for m in _AGE.finditer(text, max(0, e.start - 12), min(len(text), e.end + 6))):
+            continue  # a piece of an age ("o" of "51y/o")
         found = _VALUE.search(text, e.start, e.end)  # "$" is the entity's end
         if found and found.start() > e.start:
             whole, decimals, unit = found.groups()

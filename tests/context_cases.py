@@ -221,6 +221,10 @@ CASES = [
     Case("Fever and cough since Monday.", "cough"),
     Case("The child has not been having any coughing, gagging, or vomiting.", "gagging", "negated"),
     Case("Her child has asthma.", "asthma", "family"),
+    Case("She did not seek medical attention despite her weakness.", "weakness"),  # read on a built note, 2026-12-07
+    Case("She did not seek medical attention despite her weakness.", "medical attention", "negated"),
+    Case("No fever, although her cough persists.", "cough"),
+    Case("No fever; however, she has had rigors.", "rigors"),
 ]
 
 # Written after the rules above were frozen, and never used to tune them: an honest

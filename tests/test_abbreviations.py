@@ -220,3 +220,25 @@ def test_a_term_listed_as_an_abbreviation_too_is_refused(tmp_path):
     terms.write_text(json.dumps({"terms": [{"term": "stroke"}]}))
     with pytest.raises(ConfigError, match="t.json"):
         load_abbreviations(terms=terms)
+
+
+def test_retype_changes_only_the_type_of_entities_that_are_exactly_one():
+    text = "Negative EKG. Knee brace and backboard. No rigors."
+    given_ = [Entity(text.index("EKG"), text.index("EKG") + 3, "T033", "EKG", 0.4, {"assertion": "absent"}),
+              ent(text, "Knee brace", "T017"), ent(text, "backboard", "T082")]
+    out = apply_abbreviations(text, given_, ABBR, kinds="retype")
+    assert spans(text, out) == [("EKG", "T058"), ("Knee brace", "T074"), ("backboard", "T074")]  # "rigors" not added
+    assert out[0].attributes == {"assertion": "absent"} and out[0].score == 0.4
+    text = "CV: negative palpations. Abdomen soft on palpation."
+    out = apply_abbreviations(text, [ent(text, "palpations", "T033"), ent(text, "palpation", "T033", at=1)], ABBR)
+    assert spans(text, out) == [("palpations", "T033"), ("palpation", "T058")]  # a misspelt symptom, an exam
+
+
+def test_the_annotator_retypes_what_contexts_cue_words_hid():
+    from clinlm.context import default_annotator
+    from clinlm.document import Document
+
+    text = "IMPRESSION:\n1. Negative EKG.\n"
+    found = next(default_annotator().pipe([Document("n", text, [ent(text, "Negative EKG", "T033")])], clean=True,
+                                          abbreviations=ABBR))
+    assert [(e.text, e.label, e.attributes["assertion"]) for e in found.entities] == [("EKG", "T058", "absent")]

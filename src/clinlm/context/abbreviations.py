@@ -23,7 +23,8 @@ the product), and a model whose labels lack a listed type (it is another label s
 sentence ("strokes" T038 in a review of systems, where the section leans the model to T033; "sputum"
 T031). They match in any case and are never tested for a definition or a product's name; an entity
 that is exactly one takes its type, and only a term marked ``add`` becomes an entity where the
-model drew none (or replaces the pieces it drew: "congestive" + "heart failure").
+model drew none (or replaces the pieces it drew: "congestive" + "heart failure"); one marked
+``"plural": false`` matches only as written.
 """
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ class Abbreviations:
     pattern: re.Pattern
     terms: frozenset[str] = frozenset()
     adds: frozenset[str] = frozenset()
+    singular: frozenset[str] = frozenset()
 
     def usable_with(self, labels: Iterable[str]) -> bool:
         """Whether a model with these labels (``B-T038`` or ``T038``) has every type listed."""
@@ -103,7 +105,8 @@ def load_abbreviations(path: str | Path = CLINICAL_ABBREVIATIONS,
         pattern += r"|(?i:(" + _alternation(folded) + r")(s?))"
     pattern = re.compile(pattern + r")(?![A-Za-z0-9])")
     adds = frozenset(k for k, r in folded.items() if r.get("add"))
-    return Abbreviations(types, not_before, pattern, frozenset(folded), adds)
+    singular = frozenset(k for k, r in folded.items() if r.get("plural") is False)
+    return Abbreviations(types, not_before, pattern, frozenset(folded), adds, singular)
 
 
 def _defined(text: str, abbreviation: str) -> bool:
@@ -139,15 +142,20 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
     With the note's ``layout``, entities are first cut at its breaks and spaced dashes, as cleaning cuts
     them later: "P: CHF" across "A/P:" and its text is "P" and "CHF" there, and "CHF" is the
     abbreviation; so is "CAP" of "CAP - cont" in a problem-based plan. ``kinds``: ``"abbreviations"``,
-    ``"terms"`` or ``"both"``; cleaning types the terms last, once edge words are off ("past pneumonias")."""
+    ``"terms"``, ``"both"`` or ``"retype"`` (both, but only an entity that is exactly one changes, and
+    only its type). Cleaning applies the abbreviations first, the terms once edge words are off ("past
+    pneumonias"), and retypes after ConText has taken its cue words off ("Negative EKG")."""
     out = split_at_dashes(text, split_at_breaks(text, entities, layout)) if layout is not None else list(entities)
     defined: dict[str, bool] = {}
     for m in abbreviations.pattern.finditer(text):
         term = m.group(1) is None
-        if kinds != "both" and kinds != ("terms" if term else "abbreviations"):
+        if kinds in ("terms", "abbreviations") and kinds != ("terms" if term else "abbreviations"):
             continue
+        retype_only = kinds == "retype"
         name = " ".join((m.group(3) if term else m.group(1)).split())
         name = name.casefold() if term else name
+        if term and m.group(4) and name in abbreviations.singular:
+            continue  # "palpations" is "palpitations" misspelt, not the exam's palpation
         if not term:
             if name not in defined:
                 defined[name] = _defined(text, name)
@@ -165,6 +173,8 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
         exact = next((e for e in touching if (e.start, e.end) == (start, end)), None)
         if term and exact is None and name not in abbreviations.adds:
             continue  # a term the model did not draw as one entity, and not one to add
+        if retype_only and (exact is None or kind is None):
+            continue
         for e in touching:
             out.remove(e)
         if kind is None:

@@ -199,6 +199,8 @@ class ContextAnnotator:
                 cues, _ = concepts.cue_spans(found, ((*m.modifier_span, m.category, m.direction)
                                                      for m in (graph.modifiers if graph is not None else ())))
                 annotated = [e for e in annotated if not concepts.is_cue_word(e, cues)]
+                if terms:  # what ConText's cue words hid ("Negative EKG"): types only, attributes kept
+                    annotated = apply_abbreviations(doc.text, annotated, abbreviations, kinds="retype")
             yield Document(doc.id, doc.text, annotated, metadata)
 
     def spacy_doc(self, doc: Document, layout: Layout | None = None, before_context=None):

@@ -242,3 +242,20 @@ def test_the_annotator_retypes_what_contexts_cue_words_hid():
     found = next(default_annotator().pipe([Document("n", text, [ent(text, "Negative EKG", "T033")])], clean=True,
                                           abbreviations=ABBR))
     assert [(e.text, e.label, e.attributes["assertion"]) for e in found.entities] == [("EKG", "T058", "absent")]
+
+
+def test_shapes_type_procedures_imaging_and_devices_by_their_form():
+    text = "L5 kyphoplasty. Right hemicolectomy. MRI brain. Back brace. Topography. Collar bone. Stent thrombosis."
+    given_ = [ent(text, "L5 kyphoplasty", "T037"), ent(text, "Right hemicolectomy", "T038"), ent(text, "MRI brain", "T017"),
+              ent(text, "Back brace", "T017"), ent(text, "Topography", "T082"), ent(text, "Collar bone", "T017"),
+              ent(text, "Stent thrombosis", "T038")]
+    out = apply_abbreviations(text, given_, ABBR, kinds="retype")
+    assert [e.label for e in out] == ["T058", "T058", "T058", "T074", "T082", "T017", "T038"]
+    assert apply_abbreviations(text, given_, ABBR, kinds="abbreviations") == given_  # the first pass leaves shapes
+
+
+def test_a_shape_that_is_no_regular_expression_is_refused(tmp_path):
+    terms = tmp_path / "t.json"
+    terms.write_text(json.dumps({"terms": [], "shapes": [{"pattern": "(brace", "type": "T074"}]}))
+    with pytest.raises(ConfigError, match="t.json"):
+        load_abbreviations(terms=terms)

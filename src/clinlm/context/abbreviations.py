@@ -24,7 +24,9 @@ sentence ("strokes" T038 in a review of systems, where the section leans the mod
 T031). They match in any case and are never tested for a definition or a product's name; an entity
 that is exactly one takes its type, and only a term marked ``add`` becomes an entity where the
 model drew none (or replaces the pieces it drew: "congestive" + "heart failure"); one marked
-``"plural": false`` matches only as written.
+``"plural": false`` matches only as written. Its ``shapes`` type an entity by the form of its whole
+text: one that ends in a procedure's suffix ("L5 kyphoplasty", "-ectomy") T058, one that starts with
+an imaging test ("MRI brain") T058, one that ends in a device ("back brace") T074.
 """
 from __future__ import annotations
 
@@ -61,11 +63,12 @@ class Abbreviations:
     terms: frozenset[str] = frozenset()
     adds: frozenset[str] = frozenset()
     singular: frozenset[str] = frozenset()
+    shapes: tuple[tuple[re.Pattern, str], ...] = ()
 
     def usable_with(self, labels: Iterable[str]) -> bool:
         """Whether a model with these labels (``B-T038`` or ``T038``) has every type listed."""
         have = {label.split("-", 1)[-1] for label in labels}
-        return {t for t in self.types.values() if t} <= have
+        return {t for t in self.types.values() if t} | {t for _, t in self.shapes} <= have
 
 
 def _rows(path: str | Path, key: str) -> list[dict]:
@@ -93,6 +96,11 @@ def load_abbreviations(path: str | Path = CLINICAL_ABBREVIATIONS,
     types = {r["abbreviation"]: r["type"] for r in rows}
     not_before = {r["abbreviation"]: frozenset(w.lower() for w in r.get("not_before", ())) for r in rows}
     term_rows = _rows(terms, "terms") if terms is not None else []
+    try:
+        shapes = tuple((re.compile(r["pattern"], re.IGNORECASE), r["type"])
+                       for r in (json.loads(Path(terms).read_text(encoding="utf-8")).get("shapes", []) if terms else []))
+    except (re.error, KeyError, TypeError) as exc:
+        raise ConfigError(f"{terms}: a shape cannot be used ({exc})") from None
     folded = {" ".join(r["term"].split()).casefold(): r for r in term_rows}
     if clash := sorted(k for k in folded if k in types):
         raise ConfigError(f"{terms}: {clash[0]!r} is an abbreviation too; list it once")
@@ -106,7 +114,7 @@ def load_abbreviations(path: str | Path = CLINICAL_ABBREVIATIONS,
     pattern = re.compile(pattern + r")(?![A-Za-z0-9])")
     adds = frozenset(k for k, r in folded.items() if r.get("add"))
     singular = frozenset(k for k, r in folded.items() if r.get("plural") is False)
-    return Abbreviations(types, not_before, pattern, frozenset(folded), adds, singular)
+    return Abbreviations(types, not_before, pattern, frozenset(folded), adds, singular, shapes)
 
 
 def _defined(text: str, abbreviation: str) -> bool:
@@ -136,6 +144,12 @@ def _product(text: str, e: Entity, start: int, abbreviations: Abbreviations) -> 
             and not abbreviations.pattern.fullmatch(text, e.start, e.end))
 
 
+def _shaped(e: Entity, shapes: Sequence[tuple[re.Pattern, str]]) -> Entity:
+    """``e`` with the type of the first shape its whole text has ("L5 kyphoplasty" ends in a procedure)."""
+    kind = next((t for rx, t in shapes if rx.fullmatch(e.text)), e.label)
+    return e if kind == e.label else Entity(e.start, e.end, kind, e.text, e.score, dict(e.attributes))
+
+
 def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Abbreviations,
                         layout: Layout | None = None, kinds: str = "both") -> list[Entity]:
     """``entities`` with the listed abbreviations of ``text`` typed, added or dropped (see the module doc).
@@ -147,6 +161,7 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
     pneumonias"), and retypes after ConText has taken its cue words off ("Negative EKG")."""
     out = split_at_dashes(text, split_at_breaks(text, entities, layout)) if layout is not None else list(entities)
     defined: dict[str, bool] = {}
+    listed: set[tuple[int, int]] = set()  # spans a list entry typed: shapes leave them
     for m in abbreviations.pattern.finditer(text):
         term = m.group(1) is None
         if kinds in ("terms", "abbreviations") and kinds != ("terms" if term else "abbreviations"):
@@ -175,6 +190,7 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
             continue  # a term the model did not draw as one entity, and not one to add
         if retype_only and (exact is None or kind is None):
             continue
+        listed.add((start, end))
         for e in touching:
             out.remove(e)
         if kind is None:
@@ -183,4 +199,6 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
             out.append(Entity(start, end, kind, exact.text, exact.score, dict(exact.attributes)))
         else:
             out.append(Entity(start, end, kind, text[start:end], None, {"source": TERM_SOURCE if term else SOURCE}))
+    if kinds != "abbreviations" and abbreviations.shapes:
+        out = [_shaped(e, abbreviations.shapes) if (e.start, e.end) not in listed else e for e in out]
     return sorted(out, key=lambda e: (e.start, e.end))

@@ -259,3 +259,10 @@ def test_a_shape_that_is_no_regular_expression_is_refused(tmp_path):
     terms.write_text(json.dumps({"terms": [], "shapes": [{"pattern": "(brace", "type": "T074"}]}))
     with pytest.raises(ConfigError, match="t.json"):
         load_abbreviations(terms=terms)
+
+
+def test_route_terms_drop_the_entity_and_its_pieces_and_cultures_are_procedures():
+    text = "MEDICATIONS:\nAmoxicillin 1 g by mouth three times daily. Tiotropium 18 mcg inhaled daily. Sputum culture grew S. aureus."
+    given_ = [ent(text, "Amoxicillin"), ent(text, "mouth", "T017"), ent(text, "inhaled", "T038"), ent(text, "Sputum culture", "T038")]
+    out = apply_abbreviations(text, given_, ABBR, kinds="terms")
+    assert spans(text, out) == [("Amoxicillin", "T103"), ("Sputum culture", "T058")]

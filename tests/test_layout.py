@@ -98,6 +98,13 @@ def test_headers_of_every_style_start_sections_that_end_at_the_next_header():
     ("[DISPOSITION]\nHome.", "[DISPOSITION]", "observation_and_plan"),
     ("EMERGENCY DEPARTMENT NOTE\nSeen today.", "EMERGENCY DEPARTMENT NOTE", "emergency_department_note"),  # a title
     ("MDM / Plan:\nAcute appendicitis.", "MDM / Plan:", "observation_and_plan"),  # medical decision making
+    ("DISCHARGE DIAGNOSES:\n1. Pneumonia.", "DISCHARGE DIAGNOSES:", "diagnoses"),
+    # when a section was written is no part of what it is
+    ("PHYSICAL EXAM AT DISCHARGE:\nNo edema.", "PHYSICAL EXAM AT DISCHARGE:", "physical_exam"),
+    ("LABS ON ADMISSION:\nWBC 9.8.", "LABS ON ADMISSION:", "labs_and_studies"),
+    ("Discharge Exam:\nNo edema.", "Discharge Exam:", "physical_exam"),
+    ("MEDICATIONS PRIOR TO ADMISSION:\nAspirin.", "MEDICATIONS PRIOR TO ADMISSION:", "medications"),
+    ("CONDITION AT DISCHARGE:\nStable.", "CONDITION AT DISCHARGE:", "condition_at_discharge"),  # no rule: its own name
 ])
 def test_header_styles(text, header, category):
     (s,) = read_layout(text).sections

@@ -239,6 +239,12 @@ def _at(spans: Sequence[Section], offset: int) -> Section | None:
 
 
 # -- the vocabulary ------------------------------------------------------------------------------
+#: when a section was written, before or after its name ("ADMISSION LABS", "EXAM AT DISCHARGE")
+_WHEN = r"(?:discharge|admission|admit|admitting|transfer|presentation|arrival|initial|pertinent|interval)"
+_WHEN_BEFORE = re.compile(r"^" + _WHEN + r"\s+(?=\S)", re.I)
+_WHEN_AFTER = re.compile(r"\s+(?:at|on|upon|of|prior\s+to|before)\s+(?:the\s+)?" + _WHEN + r"$", re.I)
+
+
 class Vocabulary:
     """Header names -> section category (from section rules) and the layout rules file."""
 
@@ -286,6 +292,17 @@ class Vocabulary:
                                       else "") + r")\s*:(?![0-9/])")
 
     def header(self, name: str) -> str | None:
+        """The section category of a header's name; a name the rules lack is tried again without
+        when its section was written ("PHYSICAL EXAM AT DISCHARGE", "LABS ON ADMISSION", "DISCHARGE
+        EXAM" are an exam, labs and an exam)."""
+        found = self._header(name)
+        if found is None:
+            bare = _WHEN_AFTER.sub("", _WHEN_BEFORE.sub("", name.strip().rstrip(":").strip()))
+            if bare and bare != name.strip().rstrip(":").strip():
+                found = self._header(bare)
+        return found
+
+    def _header(self, name: str) -> str | None:
         key = normalize(name)
         if key in self.headers:
             return self.headers[key]

@@ -349,6 +349,9 @@ def test_prescription_words_are_not_concepts():
     units = partial(_trimmed, "Levothyroxine 75 mcg daily. Alesse 20 mcg-0.10 mg tablet. Take 2 tablets. mg of salt.",
                     trim=trim_values)
     assert units("mcg") == [] and units("mg") == [] and units("tablets") == []  # a unit alone after its number
+    labs = partial(_trimmed, "Potassium 4.2, creatinine 1.1. Caspase 3. Type 2.", trim=trim_values)
+    assert labs("Potassium 4.") == ["Potassium"] and labs("creatinine 1.") == ["creatinine"]  # cut inside a value
+    assert labs("Caspase 3.") == ["Caspase 3."] and labs("Type 2") == ["Type 2"]
     assert units("Levothyroxine") == ["Levothyroxine"] and units("tablet") == ["tablet"]  # no number before it
     assert partial(_trimmed, "Serum Mg was low.", trim=trim_values)("Mg") == ["Mg"]  # magnesium, not a milligram
     assert trimmed("Daily headaches") == ["headaches"]
@@ -710,3 +713,10 @@ def test_soap_letters_are_headers_but_a_pulse_is_not():
         ("S", "history_of_present_illness"), ("O", "physical_exam"), ("A", "observation_and_plan"),
         ("P", "observation_and_plan")]
     assert read_layout("BP 120/80\nP: 84\nRR: 18").sections == []  # a vital sign, not the plan
+
+
+def test_a_listed_problem_before_a_colon_in_a_problem_list_is_no_subheader():
+    text = ("HOSPITAL COURSE:\n1. Pneumonia: treated.\n4. COPD: No wheezing.\n"
+            "REVIEW OF SYSTEMS:\nHEENT: No headache.\nPHYSICAL EXAM:\nCOPD: clear.\n")
+    names = [s.name for s in read_layout(text).subsections]
+    assert names == ["HEENT", "COPD"]  # the hospital course's COPD is a problem; elsewhere the rule stands

@@ -253,7 +253,7 @@ _UNITS = (r"(?:mg|mcg|\u00b5g|ug|g|gm|grams?|kg|ml|mL|cc|L|units?|iu|IU|meq|mEq|
           r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%|pounds?|lbs?|cm|mm|inch(?:es)?)")
 # a unit may follow its number after a hyphen ("25-mg", "10-mEq" in notes)
 _MEASURE = re.compile(r"\d+(?:[.,]\d+)?(?:\s*|-)" + _UNITS)
-_VALUE = re.compile(r"\s+(\d+)([.,]\d+)?((?:\s*|-)" + _UNITS + r"\b[^\n]*)?$")  # whole digits, decimals, unit
+_VALUE = re.compile(r"\s+(\d+)([.,]\d*)?((?:\s*|-)" + _UNITS + r"\b[^\n]*)?$")  # whole digits, decimals, unit
 _NUMBER = re.compile(r"[\d.,/%+\-\s]+")
 _UNIT = re.compile(_UNITS)
 #: an age written short ("51y/o", "72 yo", "45 y.o."): the model read "o" of "y/o" as an entity
@@ -284,6 +284,11 @@ def trim_values(text: str, entities: Iterable[Entity], numbers: bool = True) -> 
         found = _VALUE.search(text, e.start, e.end)  # "$" is the entity's end
         if found and found.start() > e.start:
             whole, decimals, unit = found.groups()
+            # a point the number does not go on after ("caspase 3.") is the sentence's, not a decimal; one it
+            # does ("potassium 4." of "potassium 4.2": the entity ends inside the value) is
+            point = decimals in (".", ",") and not unit
+            if point and not text[e.end:e.end + 1].isdigit():
+                decimals = None
             if decimals or unit or len(whole) > 1 or _VALUE_GOES_ON.match(text, e.end):
                 e = _respan(e, text, e.start, found.start())
         out.append(e)

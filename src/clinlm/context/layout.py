@@ -58,6 +58,18 @@ from typing import Any, Iterable, Sequence
 from clinlm.context.rules import PROJECT_SECTION_RULES, RESOURCES, read_rules
 
 LAYOUT_RULES = RESOURCES / "layout_rules.json"
+#: sections that list problems: there "4. COPD: stable" names a problem, not a sub-header
+PROBLEM_SECTIONS = frozenset({"hospital_course", "observation_and_plan", "diagnoses", "past_medical_history"})
+#: types of a problem in the clinical abbreviations (read as a resource: this module is below that one)
+_PROBLEM_TYPES = frozenset({"T038", "T033", "T037"})
+
+
+def _problem_abbreviations() -> frozenset[str]:
+    try:
+        rows = json.loads((RESOURCES / "clinical_abbreviations.json").read_text(encoding="utf-8"))["abbreviations"]
+        return frozenset(r["abbreviation"] for r in rows if r.get("type") in _PROBLEM_TYPES)
+    except (OSError, ValueError, KeyError, TypeError):
+        return frozenset()  # no list: every short capitalised name with a colon stays a sub-header
 
 #: What ``str.splitlines`` breaks a line on (``\r\n`` is one break).
 NEWLINE = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -276,6 +288,7 @@ class Vocabulary:
                 self.subheaders.setdefault(normalize(n), role)
         self.system_words = [w.lower() for w in rules.get("subheaders", {}).get("system_words", [])]
         self.name_fields = {normalize(n) for n in rules.get("name_fields", [])}
+        self.problem_abbreviations = _problem_abbreviations()
         self.name_titles = list(rules.get("name_titles", []))
         self.name_suffixes = list(rules.get("name_suffixes", []))
         self.possession = {w.lower() for w in rules.get("possession", [])}
@@ -458,6 +471,8 @@ def _classify(name: str, colon: bool, content: bool, bracketed: bool, bulleted: 
     if category is not None:
         return "header", category
     if caps and len(name.split()) <= 4:
+        if current in PROBLEM_SECTIONS and name.strip() in vocab.problem_abbreviations:
+            return (None, None)  # "4. COPD: No wheezing" in a hospital course is a problem and what was done
         return "subheader", "system"  # "MSK: Negative myalgia", "HEENT: normocephalic"
     return (None, None)
 

@@ -225,6 +225,8 @@ CASES = [
     Case("She did not seek medical attention despite her weakness.", "medical attention", "negated"),
     Case("No fever, although her cough persists.", "cough"),
     Case("No fever; however, she has had rigors.", "rigors"),
+    Case("Negative as far as sore throat, earache, or cough.", "cough", "negated"),
+    Case("ROS negative with regard to chest pain.", "chest pain", "negated"),
 ]
 
 # Written after the rules above were frozen, and never used to tune them: an honest

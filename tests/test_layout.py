@@ -359,6 +359,8 @@ def test_prescription_words_are_not_concepts():
     ages = partial(_trimmed, "This 51y/o RHF and a 72 yo with CHF; 45 y.o. woman; a 6-yr-old. Toy of the yo-yo.", trim=trim_values)
     assert ages("o") == [] and ages("yo") == [] and ages("y.o.") == [] and ages("6-yr") == []  # pieces of an age
     assert ages("RHF") == ["RHF"] and ages("woman") == ["woman"] and ages("yo-yo") == ["yo-yo"]
+    decades = partial(_trimmed, "Father died of heart disease in his 60s; mother in her 80's. Since the 1960s.", trim=trim_values)
+    assert decades("60s") == [] and decades("80's") == [] and decades("1960s") == ["1960s"]
     assert partial(_trimmed, "In 51y/o mice.", trim=partial(trim_values, numbers=False))("o") == ["o"]  # abstracts keep theirs
 
 

@@ -257,7 +257,8 @@ _VALUE = re.compile(r"\s+(\d+)([.,]\d*)?((?:\s*|-)" + _UNITS + r"\b[^\n]*)?$")  
 _NUMBER = re.compile(r"[\d.,/%+\-\s]+")
 _UNIT = re.compile(_UNITS)
 #: an age written short ("51y/o", "72 yo", "45 y.o."): the model read "o" of "y/o" as an entity
-_AGE = re.compile(r"(?<![\w/])\d{1,3}\s*-?\s*(?:y/o|y\.o\.?|yo|yrs?(?:[\s-]*old)?|years?[\s-]*old|y)(?![\w/])", re.IGNORECASE)
+_AGE = re.compile(r"(?<![\w/])(?:\d{1,3}\s*-?\s*(?:y/o|y\.o\.?|yo|yrs?(?:[\s-]*old)?|years?[\s-]*old|y)|[1-9]0'?s)(?![\w/])",
+                  re.IGNORECASE)  # and a decade of life ("died in his 60s")
 _AFTER_NUMBER = re.compile(r"\d(?:\s*|-)$")  # what comes right before a unit that belongs to a number
 _VALUE_GOES_ON = re.compile(r"(?:[.,]\d|\s*/\s*\d|(?:\s*|-)" + _UNITS + r"\b)")
 

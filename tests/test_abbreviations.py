@@ -141,7 +141,14 @@ def test_letters_after_a_drug_name_and_written_out_orders():
 def test_an_organ_before_ca_is_a_cancer():
     text = "FAMILY HISTORY: HTN, Colon CA, and breast CA. Serum Ca 9.1; CA 19-9 pending."
     out = apply_abbreviations(text, [ent(text, "Colon", "T017"), ent(text, "CA", "T082")], ABBR)
-    assert spans(text, out) == [("HTN", "T038"), ("Colon CA", "T038"), ("breast CA", "T038")]  # "CA 19-9" left alone
+    assert spans(text, out) == [("HTN", "T038"), ("Colon CA", "T038"), ("breast CA", "T038"),
+                                ("Ca", "T103")]  # calcium with its value; "CA 19-9" left alone
+
+
+def test_a_labs_letters_count_only_with_its_value():
+    text = "LABS: Na 138, K 4.1, Cr: 1.1, Hgb 10.9. Vitamin K given. Mg was not checked."
+    out = apply_abbreviations(text, [ent(text, "Vitamin K")], ABBR)
+    assert spans(text, out) == [("Na", "T103"), ("K", "T103"), ("Cr", "T103"), ("Hgb", "T103"), ("Vitamin K", "T103")]
 
 
 def test_the_cleaning_step_applies_them_in_notes_only_even_to_a_note_without_entities():

@@ -722,3 +722,13 @@ def test_a_listed_problem_before_a_colon_in_a_problem_list_is_no_subheader():
             "REVIEW OF SYSTEMS:\nHEENT: No headache.\nPHYSICAL EXAM:\nCOPD: clear.\n")
     names = [s.name for s in read_layout(text).subsections]
     assert names == ["HEENT", "COPD"]  # the hospital course's COPD is a problem; elsewhere the rule stands
+
+
+def test_an_entity_is_cut_where_a_sentence_ends_inside_it():
+    from clinlm.context.concepts import split_at_sentence_ends
+
+    text = "Continue strict I/O. Echo ordered. Seen by Dr. Smith. E. Coli grew. Heparin SC."
+    cut = partial(_trimmed, text, trim=split_at_sentence_ends)
+    assert cut("strict I/O. Echo") == ["strict I/O", "Echo"]
+    assert cut("Dr. Smith") == ["Dr. Smith"] and cut("E. Coli") == ["E. Coli"]  # a title, an initial
+    assert cut("Echo ordered.") == ["Echo ordered."]  # a period at the end cuts nothing

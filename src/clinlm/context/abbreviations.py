@@ -16,7 +16,7 @@ note with sections, :func:`apply_abbreviations`
 
 It leaves alone an abbreviation the note defines in parentheses ("... (CP)"), where the
 document says what it means, one followed by a ``not_before`` word ("CVA tenderness" is the
-costovertebral angle), one right after a drug's name ("Duraphen II DM": dextromethorphan, part of
+costovertebral angle), one marked ``before_number`` without a value after it (a lab: "K 4.1"), one right after a drug's name ("Duraphen II DM": dextromethorphan, part of
 the product), and a model whose labels lack a listed type (it is another label set).
 
 ``resources/clinical_terms.json`` adds common clinical terms whose type does not depend on the
@@ -49,6 +49,8 @@ SOURCE, TERM_SOURCE = "abbreviation", "clinical term"
 #: ST21pv's type of drugs: letters right after a drug's name belong to the product ("Duraphen II DM")
 DRUG = "T103"
 _PRODUCT_GAP = re.compile(r"[ \t]+(?:[IVX]{1,3}[ \t]+)?")
+#: a lab value right after its name ("K 4.1", "Cr: 1.1", "Na 138,")
+_VALUE_NEXT = re.compile(r"[ \t]*[:=]?[ \t]*[<>]?\d")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Abbreviations:
     adds: frozenset[str] = frozenset()
     singular: frozenset[str] = frozenset()
     shapes: tuple[tuple[re.Pattern, str], ...] = ()
+    before_number: frozenset[str] = frozenset()
 
     def usable_with(self, labels: Iterable[str]) -> bool:
         """Whether a model with these labels (``B-T038`` or ``T038``) has every type listed."""
@@ -95,6 +98,7 @@ def load_abbreviations(path: str | Path = CLINICAL_ABBREVIATIONS,
     rows = _rows(path, "abbreviations")
     types = {r["abbreviation"]: r["type"] for r in rows}
     not_before = {r["abbreviation"]: frozenset(w.lower() for w in r.get("not_before", ())) for r in rows}
+    before_number = frozenset(r["abbreviation"] for r in rows if r.get("before_number"))
     term_rows = _rows(terms, "terms") if terms is not None else []
     try:
         shapes = tuple((re.compile(r["pattern"], re.IGNORECASE), r["type"])
@@ -114,7 +118,7 @@ def load_abbreviations(path: str | Path = CLINICAL_ABBREVIATIONS,
     pattern = re.compile(pattern + r")(?![A-Za-z0-9])")
     adds = frozenset(k for k, r in folded.items() if r.get("add"))
     singular = frozenset(k for k, r in folded.items() if r.get("plural") is False)
-    return Abbreviations(types, not_before, pattern, frozenset(folded), adds, singular, shapes)
+    return Abbreviations(types, not_before, pattern, frozenset(folded), adds, singular, shapes, before_number)
 
 
 def _defined(text: str, abbreviation: str) -> bool:
@@ -179,6 +183,8 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
         after = text[m.end():m.end() + 40].split(None, 1)
         if after and after[0].lower().strip(".,;:") in abbreviations.not_before[name]:
             continue
+        if name in abbreviations.before_number and not _VALUE_NEXT.match(text, m.end()):
+            continue  # "K 4.1" is potassium; a "K" without its value may be anything
         start, end, kind = m.start(), m.end(), abbreviations.types[name]
         if not term and kind is not None and any(_product(text, e, start, abbreviations) for e in out if e.end <= start):
             continue  # "Duraphen II DM", "Robitussin DM": a product's name, not diabetes ("heparin SQ" is a route)

@@ -176,7 +176,8 @@ class ContextAnnotator:
                 abbreviate = (partial(apply_abbreviations, abbreviations=abbreviations, layout=layout, kinds="abbreviations"),)
                 terms = (partial(apply_abbreviations, abbreviations=abbreviations, layout=layout, kinds="terms"),)
             if clean and (entities or abbreviate):
-                dashes = (concepts.split_at_dashes,) if layout.sections else ()  # abstracts space their hyphens
+                # abstracts space their hyphens, and their sentences are the model's own
+                dashes = (concepts.split_at_dashes, concepts.split_at_sentence_ends) if layout.sections else ()
                 for step in (*abbreviate, partial(concepts.split_at_breaks, layout=layout), *dashes,
                              concepts.split_at_causes,
                              partial(concepts.drop_section_references, references=self.vocabulary.section_references,

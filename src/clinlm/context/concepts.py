@@ -113,7 +113,8 @@ _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 #: How often and by which route a drug is taken, as prescriptions write it ("PRN", "b.i.d.", "p.o.",
 #: "q6h", "daily"): the model tags them after a drug name, and they are no concept of ST21pv.
 _SIG = re.compile(r"(?<![\w.])(?:p\.r\.n\.?|prn|b\.i\.d\.?|bid|t\.i\.d\.?|tid|q\.i\.d\.?|qid|q\.d\.?|qd|"
-                  r"q\.h\.s\.?|qhs|q\.?am|q\.?pm|p\.o\.?|po|q\d+h|q\d+-\d+h|daily|nightly|bedtime)(?![\w])", re.IGNORECASE)
+                  r"q\.h\.s\.?|qhs|q\.?am|q\.?pm|p\.o\.?|po|q\d+h|q\d+-\d+h|daily|nightly|bedtime|"
+                  r"sc|sq|subq|subcut|s\.c\.|im|i\.m\.)(?![\w])", re.IGNORECASE)
 
 
 #: Answers that a system or a result is normal ("ENDOCRINE: Nonsignificant.", "Labs within normal limits"):
@@ -218,6 +219,33 @@ def split_at_dashes(text: str, entities: Iterable[Entity]) -> list[Entity]:
     for e in entities:
         cuts = [(m.start(), m.end()) for m in _SPACED_DASH.finditer(text, e.start, e.end)
                 if e.start < m.start() and m.end() < e.end]
+        if not cuts:
+            out.append(e)
+            continue
+        bounds = [e.start] + [x for c in cuts for x in c] + [e.end]
+        for a, b in zip(bounds[::2], bounds[1::2]):
+            a, b = _trim(text, a, b)
+            if a < b and any(c.isalnum() for c in text[a:b]):
+                out.append(_respan(e, text, a, b))
+    return out
+
+
+_SENTENCE_END = re.compile(r"[.!?]+[ \t]+(?=[A-Z])")
+#: words whose period ends no sentence ("Dr. Smith", "vs. Placebo")
+_TITLES = frozenset({"dr", "mr", "mrs", "ms", "st", "vs", "no", "approx", "jr", "sr", "prof", "fig"})
+
+
+def split_at_sentence_ends(text: str, entities: Iterable[Entity]) -> list[Entity]:
+    """Entities cut where a sentence ends inside them ("strict I/O. Echo" of "Continue strict I/O. Echo
+    ordered." was one T058 entity): a period, then a capital. Not after a title ("Dr. Smith") or an
+    initial ("E. Coli", "S. aureus"). For notes with sections, as the dashes."""
+    out: list[Entity] = []
+    for e in entities:
+        cuts = []
+        for m in _SENTENCE_END.finditer(text, e.start, e.end):
+            word = text[e.start:m.start()].split()[-1:]  # the token the period ends ("I/O", "Dr", "E")
+            if m.start() > e.start and m.end() < e.end and word and len(word[0]) > 1 and word[0].lower() not in _TITLES:
+                cuts.append((m.start(), m.end()))
         if not cuts:
             out.append(e)
             continue

@@ -222,11 +222,18 @@ def split_at_dashes(text: str, entities: Iterable[Entity]) -> list[Entity]:
         if not cuts:
             out.append(e)
             continue
-        bounds = [e.start] + [x for c in cuts for x in c] + [e.end]
-        for a, b in zip(bounds[::2], bounds[1::2]):
-            a, b = _trim(text, a, b)
-            if a < b and any(c.isalnum() for c in text[a:b]):
-                out.append(_respan(e, text, a, b))
+        out += _pieces(text, e, cuts)
+    return out
+
+
+def _pieces(text: str, e: Entity, cuts: Sequence[tuple[int, int]]) -> list[Entity]:
+    """``e`` without the ``(start, end)`` separators inside it: its trimmed pieces that hold a letter or digit."""
+    bounds = [e.start] + [x for c in cuts for x in c] + [e.end]
+    out = []
+    for a, b in zip(bounds[::2], bounds[1::2]):
+        a, b = _trim(text, a, b)
+        if a < b and any(c.isalnum() for c in text[a:b]):
+            out.append(_respan(e, text, a, b))
     return out
 
 
@@ -249,11 +256,7 @@ def split_at_sentence_ends(text: str, entities: Iterable[Entity]) -> list[Entity
         if not cuts:
             out.append(e)
             continue
-        bounds = [e.start] + [x for c in cuts for x in c] + [e.end]
-        for a, b in zip(bounds[::2], bounds[1::2]):
-            a, b = _trim(text, a, b)
-            if a < b and any(c.isalnum() for c in text[a:b]):
-                out.append(_respan(e, text, a, b))
+        out += _pieces(text, e, cuts)
     return out
 
 

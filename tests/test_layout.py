@@ -732,3 +732,10 @@ def test_an_entity_is_cut_where_a_sentence_ends_inside_it():
     assert cut("strict I/O. Echo") == ["strict I/O", "Echo"]
     assert cut("Dr. Smith") == ["Dr. Smith"] and cut("E. Coli") == ["E. Coli"]  # a title, an initial
     assert cut("Echo ordered.") == ["Echo ordered."]  # a period at the end cuts nothing
+
+
+def test_a_count_after_a_test_or_a_dose_is_no_concept():
+    text = "Troponin negative x2. Ceftriaxone x 3 days. Factor X 12."
+    counts = partial(_trimmed, text, trim=trim_values)
+    assert counts("x2") == [] and counts("x 3") == []
+    assert partial(_trimmed, text, trim=partial(trim_values, numbers=False))("x2") == ["x2"]  # abstracts keep theirs

@@ -288,6 +288,8 @@ _VALUE = re.compile(r"\s+(\d+)([.,]\d*)?((?:\s*|-)" + _UNITS + r"\b[^\n]*)?$")  
 _NUMBER = re.compile(r"[\d.,/%+\-\s]+")
 _UNIT = re.compile(_UNITS)
 #: an age written short ("51y/o", "72 yo", "45 y.o."): the model read "o" of "y/o" as an entity
+#: a count after a test or a dose ("Troponin negative x2", "x 3 days"): no concept alone
+_COUNT = re.compile(r"[x\u00d7]\s?\d+", re.IGNORECASE)
 _AGE = re.compile(r"(?<![\w/])(?:\d{1,3}\s*-?\s*(?:y/o|y\.o\.?|yo|yrs?(?:[\s-]*old)?|years?[\s-]*old|y)|[1-9]0'?s)(?![\w/])",
                   re.IGNORECASE)  # and a decade of life ("died in his 60s")
 _AFTER_NUMBER = re.compile(r"\d(?:\s*|-)$")  # what comes right before a unit that belongs to a number
@@ -309,6 +311,8 @@ def trim_values(text: str, entities: Iterable[Entity], numbers: bool = True) -> 
         if _MEASURE.fullmatch(text, e.start, e.end) or (numbers and _NUMBER.fullmatch(text, e.start, e.end)):
             continue
         if _UNIT.fullmatch(text, e.start, e.end) and _AFTER_NUMBER.search(text, max(0, e.start - 12), e.start):
+            continue
+        if numbers and _COUNT.fullmatch(text, e.start, e.end):
             continue
         if numbers and any(m.start() <= e.start and e.end <= m.end()
                            for m in _AGE.finditer(text, max(0, e.start - 12), min(len(text), e.end + 6))):

@@ -739,3 +739,12 @@ def test_a_count_after_a_test_or_a_dose_is_no_concept():
     counts = partial(_trimmed, text, trim=trim_values)
     assert counts("x2") == [] and counts("x 3") == []
     assert partial(_trimmed, text, trim=partial(trim_values, numbers=False))("x2") == ["x2"]  # abstracts keep theirs
+
+
+def test_a_drugs_salt_or_release_form_joins_its_name():
+    from clinlm.context.concepts import join_salts
+
+    text = "Metoprolol succinate 25 mg. Toprol XL daily. Sodium was low. Aspirin Potassium 4.1."
+    ents = [Entity(0, 10, "T103", "Metoprolol"), Entity(11, 20, "T103", "succinate"), Entity(28, 34, "T103", "Toprol"),
+            Entity(46, 52, "T103", "Sodium"), Entity(62, 69, "T033", "Aspirin")]
+    assert [e.text for e in join_salts(text, ents)] == ["Metoprolol succinate", "Toprol XL", "Sodium", "Aspirin"]

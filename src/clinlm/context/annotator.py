@@ -178,13 +178,14 @@ class ContextAnnotator:
             if clean and (entities or abbreviate):
                 # abstracts space their hyphens, and their sentences are the model's own
                 dashes = (concepts.split_at_dashes, concepts.split_at_sentence_ends) if layout.sections else ()
+                salts = (concepts.join_salts,) if layout.sections else ()
                 for step in (*abbreviate, partial(concepts.split_at_breaks, layout=layout), *dashes,
                              concepts.split_at_causes,
                              partial(concepts.drop_section_references, references=self.vocabulary.section_references,
                                      layout=layout),
                              partial(concepts.drop_relatives, relatives=self.vocabulary.relatives),
                              concepts.trim_edge_words, partial(concepts.trim_values, numbers=bool(layout.sections)),
-                             *terms):
+                             *salts, *terms):
                     entities = step(doc.text, entities)
                 names = concepts.name_spans(doc.text, layout, self.vocabulary)
                 entities = concepts.drop_names(doc.text, entities, names)

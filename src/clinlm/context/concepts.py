@@ -97,7 +97,7 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         # the verbs of a problem-based plan ("COPD - cont albuterol", "hold metformin", telegraphic
                         # progress notes): what is done with a drug, not part of its name
                         "cont", "continue", "continued", "start", "started", "resume", "resumed", "hold", "held",
-                        "stop", "stopped", "discontinue", "discontinued",
+                        "stop", "stopped", "discontinue", "discontinued", "titrate", "titrated", "taper", "wean",
                         "trace",  # "trace b/l LE edema": how much, not what
                         # routes ("amoxicillin 1 g orally"): how a drug is given; ST21pv has no type for them, and
                         # the default model typed them T082 Spatial Concept ("intravenous", an adjective that also
@@ -234,6 +234,35 @@ def _pieces(text: str, e: Entity, cuts: Sequence[tuple[int, int]]) -> list[Entit
         a, b = _trim(text, a, b)
         if a < b and any(c.isalnum() for c in text[a:b]):
             out.append(_respan(e, text, a, b))
+    return out
+
+
+#: the salt or release form that completes a drug's name ("metoprolol tartrate", "Toprol XL")
+SALTS = frozenset({"succinate", "tartrate", "sulfate", "hydrochloride", "hcl", "citrate", "maleate", "besylate",
+                   "mesylate", "fumarate", "acetate", "phosphate", "bromide", "gluconate", "carbonate", "sodium",
+                   "potassium", "calcium", "magnesium", "xl", "sr", "er", "xr", "la", "cd", "odt"})  # not "CR": Cr
+DRUG = "T103"
+_SALT_AFTER = re.compile(r"[ \t]+([A-Za-z]+)\b")
+
+
+def join_salts(text: str, entities: Iterable[Entity]) -> list[Entity]:
+    """A drug's name with its salt or release form after it as one entity: "metoprolol tartrate" came out
+    as two T103 entities, "Toprol XL" as "Toprol" alone. The drug must be T103 and the next word a form of
+    :data:`SALTS`; an entity that was that word alone goes into the drug's. For notes with sections."""
+    ordered = sorted(entities, key=lambda e: (e.start, e.end))
+    out: list[Entity] = []
+    k = 0
+    while k < len(ordered):
+        e = ordered[k]
+        m = _SALT_AFTER.match(text, e.end) if e.label == DRUG else None
+        if m and m.group(1).lower() in SALTS:
+            nxt = ordered[k + 1] if k + 1 < len(ordered) else None
+            if nxt is None or nxt.start >= m.end() or (nxt.start, nxt.end) == m.span(1):
+                out.append(_respan(e, text, e.start, m.end()))
+                k += 2 if nxt is not None and (nxt.start, nxt.end) == m.span(1) else 1
+                continue
+        out.append(e)
+        k += 1
     return out
 
 

@@ -111,7 +111,7 @@ def test_offsets_stay_exact_and_no_entities_overlap(words, data):
         assert text[e.start:e.end] == e.text and e.start < e.end
     ordered = sorted(out, key=lambda e: e.start)
     assert all(a.end <= b.start for a, b in zip(ordered, ordered[1:]))
-    matches = [m.span() for m in ABBR.pattern.finditer(text)]
+    matches = [(a, b) for a, b, *_ in ABBR.find(text)]
     far = [e for e in entities if not any(a < e.end and e.start < b for a, b in matches)]
     assert {(e.start, e.end, e.label) for e in far} <= {(e.start, e.end, e.label) for e in out}
 
@@ -273,3 +273,9 @@ def test_route_terms_drop_the_entity_and_its_pieces_and_cultures_are_procedures(
     given_ = [ent(text, "Amoxicillin"), ent(text, "mouth", "T017"), ent(text, "inhaled", "T038"), ent(text, "Sputum culture", "T038")]
     out = apply_abbreviations(text, given_, ABBR, kinds="terms")
     assert spans(text, out) == [("Amoxicillin", "T103"), ("Sputum culture", "T058")]
+
+
+def test_the_longer_of_an_abbreviation_and_a_term_wins():
+    text = "RUQ pain. Sputum cx pending. sputum cx NGTD. RUQ tender. The appendix."
+    found = [(text[a:b], term) for a, b, _, term, _ in ABBR.find(text)]
+    assert found == [("RUQ pain", True), ("Sputum cx", False), ("sputum cx", False), ("RUQ", False), ("appendix", True)]

@@ -56,8 +56,8 @@ _VALUE_NEXT = re.compile(r"[ \t]*[:=]?[ \t]*[<>]?\d")
 @dataclass(frozen=True)
 class Abbreviations:
     """Abbreviation (or casefolded term) -> type (``None``: no concept), the words that make it mean
-    something else, one pattern that finds them all, the terms (matched in any case) and the terms
-    that may become entities the model did not draw."""
+    something else, the pattern of the abbreviations (their case kept), the terms and the terms that
+    may become entities the model did not draw; :meth:`find` reads both lists in a text."""
 
     types: dict[str, str | None]
     not_before: dict[str, frozenset[str]]
@@ -67,6 +67,21 @@ class Abbreviations:
     singular: frozenset[str] = frozenset()
     shapes: tuple[tuple[re.Pattern, str], ...] = ()
     before_number: frozenset[str] = frozenset()
+    term_pattern: re.Pattern | None = None
+
+    def find(self, text: str) -> list[tuple[int, int, str, bool, bool]]:
+        """``(start, end, name, is_term, plural)`` of every listed abbreviation and term in ``text``; where
+        two overlap the longer wins ("RUQ pain" the term over "RUQ", "sputum cx" the abbreviation over
+        "sputum"), then the earlier."""
+        found = [(m.start(), m.end(), m.group(1), False, bool(m.group(2))) for m in self.pattern.finditer(text)]
+        if self.term_pattern is not None:
+            found += [(m.start(), m.end(), " ".join(m.group(1).split()).casefold(), True, bool(m.group(2)))
+                      for m in self.term_pattern.finditer(text)]
+        chosen: list[tuple[int, int, str, bool, bool]] = []
+        for f in sorted(found, key=lambda f: (-(f[1] - f[0]), f[0])):
+            if not any(f[0] < c[1] and c[0] < f[1] for c in chosen):
+                chosen.append(f)
+        return sorted(chosen)
 
     def usable_with(self, labels: Iterable[str]) -> bool:
         """Whether a model with these labels (``B-T038`` or ``T038``) has every type listed."""
@@ -112,13 +127,11 @@ def load_abbreviations(path: str | Path = CLINICAL_ABBREVIATIONS,
     not_before.update({k: frozenset(w.lower() for w in r.get("not_before", ())) for k, r in folded.items()})
     # whole tokens only: no letter or digit on either side ("MI" of "MIs" through the plural, never of "MIRA");
     # abbreviations keep their case, terms match in any case (group 3, plural in group 4)
-    pattern = r"(?<![A-Za-z0-9])(?:(" + _alternation(t for t in types if t not in folded) + r")(s?)"
-    if folded:
-        pattern += r"|(?i:(" + _alternation(folded) + r")(s?))"
-    pattern = re.compile(pattern + r")(?![A-Za-z0-9])")
+    pattern = re.compile(r"(?<![A-Za-z0-9])(" + _alternation(t for t in types if t not in folded) + r")(s?)(?![A-Za-z0-9])")
+    term_pattern = re.compile(r"(?<![A-Za-z0-9])(?i:(" + _alternation(folded) + r")(s?))(?![A-Za-z0-9])") if folded else None
     adds = frozenset(k for k, r in folded.items() if r.get("add"))
     singular = frozenset(k for k, r in folded.items() if r.get("plural") is False)
-    return Abbreviations(types, not_before, pattern, frozenset(folded), adds, singular, shapes, before_number)
+    return Abbreviations(types, not_before, pattern, frozenset(folded), adds, singular, shapes, before_number, term_pattern)
 
 
 def _defined(text: str, abbreviation: str) -> bool:
@@ -166,26 +179,23 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
     out = split_at_dashes(text, split_at_breaks(text, entities, layout)) if layout is not None else list(entities)
     defined: dict[str, bool] = {}
     listed: set[tuple[int, int]] = set()  # spans a list entry typed: shapes leave them
-    for m in abbreviations.pattern.finditer(text):
-        term = m.group(1) is None
+    for start, end, name, term, plural in abbreviations.find(text):
         if kinds in ("terms", "abbreviations") and kinds != ("terms" if term else "abbreviations"):
             continue
         retype_only = kinds == "retype"
-        name = " ".join((m.group(3) if term else m.group(1)).split())
-        name = name.casefold() if term else name
-        if term and m.group(4) and name in abbreviations.singular:
+        if term and plural and name in abbreviations.singular:
             continue  # "palpations" is "palpitations" misspelt, not the exam's palpation
         if not term:
             if name not in defined:
                 defined[name] = _defined(text, name)
             if defined[name]:
                 continue
-        after = text[m.end():m.end() + 40].split(None, 1)
+        after = text[end:end + 40].split(None, 1)
         if after and after[0].lower().strip(".,;:") in abbreviations.not_before[name]:
             continue
-        if name in abbreviations.before_number and not _VALUE_NEXT.match(text, m.end()):
+        if name in abbreviations.before_number and not _VALUE_NEXT.match(text, end):
             continue  # "K 4.1" is potassium; a "K" without its value may be anything
-        start, end, kind = m.start(), m.end(), abbreviations.types[name]
+        kind = abbreviations.types[name]
         if not term and kind is not None and any(_product(text, e, start, abbreviations) for e in out if e.end <= start):
             continue  # "Duraphen II DM", "Robitussin DM": a product's name, not diabetes ("heparin SQ" is a route)
         touching = [e for e in out if e.start < end and start < e.end]

@@ -59,7 +59,7 @@ from clinlm.context.rules import PROJECT_SECTION_RULES, RESOURCES, read_rules
 
 LAYOUT_RULES = RESOURCES / "layout_rules.json"
 #: sections that list problems: there "4. COPD: stable" names a problem, not a sub-header
-PROBLEM_SECTIONS = frozenset({"hospital_course", "observation_and_plan", "diagnoses", "past_medical_history"})
+PROBLEM_SECTIONS = frozenset({"hospital_course", "observation_and_plan", "diagnoses", "past_medical_history", "problem_list"})
 #: types of a problem in the clinical abbreviations (read as a resource: this module is below that one)
 _PROBLEM_TYPES = frozenset({"T038", "T033", "T037"})
 

@@ -279,3 +279,11 @@ def test_the_longer_of_an_abbreviation_and_a_term_wins():
     text = "RUQ pain. Sputum cx pending. sputum cx NGTD. RUQ tender. The appendix."
     found = [(text[a:b], term) for a, b, _, term, _ in ABBR.find(text)]
     assert found == [("RUQ pain", True), ("Sputum cx", False), ("sputum cx", False), ("RUQ", False), ("appendix", True)]
+
+
+def test_a_name_right_before_a_dose_is_a_drug():
+    text = "Nexium 40 mg daily. Insulin glargine 20 units qHS. Weight 80 kg. Sodium 2 g diet. Nexium helps."
+    given_ = [ent(text, "Nexium", "T038"), ent(text, "Insulin glargine", "T058"), ent(text, "Weight", "T201"),
+              ent(text, "Sodium", "T168"), ent(text, "Nexium", "T038", at=1)]
+    out = apply_abbreviations(text, given_, ABBR, kinds="retype")
+    assert [e.label for e in out] == ["T103", "T103", "T201", "T168", "T038"]

@@ -26,7 +26,8 @@ that is exactly one takes its type, and only a term marked ``add`` becomes an en
 model drew none (or replaces the pieces it drew: "congestive" + "heart failure"); one marked
 ``"plural": false`` matches only as written. Its ``shapes`` type an entity by the form of its whole
 text: one that ends in a procedure's suffix ("L5 kyphoplasty", "-ectomy") T058, one that starts with
-an imaging test ("MRI brain") T058, one that ends in a device ("back brace") T074.
+an imaging test ("MRI brain") T058, one that ends in a device ("back brace") T074, one right before a
+dose ("Nexium 40 mg") T103.
 """
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ class Abbreviations:
     terms: frozenset[str] = frozenset()
     adds: frozenset[str] = frozenset()
     singular: frozenset[str] = frozenset()
-    shapes: tuple[tuple[re.Pattern, str], ...] = ()
+    shapes: tuple[tuple[re.Pattern, str, re.Pattern | None], ...] = ()
     before_number: frozenset[str] = frozenset()
     term_pattern: re.Pattern | None = None
 
@@ -86,7 +87,7 @@ class Abbreviations:
     def usable_with(self, labels: Iterable[str]) -> bool:
         """Whether a model with these labels (``B-T038`` or ``T038``) has every type listed."""
         have = {label.split("-", 1)[-1] for label in labels}
-        return {t for t in self.types.values() if t} | {t for _, t in self.shapes} <= have
+        return {t for t in self.types.values() if t} | {t for _, t, _ in self.shapes} <= have
 
 
 def _rows(path: str | Path, key: str) -> list[dict]:
@@ -116,7 +117,8 @@ def load_abbreviations(path: str | Path = CLINICAL_ABBREVIATIONS,
     before_number = frozenset(r["abbreviation"] for r in rows if r.get("before_number"))
     term_rows = _rows(terms, "terms") if terms is not None else []
     try:
-        shapes = tuple((re.compile(r["pattern"], re.IGNORECASE), r["type"])
+        shapes = tuple((re.compile(r["pattern"], re.IGNORECASE), r["type"],
+                        re.compile(r["after"], re.IGNORECASE) if r.get("after") else None)
                        for r in (json.loads(Path(terms).read_text(encoding="utf-8")).get("shapes", []) if terms else []))
     except (re.error, KeyError, TypeError) as exc:
         raise ConfigError(f"{terms}: a shape cannot be used ({exc})") from None
@@ -161,9 +163,11 @@ def _product(text: str, e: Entity, start: int, abbreviations: Abbreviations) -> 
             and not abbreviations.pattern.fullmatch(text, e.start, e.end))
 
 
-def _shaped(e: Entity, shapes: Sequence[tuple[re.Pattern, str]]) -> Entity:
-    """``e`` with the type of the first shape its whole text has ("L5 kyphoplasty" ends in a procedure)."""
-    kind = next((t for rx, t in shapes if rx.fullmatch(e.text)), e.label)
+def _shaped(text: str, e: Entity, shapes: Sequence[tuple[re.Pattern, str, re.Pattern | None]]) -> Entity:
+    """``e`` with the type of the first shape its whole text has ("L5 kyphoplasty" ends in a procedure) and,
+    where the shape says what must follow, the text after it has ("Nexium 40 mg": a drug before its dose)."""
+    kind = next((t for rx, t, after in shapes if rx.fullmatch(e.text) and (after is None or after.match(text, e.end))),
+                e.label)
     return e if kind == e.label else Entity(e.start, e.end, kind, e.text, e.score, dict(e.attributes))
 
 
@@ -216,5 +220,5 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
         else:
             out.append(Entity(start, end, kind, text[start:end], None, {"source": TERM_SOURCE if term else SOURCE}))
     if kinds != "abbreviations" and abbreviations.shapes:
-        out = [_shaped(e, abbreviations.shapes) if (e.start, e.end) not in listed else e for e in out]
+        out = [_shaped(text, e, abbreviations.shapes) if (e.start, e.end) not in listed else e for e in out]
     return sorted(out, key=lambda e: (e.start, e.end))

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -79,10 +80,13 @@ class Abbreviations:
             found += [(m.start(), m.end(), " ".join(m.group(1).split()).casefold(), True, bool(m.group(2)))
                       for m in self.term_pattern.finditer(text)]
         chosen: list[tuple[int, int, str, bool, bool]] = []
-        for f in sorted(found, key=lambda f: (-(f[1] - f[0]), f[0])):
-            if not any(f[0] < c[1] and c[0] < f[1] for c in chosen):
-                chosen.append(f)
-        return sorted(chosen)
+        for f in sorted(found, key=lambda f: (f[0], f[0] - f[1])):  # one sweep: a long note has thousands
+            if chosen and f[0] < chosen[-1][1]:
+                if f[1] - f[0] > chosen[-1][1] - chosen[-1][0]:
+                    chosen[-1] = f
+                continue
+            chosen.append(f)
+        return chosen
 
     def usable_with(self, labels: Iterable[str]) -> bool:
         """Whether a model with these labels (``B-T038`` or ``T038``) has every type listed."""
@@ -181,6 +185,8 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
     only its type). Cleaning applies the abbreviations first, the terms once edge words are off ("past
     pneumonias"), and retypes after ConText has taken its cue words off ("Negative EKG")."""
     out = split_at_dashes(text, split_at_breaks(text, entities, layout)) if layout is not None else list(entities)
+    out.sort(key=lambda e: (e.start, e.end))
+    starts = [e.start for e in out]  # kept in step with ``out``: a long note has thousands of matches
     defined: dict[str, bool] = {}
     listed: set[tuple[int, int]] = set()  # spans a list entry typed: shapes leave them
     for start, end, name, term, plural in abbreviations.find(text):
@@ -200,9 +206,14 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
         if name in abbreviations.before_number and not _VALUE_NEXT.match(text, end):
             continue  # "K 4.1" is potassium; a "K" without its value may be anything
         kind = abbreviations.types[name]
-        if not term and kind is not None and any(_product(text, e, start, abbreviations) for e in out if e.end <= start):
+        lo = hi = bisect_left(starts, start)
+        while lo > 0 and out[lo - 1].end > start:
+            lo -= 1
+        while hi < len(out) and out[hi].start < end:
+            hi += 1
+        if not term and kind is not None and lo > 0 and _product(text, out[lo - 1], start, abbreviations):
             continue  # "Duraphen II DM", "Robitussin DM": a product's name, not diabetes ("heparin SQ" is a route)
-        touching = [e for e in out if e.start < end and start < e.end]
+        touching = out[lo:hi]
         if any(e.start < start or e.end > end for e in touching):
             continue  # an entity holds the letters and more: the model's span stands
         exact = next((e for e in touching if (e.start, e.end) == (start, end)), None)
@@ -211,14 +222,15 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
         if retype_only and (exact is None or kind is None):
             continue
         listed.add((start, end))
-        for e in touching:
-            out.remove(e)
+        del out[lo:hi], starts[lo:hi]
         if kind is None:
             continue
         if exact is not None:
-            out.append(Entity(start, end, kind, exact.text, exact.score, dict(exact.attributes)))
+            new = Entity(start, end, kind, exact.text, exact.score, dict(exact.attributes))
         else:
-            out.append(Entity(start, end, kind, text[start:end], None, {"source": TERM_SOURCE if term else SOURCE}))
+            new = Entity(start, end, kind, text[start:end], None, {"source": TERM_SOURCE if term else SOURCE})
+        out.insert(lo, new)
+        starts.insert(lo, start)
     if kinds != "abbreviations" and abbreviations.shapes:
         out = [_shaped(text, e, abbreviations.shapes) if (e.start, e.end) not in listed else e for e in out]
     return sorted(out, key=lambda e: (e.start, e.end))

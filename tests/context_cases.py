@@ -226,6 +226,8 @@ CASES = [
     Case("No fever, although her cough persists.", "cough"),
     Case("No fever; however, she has had rigors.", "rigors"),
     Case("Negative as far as sore throat, earache, or cough.", "cough", "negated"),
+    Case("Because her weakness did not improve she came to the clinic for evaluation of headache.", "headache"),
+    Case("No fever, so he presented to the ED with cough.", "cough"),
     Case("ROS negative with regard to chest pain.", "chest pain", "negated"),
 ]
 

@@ -228,6 +228,8 @@ CASES = [
     Case("Negative as far as sore throat, earache, or cough.", "cough", "negated"),
     Case("Because her weakness did not improve she came to the clinic for evaluation of headache.", "headache"),
     Case("No fever, so he presented to the ED with cough.", "cough"),
+    Case("I can't sleep and I feel hopeless.", "hopeless"),  # a psychiatric chief complaint, 2026-12-07
+    Case("Unable to urinate since this morning.", "urinate"),
     Case("ROS negative with regard to chest pain.", "chest pain", "negated"),
 ]
 

@@ -82,7 +82,7 @@ def test_entities_are_cut_at_the_layout_first():
 
 
 def test_only_models_with_the_listed_types_use_them(tmp_path):
-    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T017", "T074", "T201", "T007", "T005", "T031")
+    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T017", "T074", "T201", "T007", "T005", "T031", "T170")
                               for p in "BI"])
     assert not ABBR.usable_with(["O", "B-problem", "I-problem", "B-test", "I-test"])
     bad = tmp_path / "a.json"

@@ -99,6 +99,7 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         "cont", "continue", "continued", "start", "started", "resume", "resumed", "hold", "held",
                         "stop", "stopped", "discontinue", "discontinued", "titrate", "titrated", "taper", "wean",
                         "trace",  # "trace b/l LE edema": how much, not what
+                        "prior", "previous", "previously",  # "prior hospitalization": when, not what (ConText's cue)
                         # routes ("amoxicillin 1 g orally"): how a drug is given; ST21pv has no type for them, and
                         # the default model typed them T082 Spatial Concept ("intravenous", an adjective that also
                         # names concepts, "intravenous drug abuse", is dropped only alone: clinical_abbreviations.json)

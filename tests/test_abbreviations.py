@@ -287,4 +287,3 @@ def test_a_name_right_before_a_dose_is_a_drug():
               ent(text, "Sodium", "T168"), ent(text, "Nexium", "T038", at=1)]
     out = apply_abbreviations(text, given_, ABBR, kinds="retype")
     assert [e.label for e in out] == ["T103", "T103", "T201", "T168", "T038"]
-

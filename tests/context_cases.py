@@ -229,6 +229,10 @@ CASES = [
     Case("Because her weakness did not improve she came to the clinic for evaluation of headache.", "headache"),
     Case("No fever, so he presented to the ED with cough.", "cough"),
     Case("I can't sleep and I feel hopeless.", "hopeless"),  # a psychiatric chief complaint, 2026-12-07
+    Case("Woman with atrial fibrillation not on anticoagulation, hypertension and hyperlipidemia.", "hypertension"),
+    Case("Woman with atrial fibrillation not on anticoagulation, hypertension and hyperlipidemia.", "anticoagulation",
+         "negated", label="T058"),
+    Case("CT head showed no hemorrhage and CT angiography showed an occlusion.", "occlusion"),
     Case("Unable to urinate since this morning.", "urinate"),
     Case("ROS negative with regard to chest pain.", "chest pain", "negated"),
 ]

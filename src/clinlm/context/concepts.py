@@ -115,7 +115,7 @@ _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 #: "q6h", "daily"): the model tags them after a drug name, and they are no concept of ST21pv.
 _SIG = re.compile(r"(?<![\w.])(?:p\.r\.n\.?|prn|b\.i\.d\.?|bid|t\.i\.d\.?|tid|q\.i\.d\.?|qid|q\.d\.?|qd|"
                   r"q\.h\.s\.?|qhs|q\.?am|q\.?pm|p\.o\.?|po|q\d+h|q\d+-\d+h|daily|nightly|bedtime|"
-                  r"sc|sq|subq|subcut|s\.c\.|im|i\.m\.)(?![\w])", re.IGNORECASE)
+                  r"sc|sq|subq|subcut|s\.c\.|im|i\.m\.|iv|i\.v\.)(?![\w])", re.IGNORECASE)
 
 
 #: Answers that a system or a result is normal ("ENDOCRINE: Nonsignificant.", "Labs within normal limits"):

@@ -16,8 +16,9 @@ note with sections, :func:`apply_abbreviations`
 
 It leaves alone an abbreviation the note defines in parentheses ("... (CP)"), where the
 document says what it means, one followed by a ``not_before`` word ("CVA tenderness" is the
-costovertebral angle), one marked ``before_number`` without a value after it (a lab: "K 4.1"), one right after a drug's name ("Duraphen II DM": dextromethorphan, part of
-the product), and a model whose labels lack a listed type (it is another label set).
+costovertebral angle), one marked ``before_number`` without a value after it (a lab: "K 4.1"),
+one right after a drug's name ("Duraphen II DM": dextromethorphan, part of the product), and a
+model whose labels lack a listed type (it is another label set).
 
 ``resources/clinical_terms.json`` adds common clinical terms whose type does not depend on the
 sentence ("strokes" T038 in a review of systems, where the section leans the model to T033; "sputum"
@@ -94,13 +95,14 @@ class Abbreviations:
         return {t for t in self.types.values() if t} | {t for _, t, _ in self.shapes} <= have
 
 
-def _rows(path: str | Path, key: str) -> list[dict]:
+def _read(path: str | Path, key: str) -> dict:
+    """The list file at ``path``; every row of its ``key`` list has a type."""
     try:
-        rows = json.loads(Path(path).read_text(encoding="utf-8"))[key]
-        missing = next((r for r in rows if "type" not in r), None)
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        missing = next((r for r in data[key] if "type" not in r), None)
         if missing is not None:
             raise KeyError(f"no type for {missing}")
-        return rows
+        return data
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a clinical {key[:-1]} list ({exc})") from None
 
@@ -111,33 +113,38 @@ def _alternation(names: Iterable[str]) -> str:
     return "|".join(r"[ \t]+".join(map(re.escape, n.split())) for n in sorted(names, key=len, reverse=True))
 
 
+def _shapes(rows: Iterable[dict], where: str | Path) -> tuple[tuple[re.Pattern, str, re.Pattern | None], ...]:
+    try:
+        return tuple((re.compile(r["pattern"], re.IGNORECASE), r["type"],
+                      re.compile(r["after"], re.IGNORECASE) if r.get("after") else None) for r in rows)
+    except (re.error, KeyError, TypeError) as exc:
+        raise ConfigError(f"{where}: a shape cannot be used ({exc})") from None
+
+
 def load_abbreviations(path: str | Path = CLINICAL_ABBREVIATIONS,
                        terms: str | Path | None = CLINICAL_TERMS) -> Abbreviations:
     """The abbreviations of ``path`` and the clinical terms of ``terms`` (defaults: the project's lists;
     ``terms=None``: abbreviations only)."""
-    rows = _rows(path, "abbreviations")
+    rows = _read(path, "abbreviations")["abbreviations"]
     types = {r["abbreviation"]: r["type"] for r in rows}
     not_before = {r["abbreviation"]: frozenset(w.lower() for w in r.get("not_before", ())) for r in rows}
     before_number = frozenset(r["abbreviation"] for r in rows if r.get("before_number"))
-    term_rows = _rows(terms, "terms") if terms is not None else []
-    try:
-        shapes = tuple((re.compile(r["pattern"], re.IGNORECASE), r["type"],
-                        re.compile(r["after"], re.IGNORECASE) if r.get("after") else None)
-                       for r in (json.loads(Path(terms).read_text(encoding="utf-8")).get("shapes", []) if terms else []))
-    except (re.error, KeyError, TypeError) as exc:
-        raise ConfigError(f"{terms}: a shape cannot be used ({exc})") from None
-    folded = {" ".join(r["term"].split()).casefold(): r for r in term_rows}
+    listed = _read(terms, "terms") if terms is not None else {"terms": []}
+    shapes = _shapes(listed.get("shapes", []), terms or "")
+    folded = {" ".join(r["term"].split()).casefold(): r for r in listed["terms"]}
     if clash := sorted(k for k in folded if k in types):
         raise ConfigError(f"{terms}: {clash[0]!r} is an abbreviation too; list it once")
     types.update({k: r["type"] for k, r in folded.items()})
     not_before.update({k: frozenset(w.lower() for w in r.get("not_before", ())) for k, r in folded.items()})
     # whole tokens only: no letter or digit on either side ("MI" of "MIs" through the plural, never of "MIRA");
-    # abbreviations keep their case, terms match in any case (group 3, plural in group 4)
-    pattern = re.compile(r"(?<![A-Za-z0-9])(" + _alternation(t for t in types if t not in folded) + r")(s?)(?![A-Za-z0-9])")
-    term_pattern = re.compile(r"(?<![A-Za-z0-9])(?i:(" + _alternation(folded) + r")(s?))(?![A-Za-z0-9])") if folded else None
+    # abbreviations keep their case, terms match in any case; each pattern: the name, then a plural "s"
+    edge, end = r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"
+    pattern = re.compile(edge + "(" + _alternation(t for t in types if t not in folded) + r")(s?)" + end)
+    term_pattern = re.compile(edge + "(?i:(" + _alternation(folded) + r")(s?))" + end) if folded else None
     adds = frozenset(k for k, r in folded.items() if r.get("add"))
     singular = frozenset(k for k, r in folded.items() if r.get("plural") is False)
-    return Abbreviations(types, not_before, pattern, frozenset(folded), adds, singular, shapes, before_number, term_pattern)
+    return Abbreviations(types, not_before, pattern, frozenset(folded), adds, singular, shapes, before_number,
+                         term_pattern)
 
 
 def _defined(text: str, abbreviation: str) -> bool:

@@ -287,3 +287,10 @@ def test_a_name_right_before_a_dose_is_a_drug():
               ent(text, "Sodium", "T168"), ent(text, "Nexium", "T038", at=1)]
     out = apply_abbreviations(text, given_, ABBR, kinds="retype")
     assert [e.label for e in out] == ["T103", "T103", "T201", "T168", "T038"]
+
+
+def test_a_bacteriums_genus_and_species_are_a_bacterium_but_not_the_disease_it_names():
+    text = "Blood cultures grew Streptococcus\npneumoniae. Klebsiella pneumonia treated. E. coli UTI."
+    given_ = [ent(text, "Streptococcus\npneumoniae", "T038"), ent(text, "Klebsiella pneumonia", "T038"), ent(text, "E. coli", "T038")]
+    out = apply_abbreviations(text, given_, ABBR, kinds="retype")
+    assert [e.label for e in out] == ["T007", "T038", "T007"]

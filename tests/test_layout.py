@@ -748,3 +748,14 @@ def test_a_drugs_salt_or_release_form_joins_its_name():
     ents = [Entity(0, 10, "T103", "Metoprolol"), Entity(11, 20, "T103", "succinate"), Entity(28, 34, "T103", "Toprol"),
             Entity(46, 52, "T103", "Sodium"), Entity(62, 69, "T033", "Aspirin")]
     assert [e.text for e in join_salts(text, ents)] == ["Metoprolol succinate", "Toprol XL", "Sodium", "Aspirin"]
+
+
+def test_a_problem_is_cut_at_and_or_and_its_last_piece_joins_the_next_entity():
+    from clinlm.context.concepts import split_at_coordinators
+
+    text = "Shortness of breath and productive cough. Nausea or vomiting. Ear, Nose and Throat clinic."
+    ents = [Entity(0, 34, "T033", text[0:34]), Entity(35, 40, "T033", "cough"), Entity(42, 60, "T033", text[42:60]),
+            Entity(62, 82, "T091", text[62:82])]
+    assert [(e.text, e.label) for e in split_at_coordinators(text, ents)] == [
+        ("Shortness of breath", "T033"), ("productive cough", "T033"), ("Nausea", "T033"), ("vomiting", "T033"),
+        ("Ear, Nose and Throat", "T091")]  # not a problem: left whole

@@ -177,7 +177,8 @@ class ContextAnnotator:
                 terms = (partial(apply_abbreviations, abbreviations=abbreviations, layout=layout, kinds="terms"),)
             if clean and (entities or abbreviate):
                 # abstracts space their hyphens, and their sentences are the model's own
-                dashes = (concepts.split_at_dashes, concepts.split_at_sentence_ends) if layout.sections else ()
+                dashes = ((concepts.split_at_dashes, concepts.split_at_sentence_ends, concepts.split_at_coordinators)
+                          if layout.sections else ())
                 salts = (concepts.join_salts,) if layout.sections else ()
                 for step in (*abbreviate, partial(concepts.split_at_breaks, layout=layout), *dashes,
                              concepts.split_at_causes,

@@ -309,6 +309,38 @@ def split_at_causes(text: str, entities: Iterable[Entity]) -> list[Entity]:
     return out
 
 
+_COORDINATOR = re.compile(r"\s+(?:and/or|and|or)\s+")
+#: types of problems, which a note lists with "and" / "or" ("shortness of breath and productive cough")
+PROBLEM_TYPES = frozenset({"T033", "T038", "T037"})
+
+
+def split_at_coordinators(text: str, entities: Iterable[Entity]) -> list[Entity]:
+    """A problem entity cut at "and" / "or" inside it: "shortness of breath and productive" of "shortness
+    of breath and productive cough" was one T033 entity beside "cough". A last piece that ends right
+    before the next entity, one space between, modifies it and joins it ("productive cough", with that
+    entity's type). Problems only (T033, T038, T037), in notes with sections."""
+    ordered = sorted(entities, key=lambda e: (e.start, e.end))
+    out: list[Entity] = []
+    k = 0
+    while k < len(ordered):
+        e = ordered[k]
+        k += 1
+        cuts = [m.span() for m in _COORDINATOR.finditer(text, e.start, e.end)] if e.label in PROBLEM_TYPES else []
+        if not cuts:
+            out.append(e)
+            continue
+        pieces = _pieces(text, e, cuts)
+        nxt = ordered[k] if k < len(ordered) else None
+        if pieces and nxt is not None and pieces[-1].end == e.end and text[e.end:nxt.start] == " ":
+            last = pieces.pop()
+            out += pieces
+            out.append(_respan(nxt, text, last.start, nxt.end))
+            k += 1
+            continue
+        out += pieces
+    return out
+
+
 #: Units and forms a dose or a measurement ends with ("20 mg", "1 tablet", "18 mcg", "98.6 F").
 _UNITS = (r"(?:mg|mcg|\u00b5g|ug|g|gm|grams?|kg|ml|mL|cc|L|units?|iu|IU|meq|mEq|mmol|mmHg|"
           r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%|pounds?|lbs?|cm|mm|inch(?:es)?)")

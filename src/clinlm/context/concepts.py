@@ -98,6 +98,7 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         # progress notes): what is done with a drug, not part of its name
                         "cont", "continue", "continued", "start", "started", "resume", "resumed", "hold", "held",
                         "stop", "stopped", "discontinue", "discontinued", "titrate", "titrated", "taper", "wean",
+                        "discontinuing", "starting", "stopping", "holding", "continuing", "resuming",
                         "trace",  # "trace b/l LE edema": how much, not what
                         "prior", "previous", "previously",  # "prior hospitalization": when, not what (ConText's cue)
                         # routes ("amoxicillin 1 g orally"): how a drug is given; ST21pv has no type for them, and

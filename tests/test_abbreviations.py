@@ -54,9 +54,11 @@ def test_routes_are_dropped_plurals_match_and_words_do_not():
 
 def test_a_defined_abbreviation_and_a_not_before_word_are_left_alone():
     text = "Cerebral palsy (CP) since birth; CP is stable. No CVA tenderness. ASA class II. ASA 81 mg."
-    out = apply_abbreviations(text, [ent(text, "CP", "T038", at=1), ent(text, "CVA", "T017")], ABBR)
+    out = apply_abbreviations(text, [ent(text, "CP", "T038", at=1), ent(text, "CVA", "T017")], ABBR, kinds="abbreviations")
     assert spans(text, out) == [("CP", "T038"), ("CVA", "T017"), ("ASA", "T103")]  # only "ASA 81 mg" is aspirin
     assert out[-1].start == text.index("ASA 81")
+    # the costovertebral angle's tenderness is a listed term, a finding (not a stroke)
+    assert ("CVA tenderness", "T033") in spans(text, apply_abbreviations(text, out, ABBR, kinds="terms"))
 
 
 def test_definitions_are_told_from_parentheses_that_define_nothing():

@@ -32,25 +32,20 @@ dose ("Nexium 40 mg") T103.
 """
 from __future__ import annotations
 
-import json
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from clinlm.context.concepts import split_at_breaks, split_at_dashes
+from clinlm.context.concepts import DRUG, split_at_breaks, split_at_dashes
 from clinlm.context.layout import Layout
-from clinlm.context.rules import RESOURCES
+from clinlm.context.rules import CLINICAL_ABBREVIATIONS, CLINICAL_TERMS, read_list
 from clinlm.document import Entity
 from clinlm.errors import ConfigError
 
-CLINICAL_ABBREVIATIONS = RESOURCES / "clinical_abbreviations.json"
-CLINICAL_TERMS = RESOURCES / "clinical_terms.json"
 #: what an added entity's ``attributes["source"]`` says: an abbreviation or a term of the lists
 SOURCE, TERM_SOURCE = "abbreviation", "clinical term"
-#: ST21pv's type of drugs: letters right after a drug's name belong to the product ("Duraphen II DM")
-DRUG = "T103"
 _PRODUCT_GAP = re.compile(r"[ \t]+(?:[IVX]{1,3}[ \t]+)?")
 #: a lab value right after its name ("K 4.1", "Cr: 1.1", "Na 138,")
 _VALUE_NEXT = re.compile(r"[ \t]*[:=]?[ \t]*[<>]?\d")
@@ -95,18 +90,6 @@ class Abbreviations:
         return {t for t in self.types.values() if t} | {t for _, t, _ in self.shapes} <= have
 
 
-def _read(path: str | Path, key: str) -> dict:
-    """The list file at ``path``; every row of its ``key`` list has a type."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        missing = next((r for r in data[key] if "type" not in r), None)
-        if missing is not None:
-            raise KeyError(f"no type for {missing}")
-        return data
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: not a clinical {key[:-1]} list ({exc})") from None
-
-
 def _alternation(names: Iterable[str]) -> str:
     """Longest first, so "congestive heart failure" wins over "heart failure"; spaces or tabs between
     words (never a line break: a list's lines are separate items)."""
@@ -125,11 +108,11 @@ def load_abbreviations(path: str | Path = CLINICAL_ABBREVIATIONS,
                        terms: str | Path | None = CLINICAL_TERMS) -> Abbreviations:
     """The abbreviations of ``path`` and the clinical terms of ``terms`` (defaults: the project's lists;
     ``terms=None``: abbreviations only)."""
-    rows = _read(path, "abbreviations")["abbreviations"]
+    rows = read_list(path, "abbreviations")["abbreviations"]
     types = {r["abbreviation"]: r["type"] for r in rows}
     not_before = {r["abbreviation"]: frozenset(w.lower() for w in r.get("not_before", ())) for r in rows}
     before_number = frozenset(r["abbreviation"] for r in rows if r.get("before_number"))
-    listed = _read(terms, "terms") if terms is not None else {"terms": []}
+    listed = read_list(terms, "terms") if terms is not None else {"terms": []}
     shapes = _shapes(listed.get("shapes", []), terms or "")
     folded = {" ".join(r["term"].split()).casefold(): r for r in listed["terms"]}
     if clash := sorted(k for k in folded if k in types):
@@ -183,20 +166,22 @@ def _shaped(text: str, e: Entity, shapes: Sequence[tuple[re.Pattern, str, re.Pat
 
 
 def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Abbreviations,
-                        layout: Layout | None = None, kinds: str = "both") -> list[Entity]:
+                        layout: Layout | None = None, kinds: str = "both",
+                        found: Sequence[tuple[int, int, str, bool, bool]] | None = None) -> list[Entity]:
     """``entities`` with the listed abbreviations of ``text`` typed, added or dropped (see the module doc).
     With the note's ``layout``, entities are first cut at its breaks and spaced dashes, as cleaning cuts
     them later: "P: CHF" across "A/P:" and its text is "P" and "CHF" there, and "CHF" is the
     abbreviation; so is "CAP" of "CAP - cont" in a problem-based plan. ``kinds``: ``"abbreviations"``,
     ``"terms"``, ``"both"`` or ``"retype"`` (both, but only an entity that is exactly one changes, and
     only its type). Cleaning applies the abbreviations first, the terms once edge words are off ("past
-    pneumonias"), and retypes after ConText has taken its cue words off ("Negative EKG")."""
+    pneumonias"), and retypes after ConText has taken its cue words off ("Negative EKG"). ``found``:
+    ``abbreviations.find(text)`` when the caller has it (the three passes of a note read it once)."""
     out = split_at_dashes(text, split_at_breaks(text, entities, layout)) if layout is not None else list(entities)
     out.sort(key=lambda e: (e.start, e.end))
     starts = [e.start for e in out]  # kept in step with ``out``: a long note has thousands of matches
     defined: dict[str, bool] = {}
     listed: set[tuple[int, int]] = set()  # spans a list entry typed: shapes leave them
-    for start, end, name, term, plural in abbreviations.find(text):
+    for start, end, name, term, plural in abbreviations.find(text) if found is None else found:
         if kinds in ("terms", "abbreviations") and kinds != ("terms" if term else "abbreviations"):
             continue
         retype_only = kinds == "retype"

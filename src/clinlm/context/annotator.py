@@ -173,8 +173,9 @@ class ContextAnnotator:
             entities = list(doc.entities)
             abbreviate = terms = ()
             if abbreviations is not None and layout.sections:
-                abbreviate = (partial(apply_abbreviations, abbreviations=abbreviations, layout=layout, kinds="abbreviations"),)
-                terms = (partial(apply_abbreviations, abbreviations=abbreviations, layout=layout, kinds="terms"),)
+                listed = partial(apply_abbreviations, abbreviations=abbreviations, found=abbreviations.find(doc.text))
+                abbreviate = (partial(listed, layout=layout, kinds="abbreviations"),)
+                terms = (partial(listed, layout=layout, kinds="terms"),)
             if clean and (entities or abbreviate):
                 # abstracts space their hyphens, and their sentences are the model's own
                 dashes = ((concepts.split_at_dashes, concepts.split_at_sentence_ends, concepts.split_at_coordinators)
@@ -203,7 +204,7 @@ class ContextAnnotator:
                                                      for m in (graph.modifiers if graph is not None else ())))
                 annotated = [e for e in annotated if not concepts.is_cue_word(e, cues)]
                 if terms:  # what ConText's cue words hid ("Negative EKG"): types only, attributes kept
-                    annotated = apply_abbreviations(doc.text, annotated, abbreviations, kinds="retype")
+                    annotated = listed(doc.text, annotated, kinds="retype")
             yield Document(doc.id, doc.text, annotated, metadata)
 
     def spacy_doc(self, doc: Document, layout: Layout | None = None, before_context=None):

@@ -45,7 +45,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from clinlm.context.layout import Layout, Vocabulary, normalize
+from clinlm.context.layout import PROBLEM_TYPES, Layout, Vocabulary, normalize
 from clinlm.document import Entity
 
 #: ConText categories whose cue words are not concepts by themselves (plus any TERMINATE cue).
@@ -243,6 +243,7 @@ def _pieces(text: str, e: Entity, cuts: Sequence[tuple[int, int]]) -> list[Entit
 SALTS = frozenset({"succinate", "tartrate", "sulfate", "hydrochloride", "hcl", "citrate", "maleate", "besylate",
                    "mesylate", "fumarate", "acetate", "phosphate", "bromide", "gluconate", "carbonate", "sodium",
                    "potassium", "calcium", "magnesium", "xl", "sr", "er", "xr", "la", "cd", "odt"})  # not "CR": Cr
+#: ST21pv's type of drugs (letters right after a drug's name belong to the product: "Duraphen II DM")
 DRUG = "T103"
 _SALT_AFTER = re.compile(r"[ \t]+([A-Za-z]+)\b")
 
@@ -311,8 +312,6 @@ def split_at_causes(text: str, entities: Iterable[Entity]) -> list[Entity]:
 
 
 _COORDINATOR = re.compile(r"\s+(?:and/or|and|or)\s+")
-#: types of problems, which a note lists with "and" / "or" ("shortness of breath and productive cough")
-PROBLEM_TYPES = frozenset({"T033", "T038", "T037"})
 
 
 def split_at_coordinators(text: str, entities: Iterable[Entity]) -> list[Entity]:
@@ -350,9 +349,9 @@ _MEASURE = re.compile(r"\d+(?:[.,]\d+)?(?:\s*|-)" + _UNITS)
 _VALUE = re.compile(r"\s+(\d+)([.,]\d*)?((?:\s*|-)" + _UNITS + r"\b[^\n]*)?$")  # whole digits, decimals, unit
 _NUMBER = re.compile(r"[\d.,/%+\-\s]+")
 _UNIT = re.compile(_UNITS)
-#: an age written short ("51y/o", "72 yo", "45 y.o."): the model read "o" of "y/o" as an entity
 #: a count after a test or a dose ("Troponin negative x2", "x 3 days"): no concept alone
 _COUNT = re.compile(r"[x\u00d7]\s?\d+", re.IGNORECASE)
+#: an age written short ("51y/o", "72 yo", "45 y.o."): the model read "o" of "y/o" as an entity
 _AGE = re.compile(r"(?<![\w/])(?:\d{1,3}\s*-?\s*(?:y/o|y\.o\.?|yo|yrs?(?:[\s-]*old)?|years?[\s-]*old|y)|[1-9]0'?s)(?![\w/])",
                   re.IGNORECASE)  # and a decade of life ("died in his 60s")
 _AFTER_NUMBER = re.compile(r"\d(?:\s*|-)$")  # what comes right before a unit that belongs to a number

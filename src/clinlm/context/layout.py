@@ -55,21 +55,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from clinlm.context.rules import PROJECT_SECTION_RULES, RESOURCES, read_rules
+from clinlm.context.rules import CLINICAL_ABBREVIATIONS, PROJECT_SECTION_RULES, RESOURCES, read_list, read_rules
 
 LAYOUT_RULES = RESOURCES / "layout_rules.json"
 #: sections that list problems: there "4. COPD: stable" names a problem, not a sub-header
 PROBLEM_SECTIONS = frozenset({"hospital_course", "observation_and_plan", "diagnoses", "past_medical_history", "problem_list"})
-#: types of a problem in the clinical abbreviations (read as a resource: this module is below that one)
-_PROBLEM_TYPES = frozenset({"T038", "T033", "T037"})
+#: ST21pv's types of a problem (findings, diseases, injuries): what a problem list lists and what a note
+#: joins with "and" / "or" (:func:`clinlm.context.concepts.split_at_coordinators`)
+PROBLEM_TYPES = frozenset({"T033", "T038", "T037"})
 
 
 def _problem_abbreviations() -> frozenset[str]:
-    try:
-        rows = json.loads((RESOURCES / "clinical_abbreviations.json").read_text(encoding="utf-8"))["abbreviations"]
-        return frozenset(r["abbreviation"] for r in rows if r.get("type") in _PROBLEM_TYPES)
-    except (OSError, ValueError, KeyError, TypeError):
-        return frozenset()  # no list: every short capitalised name with a colon stays a sub-header
+    """The clinical abbreviations of a problem type ("COPD", "CHF"), from the list the abbreviations module
+    reads (this module is below that one)."""
+    rows = read_list(CLINICAL_ABBREVIATIONS, "abbreviations")["abbreviations"]
+    return frozenset(r["abbreviation"] for r in rows if r["type"] in PROBLEM_TYPES)
 
 #: What ``str.splitlines`` breaks a line on (``\r\n`` is one break).
 NEWLINE = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from clinlm.context.attributes import CATEGORY_FLAGS
-from clinlm.errors import InputError
+from clinlm.errors import ConfigError, InputError
 
 RESOURCES = Path(__file__).parent / "resources"
 
@@ -16,6 +16,23 @@ PROJECT_CONTEXT_RULES = RESOURCES / "context_rules.json"
 
 
 PROJECT_SECTION_RULES = RESOURCES / "section_rules.json"
+
+
+CLINICAL_ABBREVIATIONS = RESOURCES / "clinical_abbreviations.json"
+CLINICAL_TERMS = RESOURCES / "clinical_terms.json"
+
+
+def read_list(path: str | Path, key: str) -> dict:
+    """A list file of :mod:`clinlm.context.abbreviations` (abbreviations, terms) at ``path``: every row
+    of its ``key`` list has a type. The layout reads the abbreviations too, so the reader lives here."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        missing = next((r for r in data[key] if "type" not in r), None)
+        if missing is not None:
+            raise KeyError(f"no type for {missing}")
+        return data
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a clinical {key[:-1]} list ({exc})") from None
 
 
 def _medspacy_resources() -> Path:

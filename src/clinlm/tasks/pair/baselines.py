@@ -47,7 +47,8 @@ def best_threshold(cosines: Sequence[float], positive: Sequence[bool]) -> tuple[
         acc = (neg_below + pos_total - pos_below) / n
         if acc > best_acc:
             nxt = pairs[i + 1][0] if i + 1 < n else c + 1e-6
-            best_acc, best_t = acc, (c + nxt) / 2
+            mid = (c + nxt) / 2  # between neighbouring floats it rounds to one of them: then the upper one cuts
+            best_acc, best_t = acc, mid if c < mid else nxt
     return best_t, best_acc
 
 

@@ -224,6 +224,8 @@ CASES = [
     Case("She did not seek medical attention despite her weakness.", "weakness"),  # read on a built note, 2026-12-07
     Case("She did not seek medical attention despite her weakness.", "medical attention", "negated"),
     Case("No fever, although her cough persists.", "cough"),
+    Case("Septic shock, likely biliary source, complicated by acute kidney injury.", "acute kidney injury"),
+    Case("Septic shock, likely biliary source, complicated by acute kidney injury.", "biliary source", "uncertain"),
     Case("No fever; however, she has had rigors.", "rigors"),
     Case("Negative as far as sore throat, earache, or cough.", "cough", "negated"),
     Case("Because her weakness did not improve she came to the clinic for evaluation of headache.", "headache"),

@@ -296,3 +296,18 @@ def test_a_bacteriums_genus_and_species_are_a_bacterium_but_not_the_disease_it_n
     given_ = [ent(text, "Streptococcus\npneumoniae", "T038"), ent(text, "Klebsiella pneumonia", "T038"), ent(text, "E. coli", "T038")]
     out = apply_abbreviations(text, given_, ABBR, kinds="retype")
     assert [e.label for e in out] == ["T007", "T038", "T007"]
+
+
+def test_vital_signs_count_only_with_their_value_and_icu_devices_and_stains_are_added():
+    text = ("Vitals: BP 98/56, SpO2 94% on 4 L nasal cannula. BP was discussed.\n"
+            "Blood cultures: gram-negative rods. No rebound or guarding. Decreased appetite.")
+    given_ = [ent(text, "gram-negative", "T038"), ent(text, "rods", "T017"), ent(text, "Decreased", "T033"),
+              ent(text, "appetite", "T033")]
+    out = apply_abbreviations(text, given_, ABBR)
+    assert spans(text, out) == [("BP", "T038"), ("SpO2", "T038"), ("nasal cannula", "T074"), ("gram-negative rods", "T007"),
+                                ("rebound", "T033"), ("guarding", "T033"), ("Decreased appetite", "T033")]
+
+
+def test_rebound_of_a_drug_withdrawal_is_no_exam_finding():
+    text = "Rebound hypertension after clonidine was stopped."
+    assert spans(text, apply_abbreviations(text, [], ABBR)) == [("hypertension", "T038")]  # a listed term, not "Rebound"

@@ -105,6 +105,10 @@ def test_headers_of_every_style_start_sections_that_end_at_the_next_header():
     ("Discharge Exam:\nNo edema.", "Discharge Exam:", "physical_exam"),
     ("MEDICATIONS PRIOR TO ADMISSION:\nAspirin.", "MEDICATIONS PRIOR TO ADMISSION:", "medications"),
     ("CONDITION AT DISCHARGE:\nStable.", "CONDITION AT DISCHARGE:", "condition_at_discharge"),  # no rule: its own name
+    # two names joined: the first the rules know (an ICU progress note, 2026-12-07)
+    ("SUBJECTIVE / INTERVAL EVENTS:\nNo nausea.", "SUBJECTIVE / INTERVAL EVENTS:", "history_of_present_illness"),
+    ("HPI/INTERVAL HISTORY:\nNo cough.", "HPI/INTERVAL HISTORY:", "history_of_present_illness"),
+    ("DIET & ACTIVITY:\nAs tolerated.", "DIET & ACTIVITY:", "diet_activity"),  # neither part known: its own name
 ])
 def test_header_styles(text, header, category):
     (s,) = read_layout(text).sections
@@ -233,6 +237,14 @@ def _trimmed(text: str, span: str, trim=trim_edge_words) -> list[str]:
     """The texts ``trim`` (``trim_edge_words``) leaves of the first ``span`` in ``text``."""
     i = text.index(span)
     return [e.text for e in trim(text, [Entity(i, i + len(span), "T033", span)])]
+
+
+def test_degree_adverbs_and_a_sliding_scale_are_edges():
+    text = "Abdomen mildly distended. Insulin sliding scale. Markedly elevated lactate."
+    trimmed = partial(_trimmed, text)
+    assert trimmed("mildly distended") == ["distended"]
+    assert trimmed("Insulin sliding scale") == ["Insulin"]
+    assert trimmed("Markedly elevated lactate") == ["elevated lactate"]
 
 
 def test_no_concept_starts_or_ends_with_a_function_word():

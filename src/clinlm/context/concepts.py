@@ -89,6 +89,7 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         # degree and manner adverbs ("she somewhat uncomfortable", "her leg was really swollen",
                         # "cannot walk and easily falls")
                         "very", "really", "just", "somewhat", "quite", "rather", "fairly", "pretty", "easily", "much",
+                        "mildly", "moderately", "markedly", "slightly", "severely",  # "mildly distended": how much
                         # verbs that report a result: "Blood cultures grew Streptococcus pneumoniae", "CT showed"
                         "grew", "grows", "showed", "shows", "revealed", "reveals", "demonstrated", "demonstrates",
                         # "locking and pain since then"; a lone "No" of "No changes in bowel habits" (not "NO",
@@ -116,7 +117,7 @@ _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 #: "q6h", "daily"): the model tags them after a drug name, and they are no concept of ST21pv.
 _SIG = re.compile(r"(?<![\w.])(?:p\.r\.n\.?|prn|b\.i\.d\.?|bid|t\.i\.d\.?|tid|q\.i\.d\.?|qid|q\.d\.?|qd|"
                   r"q\.h\.s\.?|qhs|q\.?am|q\.?pm|p\.o\.?|po|q\d+h|q\d+-\d+h|daily|nightly|bedtime|"
-                  r"sc|sq|subq|subcut|s\.c\.|im|i\.m\.|iv|i\.v\.)(?![\w])", re.IGNORECASE)
+                  r"sc|sq|subq|subcut|s\.c\.|im|i\.m\.|iv|i\.v\.|sliding[ -]scale)(?![\w])", re.IGNORECASE)
 
 
 #: Answers that a system or a result is normal ("ENDOCRINE: Nonsignificant.", "Labs within normal limits"):

@@ -95,6 +95,10 @@ def normalize(name: str) -> str:
     return re.sub(r"\s+", " ", name.replace("\u00a0", " ")).strip().rstrip(":").strip().lower()
 
 
+#: what joins two section names in one header ("SUBJECTIVE / INTERVAL EVENTS", "HPI/INTERVAL HISTORY")
+_JOINED = re.compile(r"\s*[/&]\s*")
+
+
 def slug(name: str) -> str:
     """Category of a header that no rule names: ``"GYN HISTORY"`` -> ``"gyn_history"``."""
     return re.sub(r"[^a-z0-9]+", "_", normalize(name)).strip("_") or "section"
@@ -307,12 +311,18 @@ class Vocabulary:
     def header(self, name: str) -> str | None:
         """The section category of a header's name; a name the rules lack is tried again without
         when its section was written ("PHYSICAL EXAM AT DISCHARGE", "LABS ON ADMISSION", "DISCHARGE
-        EXAM" are an exam, labs and an exam)."""
+        EXAM" are an exam, labs and an exam), and a name of two joined by a slash or an ampersand
+        takes the first part's that the rules know ("SUBJECTIVE / INTERVAL EVENTS", "HPI/INTERVAL
+        HISTORY" are the present illness)."""
         found = self._header(name)
         if found is None:
             bare = _WHEN_AFTER.sub("", _WHEN_BEFORE.sub("", name.strip().rstrip(":").strip()))
             if bare and bare != name.strip().rstrip(":").strip():
                 found = self._header(bare)
+        if found is None and _JOINED.search(name):
+            # parts of three letters or more: "h/o", "A&O" and "N/V" hold SOAP's one-letter headers
+            found = next((c for part in _JOINED.split(name)
+                          if len(part.strip()) >= 3 and (c := self.header(part)) is not None), None)
         return found
 
     def _header(self, name: str) -> str | None:

@@ -84,7 +84,7 @@ def test_entities_are_cut_at_the_layout_first():
 
 
 def test_only_models_with_the_listed_types_use_them(tmp_path):
-    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T017", "T074", "T201", "T007", "T005", "T031", "T170")
+    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T017", "T074", "T201", "T007", "T005", "T031", "T170", "T037")
                               for p in "BI"])
     assert not ABBR.usable_with(["O", "B-problem", "I-problem", "B-test", "I-test"])
     bad = tmp_path / "a.json"
@@ -311,3 +311,11 @@ def test_vital_signs_count_only_with_their_value_and_icu_devices_and_stains_are_
 def test_rebound_of_a_drug_withdrawal_is_no_exam_finding():
     text = "Rebound hypertension after clonidine was stopped."
     assert spans(text, apply_abbreviations(text, [], ABBR)) == [("hypertension", "T038")]  # a listed term, not "Rebound"
+
+
+def test_what_an_examiner_hears_is_a_sign_and_injuries_are_injuries():
+    text = "Lungs: scattered dry crackles. Heart: S3 gallop, no murmurs. Skin: abrasion and contusions of the knee."
+    given_ = [ent(text, "dry crackles", "T082"), ent(text, "S3 gallop", "T103"), ent(text, "murmurs", "T033"),
+              ent(text, "abrasion", "T038"), ent(text, "contusions", "T033"), ent(text, "knee", "T017")]
+    out = apply_abbreviations(text, given_, ABBR, kinds="retype")
+    assert [e.label for e in out] == ["T033", "T033", "T033", "T037", "T037", "T017"]

@@ -245,6 +245,7 @@ def test_degree_adverbs_and_a_sliding_scale_are_edges():
     assert trimmed("mildly distended") == ["distended"]
     assert trimmed("Insulin sliding scale") == ["Insulin"]
     assert trimmed("Markedly elevated lactate") == ["elevated lactate"]
+    assert partial(_trimmed, "Plan: repeat CT in 4 weeks.")("repeat CT") == ["CT"]
 
 
 def test_no_concept_starts_or_ends_with_a_function_word():
@@ -297,6 +298,7 @@ def test_a_statement_of_normality_is_not_a_concept():
 
     assert trimmed("Nonsignificant") == [] and trimmed("Normal") == [] and trimmed("normal limits") == []
     assert trimmed("WNL") == []
+    assert partial(_trimmed, "IMMUNOLOGIC: Negative; Negative for steroids.")("Negative") == []  # an answer
     assert partial(_trimmed, "ENT: Not remarkable. Remarkable for fever.")("remarkable") == []
     assert trimmed("None significant") == [] and trimmed("None") == [] and trimmed("Nonetheless fever") == ["Nonetheless fever"]
     assert trimmed("Normal sinus rhythm") == ["Normal sinus rhythm"]  # a named rhythm
@@ -439,7 +441,7 @@ def test_a_dose_or_result_is_not_part_of_the_concept():
     """Whole notes: "Flagyl 500" (of "Flagyl 500 mg"), "Trizivir 1 tablet", "Sodium 133", "BP 138" (of
     138/82) and "lactate 1" (of 1.8) came out as concepts; a name's own number stays."""
     text = ("Flagyl 500 mg tid. Trizivir 1 tablet p.o. Sodium 133, BP 138/82, lactate 1.8. MCV 65. "
-            "Caspase 3 activity. Type 1 diabetes. CA 19-9. HbA1c 7.2%.")
+            "Caspase 3 activity. Type 1 diabetes. CA 19-9. HbA1c 7.2%. PD-L1 60%. Step 2 of 3.")
 
     trimmed = partial(_trimmed, text, trim=trim_values)
 
@@ -450,6 +452,8 @@ def test_a_dose_or_result_is_not_part_of_the_concept():
     assert trimmed("lactate 1") == ["lactate"]
     assert trimmed("MCV 65") == ["MCV"]
     assert trimmed("HbA1c 7.2") == ["HbA1c"]
+    assert trimmed("PD-L1 60%.") == ["PD-L1"]  # a percentage, and the sentence's stop after it
+    assert trimmed("Step 2") == ["Step 2"]
     assert trimmed("Caspase 3") == ["Caspase 3"]  # one digit, nothing after it: part of the name
     assert trimmed("Type 1") == ["Type 1"]
     assert trimmed("CA 19-9") == ["CA 19-9"]  # ends in "-9", not a value

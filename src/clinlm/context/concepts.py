@@ -100,6 +100,7 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         "cont", "continue", "continued", "start", "started", "resume", "resumed", "hold", "held",
                         "stop", "stopped", "discontinue", "discontinued", "titrate", "titrated", "taper", "wean",
                         "discontinuing", "starting", "stopping", "holding", "continuing", "resuming",
+                        "repeat",  # "repeat CT in 4 weeks": when again, not what
                         "trace",  # "trace b/l LE edema": how much, not what
                         "prior", "previous", "previously",  # "prior hospitalization": when, not what (ConText's cue)
                         # routes ("amoxicillin 1 g orally"): how a drug is given; ST21pv has no type for them, and
@@ -127,7 +128,9 @@ NORMAL_WORDS = frozenset({"normal", "nonsignificant", "non-significant", "unrema
                           # "SKIN: None significant.", "HEMATOLOGICAL: None significant." (MTS-Dialog reviews of systems)
                           "none", "none significant", "nothing significant",
                           # "ENT: Not remarkable." ("remarkable for X" is a cue: positive for)
-                          "remarkable"})
+                          "remarkable",
+                          # "IMMUNOLOGIC: Negative; Negative for steroids" (a built note, 2026-12-07)
+                          "negative", "neg"})
 
 
 def _edge_word(w: str) -> bool:
@@ -347,7 +350,8 @@ _UNITS = (r"(?:mg|mcg|\u00b5g|ug|g|gm|grams?|kg|ml|mL|cc|L|units?|iu|IU|meq|mEq|
           r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%|pounds?|lbs?|cm|mm|inch(?:es)?)")
 # a unit may follow its number after a hyphen ("25-mg", "10-mEq" in notes)
 _MEASURE = re.compile(r"\d+(?:[.,]\d+)?(?:\s*|-)" + _UNITS)
-_VALUE = re.compile(r"\s+(\d+)([.,]\d*)?((?:\s*|-)" + _UNITS + r"\b[^\n]*)?$")  # whole digits, decimals, unit
+#: whole digits, decimals, unit (a percentage too: "PD-L1 60%." of a diagnosis line)
+_VALUE = re.compile(r"\s+(\d+)([.,]\d*)?((?:\s*|-)" + _UNITS + r"\b[^\n]*|\s*%[^\n]*)?$")
 _NUMBER = re.compile(r"[\d.,/%+\-\s]+")
 _UNIT = re.compile(_UNITS)
 #: a count after a test or a dose ("Troponin negative x2", "x 3 days"): no concept alone

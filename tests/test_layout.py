@@ -115,6 +115,17 @@ def test_header_styles(text, header, category):
     assert (text[s.header_start:s.header_end], s.category) == (header, category)
 
 
+def test_an_imaging_reports_findings_and_examination_are_the_imaging():
+    report = ("EXAMINATION: CT ABDOMEN AND PELVIS\nINDICATION: Pain.\nCOMPARISON: None.\n"
+              "TECHNIQUE: Axial images.\nFINDINGS:\nLIVER: Normal.\nIMPRESSION:\n1. Appendicitis.\n")
+    cats = {s.name: s.category for s in read_layout(report).sections}
+    assert cats["EXAMINATION"] == cats["FINDINGS"] == cats["COMPARISON"] == "imaging"
+    assert cats["IMPRESSION"] == "observation_and_plan"  # what the radiologist concludes
+    # without a TECHNIQUE header it is a visit note: its examination is the physical exam
+    visit = "EXAMINATION:\nLungs clear.\nFINDINGS:\nWBC 9.\n"
+    assert [s.category for s in read_layout(visit).sections] == ["physical_exam", "labs_and_studies"]
+
+
 @pytest.mark.parametrize("text", ["HTN\nDM\nCAD", "Hypertension\nAsthma", "She has no known allergies.\nCough.",
                                   "Chest pain: worse with exertion."])
 def test_what_is_not_a_header(text):

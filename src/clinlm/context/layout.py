@@ -404,10 +404,26 @@ def read_layout(text: str, vocabulary: Vocabulary | None = None) -> Layout:
         _parse_line(text, r, vocab, caps_note, current)
         if r.kind == "header":
             current = r.category
+    _read_as_a_report(raws)
     layout = Layout(len(text))
     layout.lines = [Line(r.start, r.end, r.kind) for r in raws]
     _structure(text, raws, vocab, layout)
     return layout
+
+
+#: a header only an imaging report has, and the headers whose category it changes there
+_REPORT_HEADER = "technique"
+_REPORT_SECTIONS = frozenset({"findings", "examination", "exam", "comparison", "comparisons"})
+
+
+def _read_as_a_report(raws: list[_Raw]) -> None:
+    """In an imaging report (it has a TECHNIQUE header) its FINDINGS, EXAMINATION and COMPARISON are the
+    imaging's, not a physical exam's or the labs' ("EXAMINATION: CT ABDOMEN AND PELVIS" was an exam)."""
+    if not any(r.kind == "header" and normalize(r.name or "") == _REPORT_HEADER for r in raws):
+        return
+    for r in raws:
+        if r.kind == "header" and normalize(r.name or "") in _REPORT_SECTIONS:
+            r.category = "imaging"
 
 
 def _parse_line(text: str, r: _Raw, vocab: Vocabulary, caps_note: bool, current: str | None) -> None:

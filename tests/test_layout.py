@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clinlm.context import ContextAnnotator, default_annotator
-from clinlm.context.concepts import (COURSE_WORDS, EDGE_WORDS, drop_names, name_spans, split_at_breaks, split_at_causes,
+from clinlm.context.concepts import (add_listed_drugs, COURSE_WORDS, EDGE_WORDS, drop_names, name_spans, split_at_breaks, split_at_causes,
                                      trim_edge_words, trim_values)
 from clinlm.context.layout import LINE_KINDS, NEWLINE, ROLES, Layout, read_layout
 from clinlm.document import Document, Entity
@@ -786,3 +786,12 @@ def test_a_problem_is_cut_at_and_or_and_its_last_piece_joins_the_next_entity():
     assert [(e.text, e.label) for e in split_at_coordinators(text, ents)] == [
         ("Shortness of breath", "T033"), ("productive cough", "T033"), ("Nausea", "T033"), ("vomiting", "T033"),
         ("Ear, Nose and Throat", "T091")]  # not a problem: left whole
+
+
+def test_a_medication_lists_lone_names_are_drugs_where_the_model_drew_none():
+    text = "HOME MEDICATIONS:\n1. Lipitor\n2. Eliquis\n3. None\n4. Aspirin 81 mg\n5. Zyrtec.\nPLAN:\n1. Eliquis\n"
+    lipitor = Entity(text.index("Lipitor"), text.index("Lipitor") + 7, "T058", "Lipitor")
+    out = add_listed_drugs(text, [lipitor], read_layout(text))
+    assert [(e.text, e.label) for e in out] == [("Lipitor", "T058"), ("Eliquis", "T103"), ("Zyrtec", "T103")]
+    assert all(text[e.start:e.end] == e.text for e in out)
+    # "None" says there are none, "Aspirin 81 mg" is more than a name, the plan's item is no medication list

@@ -252,6 +252,34 @@ DRUG = "T103"
 _SALT_AFTER = re.compile(r"[ \t]+([A-Za-z]+)\b")
 
 
+#: a list item of a medication list that is one name alone ("6. Eliquis", "- Singulair.")
+_LISTED_NAME = re.compile(r"[ \t]*([A-Z][A-Za-z]*(?:-[A-Za-z]+)?)[ \t]*\.?[ \t]*")
+#: what a medication list's item may say that is no drug
+_NOT_A_DRUG = frozenset({"none", "unknown", "see", "per", "nkda", "otc", "vitamins", "supplements", "herbals", "other"})
+#: section categories whose items are drugs
+MEDICATION_SECTIONS = frozenset({"medications"})
+
+
+def add_listed_drugs(text: str, entities: Iterable[Entity], layout: Layout) -> list[Entity]:
+    """Entities plus a T103 drug for every item of a medication list that is one capitalised name alone
+    and that no entity touches: in a numbered list of fifteen brand names, "Eliquis" and "Singulair"
+    were the two the model left out (2026-12-07). For notes with sections, a model that has T103."""
+    out = list(entities)
+    for item in layout.items:
+        start = item.marker_end if item.marker_end is not None else item.start
+        section = layout.section_at(start)
+        if section is None or section.category not in MEDICATION_SECTIONS:
+            continue
+        m = _LISTED_NAME.fullmatch(text, start, item.end)
+        if m is None or len(m.group(1)) < 4 or m.group(1).lower() in _NOT_A_DRUG:
+            continue
+        a, b = m.span(1)
+        if any(e.start < item.end and item.start < e.end for e in out):
+            continue
+        out.append(Entity(a, b, DRUG, text[a:b], None, {"source": "medication list"}))
+    return sorted(out, key=lambda e: (e.start, e.end))
+
+
 def join_salts(text: str, entities: Iterable[Entity]) -> list[Entity]:
     """A drug's name with its salt or release form after it as one entity: "metoprolol tartrate" came out
     as two T103 entities, "Toprol XL" as "Toprol" alone. The drug must be T103 and the next word a form of

@@ -789,9 +789,10 @@ def test_a_problem_is_cut_at_and_or_and_its_last_piece_joins_the_next_entity():
 
 
 def test_a_medication_lists_lone_names_are_drugs_where_the_model_drew_none():
-    text = "HOME MEDICATIONS:\n1. Lipitor\n2. Eliquis\n3. None\n4. Aspirin 81 mg\n5. Zyrtec.\nPLAN:\n1. Eliquis\n"
+    text = "4. MEDICATIONS\n1. Lipitor\n2. Eliquis\n3. None\n4. Aspirin 81 mg\n5. Zyrtec.\nPLAN:\n1. Eliquis\n"
     lipitor = Entity(text.index("Lipitor"), text.index("Lipitor") + 7, "T058", "Lipitor")
     out = add_listed_drugs(text, [lipitor], read_layout(text))
     assert [(e.text, e.label) for e in out] == [("Lipitor", "T058"), ("Eliquis", "T103"), ("Zyrtec", "T103")]
     assert all(text[e.start:e.end] == e.text for e in out)
-    # "None" says there are none, "Aspirin 81 mg" is more than a name, the plan's item is no medication list
+    # a numbered header is no drug, "None" says there are none, "Aspirin 81 mg" is more than a name, the
+    # plan's item is no medication list

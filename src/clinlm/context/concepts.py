@@ -274,8 +274,8 @@ def add_listed_drugs(text: str, entities: Iterable[Entity], layout: Layout) -> l
         if m is None or len(m.group(1)) < 4 or m.group(1).lower() in _NOT_A_DRUG:
             continue
         a, b = m.span(1)
-        if any(e.start < item.end and item.start < e.end for e in out):
-            continue
+        if layout.in_header(a, b) or any(e.start < item.end and item.start < e.end for e in out):
+            continue  # "4. MEDICATIONS" is the list's header
         out.append(Entity(a, b, DRUG, text[a:b], None, {"source": "medication list"}))
     return sorted(out, key=lambda e: (e.start, e.end))
 

@@ -225,6 +225,8 @@ CASES = [
     Case("She did not seek medical attention despite her weakness.", "medical attention", "negated"),
     Case("No fever, although her cough persists.", "cough"),
     Case("Septic shock, likely biliary source, complicated by acute kidney injury.", "acute kidney injury"),
+    Case("Dementia: delirium precautions.", "delirium", "hypothetical"),  # what care guards against
+    Case("Dementia: delirium precautions.", "Dementia"),
     Case("Adenocarcinoma, EGFR negative, PD-L1 60%.", "PD-L1"),  # an oncology note's markers, 2026-12-07
     Case("Adenocarcinoma, EGFR negative, PD-L1 60%.", "Adenocarcinoma"),
     Case("ROS: Negative fever, negative cough.", "cough", "negated", section="review_of_systems"),

@@ -84,7 +84,7 @@ def test_entities_are_cut_at_the_layout_first():
 
 
 def test_only_models_with_the_listed_types_use_them(tmp_path):
-    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T017", "T074", "T201", "T007", "T005", "T031", "T170", "T037")
+    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T017", "T074", "T201", "T007", "T005", "T031", "T170", "T037", "T091")
                               for p in "BI"])
     assert not ABBR.usable_with(["O", "B-problem", "I-problem", "B-test", "I-test"])
     bad = tmp_path / "a.json"
@@ -319,3 +319,10 @@ def test_what_an_examiner_hears_is_a_sign_and_injuries_are_injuries():
               ent(text, "abrasion", "T038"), ent(text, "contusions", "T033"), ent(text, "knee", "T017")]
     out = apply_abbreviations(text, given_, ABBR, kinds="retype")
     assert [e.label for e in out] == ["T033", "T033", "T033", "T037", "T037", "T017"]
+
+
+def test_a_social_historys_alcohol_and_walker_and_a_consulting_discipline():
+    text = "SOCIAL HISTORY: Walks with a walker. No alcohol.\nPLAN: Orthopedics consulted. Skin tear: wound care."
+    given_ = [ent(text, "Orthopedics", "T082"), ent(text, "Skin tear", "T033")]
+    out = apply_abbreviations(text, given_, ABBR)
+    assert spans(text, out) == [("walker", "T074"), ("alcohol", "T103"), ("Orthopedics", "T091"), ("Skin tear", "T037")]

@@ -378,8 +378,8 @@ _UNITS = (r"(?:mg|mcg|\u00b5g|ug|g|gm|grams?|kg|ml|mL|cc|L|units?|iu|IU|meq|mEq|
           r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%|pounds?|lbs?|cm|mm|inch(?:es)?)")
 # a unit may follow its number after a hyphen ("25-mg", "10-mEq" in notes)
 _MEASURE = re.compile(r"\d+(?:[.,]\d+)?(?:\s*|-)" + _UNITS)
-#: whole digits, decimals, unit (a percentage too: "PD-L1 60%." of a diagnosis line)
-_VALUE = re.compile(r"\s+(\d+)([.,]\d*)?((?:\s*|-)" + _UNITS + r"\b[^\n]*|\s*%[^\n]*)?$")
+#: whole digits, decimals, unit (a percentage too: "PD-L1 60%." of a diagnosis line; a blood pressure's "146/80")
+_VALUE = re.compile(r"\s+(\d+)([.,]\d*)?(?:/\d+)?((?:\s*|-)" + _UNITS + r"\b[^\n]*|\s*%[^\n]*)?$")
 _NUMBER = re.compile(r"[\d.,/%+\-\s]+")
 _UNIT = re.compile(_UNITS)
 #: a count after a test or a dose ("Troponin negative x2", "x 3 days"): no concept alone

@@ -225,6 +225,8 @@ CASES = [
     Case("She did not seek medical attention despite her weakness.", "medical attention", "negated"),
     Case("No fever, although her cough persists.", "cough"),
     Case("Septic shock, likely biliary source, complicated by acute kidney injury.", "acute kidney injury"),
+    Case("Call for fever, severe abdominal pain, or bleeding.", "bleeding", "hypothetical", label="T038"),
+    Case("Patient returned with fever.", "fever"),  # a past return is no instruction
     Case("Dementia: delirium precautions.", "delirium", "hypothetical"),  # what care guards against
     Case("Dementia: delirium precautions.", "Dementia"),
     Case("Adenocarcinoma, EGFR negative, PD-L1 60%.", "PD-L1"),  # an oncology note's markers, 2026-12-07
@@ -272,8 +274,9 @@ HELDOUT = [
     Case("Remote history of tuberculosis, treated.", "tuberculosis", "historical"),
     Case("If symptoms worsen, she will need an MRI.", "symptoms", "hypothetical"),
     Case("Return precautions given for worsening abdominal pain.", "abdominal pain", "hypothetical"),
-    Case("Instructed to call for fever greater than 101.", "fever", "hypothetical",
-         known="'call for' is in no rule"),
+    # fixed 2026-12-07 (late night: a "call for" rule after a dev colonoscopy report's recommendations showed
+    # the gap): no longer unseen
+    Case("Instructed to call for fever greater than 101.", "fever", "hypothetical"),
     Case("Her maternal grandmother had ovarian cancer.", "ovarian cancer", "family"),
     Case("Strong family history of early coronary disease.", "coronary disease", "family"),
     Case("Both parents are alive with hypertension.", "hypertension", "family"),

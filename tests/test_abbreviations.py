@@ -326,3 +326,9 @@ def test_a_social_historys_alcohol_and_walker_and_a_consulting_discipline():
     given_ = [ent(text, "Orthopedics", "T082"), ent(text, "Skin tear", "T033")]
     out = apply_abbreviations(text, given_, ABBR)
     assert spans(text, out) == [("walker", "T074"), ("alcohol", "T103"), ("Orthopedics", "T091"), ("Skin tear", "T037")]
+
+
+def test_no_term_is_added_inside_a_header():
+    text = "COLONOSCOPY REPORT\n\nIndications: Screening colonoscopy.\n"
+    out = apply_abbreviations(text, [], ABBR, layout=read_layout(text))
+    assert [(e.start, e.text) for e in out] == [(text.rindex("colonoscopy"), "colonoscopy")]

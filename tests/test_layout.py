@@ -257,6 +257,9 @@ def test_degree_adverbs_and_a_sliding_scale_are_edges():
     assert trimmed("Insulin sliding scale") == ["Insulin"]
     assert trimmed("Markedly elevated lactate") == ["elevated lactate"]
     assert partial(_trimmed, "Plan: repeat CT in 4 weeks.")("repeat CT") == ["CT"]
+    articles = "Findings:\n- A 6 mm polyp. Vitamin A level. A polyp was seen."
+    assert [partial(_trimmed, articles[i:])("A") for i in (0, articles.index("Vitamin"), articles.index(". A") + 2)] == [
+        [], ["A"], []]  # an article opening a list item or a sentence; vitamin A's letter stays
 
 
 def test_no_concept_starts_or_ends_with_a_function_word():
@@ -520,7 +523,10 @@ def test_edge_word_trimming_keeps_exact_offsets_inside_the_entity(words):
         assert len(inner) == 1 or inner[-1] not in COURSE_WORDS  # a verb of a course ends no longer entity
     content = [w for w in words if any(c.isalnum() for c in w) and w not in EDGE_WORDS and w != "h/o"
                and not (w[0].isupper() and w[1:].islower() and w.lower() in EDGE_WORDS)]
-    assert len(out) == (1 if content else 0)  # no content word (or no word at all, a bullet "-"): no concept
+    # an article alone that opens the sentence ("Seen: A today") is no concept either
+    lone_article = (content in (["A"], ["The"])
+                    and all(not w.strip() for w in words[:words.index(content[0])]))
+    assert len(out) == (1 if content and not lone_article else 0)  # no content word (or a bullet "-"): no concept
 
 
 # -- assertion in whole notes --------------------------------------------------------------------

@@ -185,6 +185,8 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
         if kinds in ("terms", "abbreviations") and kinds != ("terms" if term else "abbreviations"):
             continue
         retype_only = kinds == "retype"
+        if layout is not None and layout.in_header(start, end):
+            continue  # "COLONOSCOPY REPORT" names the note: the header's words are no concept
         if term and plural and name in abbreviations.singular:
             continue  # "palpations" is "palpitations" misspelt, not the exam's palpation
         if not term:

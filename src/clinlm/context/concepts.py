@@ -201,6 +201,8 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
                 b += 1
         if " ".join(text[a:b].lower().split()) in NORMAL_WORDS:
             continue
+        if text[a:b] in ("A", "An", "The") and _OPENS.search(text, max(0, a - 40), a):
+            continue  # an article that opens a list item or a sentence ("- A 6 mm polyp"), not vitamin A
         if text[a:b].lower() in _PREFIXES and text[b:b + 1] in ("-", "\u2013"):
             continue  # "re" of "re-consulted"
         if b - a == 1 and text[a].isalpha() and any(m.start(m.lastgroup) <= a < m.end(m.lastgroup) for m in
@@ -210,6 +212,10 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
             a = number.end()  # "3. Ovarian cancer" of "... arm. 3. Ovarian cancer staging"
         out.append(e if (a, b) == (e.start, e.end) else _respan(e, text, a, b))
     return out
+
+
+#: what comes right before a sentence's or a list item's first word (the start of a line, a bullet, a stop)
+_OPENS = re.compile(r"(?:^|\n|[.!?:]\s)[ \t]*(?:[-*\u2022]|\d+[.)])?[ \t]*$")
 
 
 #: a dash with space on both sides, inside a line: "1. CAP - cont ceftriaxone", "HTN - cont lisinopril"

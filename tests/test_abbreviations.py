@@ -84,7 +84,7 @@ def test_entities_are_cut_at_the_layout_first():
 
 
 def test_only_models_with_the_listed_types_use_them(tmp_path):
-    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T017", "T074", "T201", "T007", "T005", "T031", "T170", "T037", "T091")
+    assert ABBR.usable_with([f"{p}-{t}" for t in ("T038", "T033", "T058", "T103", "T082", "T017", "T074", "T201", "T007", "T005", "T031", "T170", "T037", "T091", "T097")
                               for p in "BI"])
     assert not ABBR.usable_with(["O", "B-problem", "I-problem", "B-test", "I-test"])
     bad = tmp_path / "a.json"
@@ -332,3 +332,11 @@ def test_no_term_is_added_inside_a_header():
     text = "COLONOSCOPY REPORT\n\nIndications: Screening colonoscopy.\n"
     out = apply_abbreviations(text, [], ABBR, layout=read_layout(text))
     assert [(e.start, e.text) for e in out] == [(text.rindex("colonoscopy"), "colonoscopy")]
+
+
+def test_a_profession_is_known_by_its_ending():
+    text = "He was treated by a chiropractor, then a local neurosurgeon. Physical therapist visits. Wrist pain."
+    given_ = [ent(text, "chiropractor", "T103"), ent(text, "neurosurgeon", "T058"), ent(text, "Physical therapist", "T058"),
+              ent(text, "Wrist pain", "T033")]
+    out = apply_abbreviations(text, given_, ABBR, kinds="retype")
+    assert [e.label for e in out] == ["T097", "T097", "T097", "T033"]

@@ -468,6 +468,7 @@ def test_a_dose_or_result_is_not_part_of_the_concept():
     assert trimmed("HbA1c 7.2") == ["HbA1c"]
     assert trimmed("PD-L1 60%.") == ["PD-L1"]  # a percentage, and the sentence's stop after it
     assert partial(_trimmed, "Vitals: BP 146/80, HR 92.", trim=trim_values)("BP 146/80") == ["BP"]
+    assert partial(_trimmed, "He received 5040 cGy in 28 fractions.", trim=trim_values)("cGy") == []  # a dose's unit
     assert trimmed("Step 2") == ["Step 2"]
     assert trimmed("Caspase 3") == ["Caspase 3"]  # one digit, nothing after it: part of the name
     assert trimmed("Type 1") == ["Type 1"]

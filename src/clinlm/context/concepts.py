@@ -381,7 +381,7 @@ def split_at_coordinators(text: str, entities: Iterable[Entity]) -> list[Entity]
 
 #: Units and forms a dose or a measurement ends with ("20 mg", "1 tablet", "18 mcg", "98.6 F").
 _UNITS = (r"(?:mg|mcg|\u00b5g|ug|g|gm|grams?|kg|ml|mL|cc|L|units?|iu|IU|meq|mEq|mmol|mmHg|"
-          r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%|pounds?|lbs?|cm|mm|inch(?:es)?)")
+          r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%|pounds?|lbs?|cm|mm|inch(?:es)?|c?Gy)")
 # a unit may follow its number after a hyphen ("25-mg", "10-mEq" in notes)
 _MEASURE = re.compile(r"\d+(?:[.,]\d+)?(?:\s*|-)" + _UNITS)
 #: whole digits, decimals, unit (a percentage too: "PD-L1 60%." of a diagnosis line; a blood pressure's "146/80")

@@ -227,6 +227,8 @@ CASES = [
     Case("Septic shock, likely biliary source, complicated by acute kidney injury.", "acute kidney injury"),
     Case("Call for fever, severe abdominal pain, or bleeding.", "bleeding", "hypothetical", label="T038"),
     Case("Patient returned with fever.", "fever"),  # a past return is no instruction
+    Case("Eczema: fragrance-free moisturizer twice daily.", "Eczema", label="T038"),  # a well-child plan, 2026-12-07
+    Case("She is pain-free.", "pain", "negated"),
     Case("Dementia: delirium precautions.", "delirium", "hypothetical"),  # what care guards against
     Case("Dementia: delirium precautions.", "Dementia"),
     Case("Adenocarcinoma, EGFR negative, PD-L1 60%.", "PD-L1"),  # an oncology note's markers, 2026-12-07

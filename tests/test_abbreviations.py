@@ -340,3 +340,10 @@ def test_a_profession_is_known_by_its_ending():
               ent(text, "Wrist pain", "T033")]
     out = apply_abbreviations(text, given_, ABBR, kinds="retype")
     assert [e.label for e in out] == ["T097", "T097", "T097", "T033"]
+
+
+def test_vaccines_written_short_are_vaccines():
+    text = "IMMUNIZATIONS: Due today: MMR, PCV13. Tdap given. DTaP #4."
+    given_ = [ent(text, "MMR", "T038"), ent(text, "PCV13", "T005")]
+    out = apply_abbreviations(text, given_, ABBR)
+    assert spans(text, out) == [("MMR", "T103"), ("PCV13", "T103"), ("Tdap", "T103"), ("DTaP", "T103")]

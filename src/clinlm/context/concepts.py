@@ -194,6 +194,10 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
             b -= 1  # cut inside a hyphenated word ("Amoxicillin-" of "Amoxicillin-clavulanate"); "intra- and" stays
         if b - a > 1 and text[b - 1] in "'\u2019":
             b -= 1  # "player'" of "player's", "bachelor'" of "bachelor's degree": the possessive is not the concept's
+        while b - a > 1 and text[b - 1] == "/":
+            b -= 1  # "nausea/" of "No nausea/vomiting": the slash joins two concepts
+        while b - a > 1 and text[a] == "/":
+            a += 1
         if text[b:b + 1] == "#" and text[b + 1:b + 2].isdigit():
             b += 1  # "Tylenol #" of "Tylenol #3": the number is part of the name
         if text[b - 1:b] == "#" and text[b:b + 1].isdigit():

@@ -24,6 +24,9 @@ Rows (each adds one thing to the row before):
   rows differ only in the start. ``pretrain_value.py`` measured nothing at a tiny budget (600 steps,
   one epoch: test strict F1 0.3521 vs 0.3527 over 3 seeds).
 - ``pretrained_staged``: ``staged`` from the ``pretrained`` checkpoint.
+- ``pretrained_tuned``, ``pretrained_tuned_staged``, ``pretrained_tuned_light``, ``pretrained_soup``: ``tuned``,
+  ``tuned_staged``, ``tuned_staged_light`` and v3's ``soup`` (with ``pretrained_staged`` for ``staged``),
+  each from the continued MiniLM: whether the start carries through the shipped recipe.
 
 - ``tuned``: ``recipe`` with the recipe options the issue listed from the literature on small
   encoders: layer-wise learning-rate decay 0.85 (``--layer-decay``), a longer schedule
@@ -110,7 +113,8 @@ from pathlib import Path
 
 from pretrain_value import build_corpus, clinlm, done, minilm_dir, pretrain, record
 
-ROWS = ("v1", "recipe", "supervised", "staged", "pretrained", "pretrained_staged", "tuned", "tuned_staged", "tuned_staged_light",
+ROWS = ("v1", "recipe", "supervised", "staged", "pretrained", "pretrained_staged", "pretrained_tuned",
+        "pretrained_tuned_staged", "pretrained_tuned_light", "pretrained_soup", "tuned", "tuned_staged", "tuned_staged_light",
         "staged_transitions", "soup", "tuned_staged_s43", "tuned_staged_light_s43", "greedy_soup", "v4_staged", "v4_wise",
         "consistent", "lexicon", "long_forms", "block_breaks")
 #: rows that only change decoding: a trained row's checkpoint plus learned transitions (``clinlm train
@@ -128,7 +132,8 @@ BLOCK_BREAK_ROWS = {"block_breaks"}
 #: rows that average trained rows' weights (``clinlm train average``); no training
 SOUP_ROWS = {"soup": ("staged", "tuned_staged", "tuned_staged_light"),
              "greedy_soup": ("staged", "tuned_staged", "tuned_staged_light", "tuned_staged_s43", "tuned_staged_light_s43"),
-             "v4_wise": ("greedy_soup", "v4_staged")}
+             "v4_wise": ("greedy_soup", "v4_staged"),
+             "pretrained_soup": ("pretrained_staged", "pretrained_tuned_staged", "pretrained_tuned_light")}
 #: rows that repeat another row's recipe with their own seed (more ingredients for a soup)
 SEED_ROWS = {"tuned_staged_s43": ("tuned_staged", "43"), "tuned_staged_light_s43": ("tuned_staged_light", "43")}
 TYPES = ("T033", "T103", "T038", "T058")
@@ -177,7 +182,7 @@ def main() -> None:
     results = args.work / "results.jsonl"
     base = minilm_dir()
     continued = args.continued
-    if continued is None and "pretrained" in rows:
+    if continued is None and {"pretrained", "pretrained_tuned"} & set(rows):
         build_corpus(args.shared, args.mm, args.work / "corpus.jsonl")
         continued = pretrain(args.work, base, args.pretrain_steps, 1e-4, results, time.time())
 
@@ -192,6 +197,10 @@ def main() -> None:
              "tuned": (base, mm_train, args.tuned_epochs),
              "tuned_staged": (args.work / "tuned", mm_train + partial, args.staged_epochs),
              "tuned_staged_light": (args.work / "tuned", ["--sources", str(light_sources(args))], 1.0),
+             # v3's three ingredients again, each from the continued MiniLM
+             "pretrained_tuned": (continued, mm_train, args.tuned_epochs),
+             "pretrained_tuned_staged": (args.work / "pretrained_tuned", mm_train + partial, args.staged_epochs),
+             "pretrained_tuned_light": (args.work / "pretrained_tuned", ["--sources", str(light_sources(args))], 1.0),
              "v4_staged": (args.work / "greedy_soup", mm_train + partial, args.staged_epochs)}
     extras = {"staged": ["--lr", str(args.staged_lr), "--evals-per-epoch", "2"],
               "pretrained_staged": ["--lr", str(args.staged_lr), "--evals-per-epoch", "2"],
@@ -199,6 +208,9 @@ def main() -> None:
               "tuned_staged": ["--lr", str(args.staged_lr), "--evals-per-epoch", "2", "--average-last", "3"]}
     extras["tuned_staged_light"] = ["--lr", str(args.staged_lr), "--evals-per-epoch", "2", "--average-last", "2"]
     extras["v4_staged"] = extras["tuned_staged"]
+    extras["pretrained_tuned"] = extras["tuned"]
+    extras["pretrained_tuned_staged"] = extras["tuned_staged"]
+    extras["pretrained_tuned_light"] = extras["tuned_staged_light"]
     for row in rows:
         if row in done(results):
             continue
@@ -252,7 +264,8 @@ def main() -> None:
         else:
             recipe, seed = SEED_ROWS.get(row, (row, args.seed))
             start, train, epochs = plans[recipe]
-            before = {"staged": "recipe", "pretrained_staged": "pretrained", "tuned_staged": "tuned", "tuned_staged_light": "tuned",
+            before = {"staged": "recipe", "pretrained_staged": "pretrained", "pretrained_tuned_staged": "pretrained_tuned",
+                      "pretrained_tuned_light": "pretrained_tuned", "tuned_staged": "tuned", "tuned_staged_light": "tuned",
                       "v4_staged": "greedy_soup"}.get(recipe)
             if before and not ready(args.work / before):
                 raise SystemExit(f"the {row} row starts from the {before} row's checkpoint: add {before} to --rows")

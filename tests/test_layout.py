@@ -121,6 +121,10 @@ def test_an_imaging_reports_findings_and_examination_are_the_imaging():
     cats = {s.name: s.category for s in read_layout(report).sections}
     assert cats["EXAMINATION"] == cats["FINDINGS"] == cats["COMPARISON"] == "imaging"
     assert cats["IMPRESSION"] == "observation_and_plan"  # what the radiologist concludes
+    assert cats["INDICATION"] == "history_of_present_illness"
+    echo = "TRANSTHORACIC ECHOCARDIOGRAM REPORT\nIndication: Dyspnea.\nFINDINGS:\nMild MR.\nCONCLUSIONS:\n1. MR.\n"
+    assert [s.category for s in read_layout(echo).sections][1:] == ["history_of_present_illness", "imaging",
+                                                                     "observation_and_plan"]
     # without a TECHNIQUE header it is a visit note: its examination is the physical exam
     visit = "EXAMINATION:\nLungs clear.\nFINDINGS:\nWBC 9.\n"
     assert [s.category for s in read_layout(visit).sections] == ["physical_exam", "labs_and_studies"]

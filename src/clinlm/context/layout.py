@@ -411,19 +411,28 @@ def read_layout(text: str, vocabulary: Vocabulary | None = None) -> Layout:
     return layout
 
 
-#: a header only an imaging report has, and the headers whose category it changes there
+#: a header only an imaging report has, a title that names an imaging test, and the headers whose
+#: category a report changes
 _REPORT_HEADER = "technique"
-_REPORT_SECTIONS = frozenset({"findings", "examination", "exam", "comparison", "comparisons"})
+_REPORT_TITLE = re.compile(r"\b(?:echocardiogra\w*|ultrasound|sonogra\w*|ct|mri|x-?ray|radiograph\w*|angiogra\w*|"
+                           r"mammogra\w*|imaging)\b", re.IGNORECASE)
+_REPORT_SECTIONS = frozenset({"findings", "examination", "exam", "comparison", "comparisons", "measurements"})
 
 
 def _read_as_a_report(raws: list[_Raw]) -> None:
-    """In an imaging report (it has a TECHNIQUE header) its FINDINGS, EXAMINATION and COMPARISON are the
-    imaging's, not a physical exam's or the labs' ("EXAMINATION: CT ABDOMEN AND PELVIS" was an exam)."""
-    if not any(r.kind == "header" and normalize(r.name or "") == _REPORT_HEADER for r in raws):
+    """In an imaging report (it has a TECHNIQUE header, or its first header names an imaging test:
+    "TRANSTHORACIC ECHOCARDIOGRAM REPORT") its FINDINGS, EXAMINATION, COMPARISON and MEASUREMENTS are the
+    imaging's, not a physical exam's or the labs' ("EXAMINATION: CT ABDOMEN AND PELVIS" was an exam), and
+    its INDICATION the history that asked for it."""
+    headers = [r for r in raws if r.kind == "header"]
+    if not headers or not (any(normalize(r.name or "") == _REPORT_HEADER for r in headers)
+                           or (_REPORT_TITLE.search(headers[0].name or "") and "report" in normalize(headers[0].name or ""))):
         return
     for r in raws:
         if r.kind == "header" and normalize(r.name or "") in _REPORT_SECTIONS:
             r.category = "imaging"
+        elif r.kind == "header" and normalize(r.name or "") in ("indication", "indications"):
+            r.category = "history_of_present_illness"  # why the test was done: as "CLINICAL INDICATION" is
 
 
 def _parse_line(text: str, r: _Raw, vocab: Vocabulary, caps_note: bool, current: str | None) -> None:

@@ -229,6 +229,10 @@ CASES = [
     Case("Patient returned with fever.", "fever"),  # a past return is no instruction
     Case("Eczema: fragrance-free moisturizer twice daily.", "Eczema", label="T038"),  # a well-child plan, 2026-12-07
     Case("She is pain-free.", "pain", "negated"),
+    Case("ROS: Denies fever, chills. + nausea. +diarrhea", "nausea", section="review_of_systems"),  # a plus: present
+    Case("ROS: Denies fever, chills. + nausea. +diarrhea", "diarrhea", section="review_of_systems"),
+    Case("No 2+ edema.", "edema", "negated"),  # a grade's plus ends nothing
+    Case("No edema. 2+ pulses.", "pulses"),  # a stop before a number ends the sentence
     Case("Dementia: delirium precautions.", "delirium", "hypothetical"),  # what care guards against
     Case("Dementia: delirium precautions.", "Dementia"),
     Case("Adenocarcinoma, EGFR negative, PD-L1 60%.", "PD-L1"),  # an oncology note's markers, 2026-12-07

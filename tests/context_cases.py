@@ -229,6 +229,8 @@ CASES = [
     Case("Patient returned with fever.", "fever"),  # a past return is no instruction
     Case("Eczema: fragrance-free moisturizer twice daily.", "Eczema", label="T038"),  # a well-child plan, 2026-12-07
     Case("She is pain-free.", "pain", "negated"),
+    Case("AKI, prerenal; ATN less likely given bland sediment.", "ATN", "uncertain", label="T038"),  # a consult
+    Case("AKI, prerenal; ATN less likely given bland sediment.", "prerenal", label="T038"),
     Case("ROS: Denies fever, chills. + nausea. +diarrhea", "nausea", section="review_of_systems"),  # a plus: present
     Case("ROS: Denies fever, chills. + nausea. +diarrhea", "diarrhea", section="review_of_systems"),
     Case("No 2+ edema.", "edema", "negated"),  # a grade's plus ends nothing

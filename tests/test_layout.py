@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clinlm.context import ContextAnnotator, default_annotator
-from clinlm.context.concepts import (add_listed_drugs, COURSE_WORDS, EDGE_WORDS, drop_names, name_spans, split_at_breaks, split_at_causes,
+from clinlm.context.concepts import (add_dosed_drugs, add_listed_drugs, COURSE_WORDS, EDGE_WORDS, drop_names, name_spans, split_at_breaks, split_at_causes,
                                      trim_edge_words, trim_values)
 from clinlm.context.layout import LINE_KINDS, NEWLINE, ROLES, Layout, read_layout
 from clinlm.document import Document, Entity
@@ -809,3 +809,11 @@ def test_a_medication_lists_lone_names_are_drugs_where_the_model_drew_none():
     assert all(text[e.start:e.end] == e.text for e in out)
     # a numbered header is no drug, "None" says there are none, "Aspirin 81 mg" is more than a name, the
     # plan's item is no medication list
+
+
+def test_a_name_right_before_a_dose_is_a_drug_where_the_model_drew_none():
+    text = "Lokelma 10 g TID. Take 2 tablets daily. Protein 60 g daily. Aspirin 81 mg. Weight 80 kg."
+    aspirin = Entity(text.index("Aspirin"), text.index("Aspirin") + 7, "T103", "Aspirin")
+    out = add_dosed_drugs(text, [aspirin])
+    assert [(e.text, e.label) for e in out] == [("Lokelma", "T103"), ("Aspirin", "T103")]
+    assert all(text[e.start:e.end] == e.text for e in out)

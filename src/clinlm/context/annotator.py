@@ -175,7 +175,8 @@ class ContextAnnotator:
             if abbreviations is not None and layout.sections:
                 listed = partial(apply_abbreviations, abbreviations=abbreviations, found=abbreviations.find(doc.text))
                 abbreviate = (partial(listed, layout=layout, kinds="abbreviations"),)
-                terms = (partial(listed, layout=layout, kinds="terms"), partial(concepts.add_listed_drugs, layout=layout))
+                terms = (partial(listed, layout=layout, kinds="terms"), partial(concepts.add_listed_drugs, layout=layout),
+                         concepts.add_dosed_drugs)
             if clean and (entities or abbreviate):
                 # abstracts space their hyphens, and their sentences are the model's own
                 dashes = ((concepts.split_at_dashes, concepts.split_at_sentence_ends, concepts.split_at_coordinators)

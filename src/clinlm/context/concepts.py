@@ -41,6 +41,7 @@ words lean towards T033 Finding over T038 Biologic Function, for a model with bo
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -288,6 +289,36 @@ def add_listed_drugs(text: str, entities: Iterable[Entity], layout: Layout) -> l
             continue  # "4. MEDICATIONS" is the list's header
         out.append(Entity(a, b, DRUG, text[a:b], None, {"source": "medication list"}))
     return sorted(out, key=lambda e: (e.start, e.end))
+
+
+#: a capitalised name right before a drug's dose ("Lokelma 10 g TID")
+_DOSED_NAME = re.compile(r"\b([A-Z][a-z]{3,}(?:-[A-Za-z]+)?)[ \t]+\d+(?:\.\d+)?[ \t]*(?:mg|mcg|g|units?|meq|mEq|"
+                         r"tablets?|capsules?|puffs?)\b")
+#: capitalised words that start a sentence about a dose without naming a drug ("Take 2 tablets", "Given 1 g")
+_DOSE_VERBS = frozenset({"take", "takes", "taking", "took", "give", "given", "gave", "dose", "doses", "total", "received",
+                         "receive", "increase", "increased", "decrease", "decreased", "reduce", "reduced", "change",
+                         "changed", "switch", "switched", "add", "added", "then", "also", "about", "approximately",
+                         "each", "every", "weight", "sodium", "protein", "fluid", "fluids", "carbohydrate", "fiber"})
+
+
+def add_dosed_drugs(text: str, entities: Iterable[Entity]) -> list[Entity]:
+    """Entities plus a T103 drug for a capitalised name right before a drug's dose that no entity touches:
+    "Lokelma 10 g TID" (a drug newer than the model's data) was untagged (2026-12-07). Verbs and nutrients
+    that come before an amount are not drugs ("Take 2 tablets", "Protein 60 g"). For notes with sections,
+    a model that has T103."""
+    out = sorted(entities, key=lambda e: (e.start, e.end))
+    starts = [e.start for e in out]
+    added = []
+    for m in _DOSED_NAME.finditer(text):
+        a, b = m.span(1)
+        name = m.group(1).lower()
+        if name in _DOSE_VERBS or name in EDGE_WORDS:
+            continue
+        i = bisect_left(starts, b)
+        if (i > 0 and out[i - 1].end > a) or (i < len(out) and out[i].start < b):
+            continue
+        added.append(Entity(a, b, DRUG, text[a:b], None, {"source": "name before a dose"}))
+    return sorted(out + added, key=lambda e: (e.start, e.end))
 
 
 def join_salts(text: str, entities: Iterable[Entity]) -> list[Entity]:

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clinlm.context import ContextAnnotator, default_annotator
-from clinlm.context.concepts import (add_dosed_drugs, add_listed_drugs, COURSE_WORDS, EDGE_WORDS, drop_names, name_spans, split_at_breaks, split_at_causes,
-                                     trim_edge_words, trim_values)
+from clinlm.context.concepts import (COURSE_WORDS, EDGE_WORDS, add_dosed_drugs, add_listed_drugs, drop_names, name_spans,
+                                     split_at_breaks, split_at_causes, split_at_dashes, trim_edge_words, trim_values)
 from clinlm.context.layout import LINE_KINDS, NEWLINE, ROLES, Layout, read_layout
 from clinlm.document import Document, Entity
 from clinlm.errors import InputError
@@ -342,6 +342,14 @@ def test_a_verb_of_a_course_is_not_part_of_the_concept():
     assert trimmed("pain persists") == ["pain"] and trimmed("occurs") == ["occurs"]  # alone, a finding ("worsens")
 
 
+def test_a_tables_column_gap_cuts_an_entity():
+    rows = ["Sodium        136      135-145", "Potassium\t4.2", "Chest pain  resolved"]
+    text = "LABS:\n" + "\n".join(rows)
+    given_ = [Entity(text.index(r), text.index(r) + len(r), "T103", r) for r in rows]
+    cut = [e.text for e in split_at_dashes(text, given_)]
+    assert cut == ["Sodium", "136", "135-145", "Potassium", "4.2", "Chest pain  resolved"]  # two spaces: one column
+
+
 def test_a_spaced_dash_splits_and_plan_verbs_are_edges():
     from clinlm.context.concepts import split_at_dashes
 
@@ -474,6 +482,7 @@ def test_a_dose_or_result_is_not_part_of_the_concept():
     assert trimmed("PD-L1 60%.") == ["PD-L1"]  # a percentage, and the sentence's stop after it
     assert partial(_trimmed, "Vitals: BP 146/80, HR 92.", trim=trim_values)("BP 146/80") == ["BP"]
     assert partial(_trimmed, "He received 5040 cGy in 28 fractions.", trim=trim_values)("cGy") == []  # a dose's unit
+    assert partial(_trimmed, "Creatinine    1.3 (H)  0.6-1.2", trim=trim_values)("H") == []  # a result's flag
     assert trimmed("Step 2") == ["Step 2"]
     assert trimmed("Caspase 3") == ["Caspase 3"]  # one digit, nothing after it: part of the name
     assert trimmed("Type 1") == ["Type 1"]

@@ -225,17 +225,21 @@ _OPENS = re.compile(r"(?:^|\n|[.!?:]\s)[ \t]*(?:[-*\u2022]|\d+[.)])?[ \t]*$")
 
 #: a dash with space on both sides, inside a line: "1. CAP - cont ceftriaxone", "HTN - cont lisinopril"
 _SPACED_DASH = re.compile(r"[ \t]+[-\u2013\u2014]+[ \t]+")
+#: the gap between a table's columns ("Sodium        136      135-145"): three spaces or more, or a tab
+_COLUMN_GAP = re.compile(r"[ ]{3,}|[ ]*\t[ \t]*")
 
 
 def split_at_dashes(text: str, entities: Iterable[Entity]) -> list[Entity]:
     """Entities cut at a dash spaced on both sides: in a note's problem-based plan it joins a problem to
     what is done about it ("CAP - cont ceftriaxone" came out as one T103 entity), and in a list a label to
-    its text. A hyphen inside a word ("Amoxicillin-clavulanate", "A-fib") is no such dash. For notes with
+    its text. A hyphen inside a word ("Amoxicillin-clavulanate", "A-fib") is no such dash. The gap between
+    a table's columns cuts too ("Sodium        136      135-145" came out as one entity). For notes with
     sections only: tokenized abstracts space every hyphen ("immune - related")."""
     out: list[Entity] = []
     for e in entities:
-        cuts = [(m.start(), m.end()) for m in _SPACED_DASH.finditer(text, e.start, e.end)
-                if e.start < m.start() and m.end() < e.end]
+        cuts = sorted((m.start(), m.end()) for rx in (_SPACED_DASH, _COLUMN_GAP) for m in rx.finditer(text, e.start, e.end)
+                      if e.start < m.start() and m.end() < e.end)
+        cuts = [c for i, c in enumerate(cuts) if i == 0 or c[0] >= cuts[i - 1][1]]  # a dash inside a gap: once
         if not cuts:
             out.append(e)
             continue
@@ -423,6 +427,8 @@ _MEASURE = re.compile(r"\d+(?:[.,]\d+)?(?:\s*|-)" + _UNITS)
 _VALUE = re.compile(r"\s+(\d+)([.,]\d*)?(?:/\d+)?((?:\s*|-)" + _UNITS + r"\b[^\n]*|\s*%[^\n]*)?$")
 _NUMBER = re.compile(r"[\d.,/%+\-\s]+")
 _UNIT = re.compile(_UNITS)
+#: a lab result's flag in parentheses: high, low, critical, abnormal
+_FLAG = re.compile(r"\((?:H|L|HH|LL|A|C)\)")
 #: a count after a test or a dose ("Troponin negative x2", "x 3 days"): no concept alone
 _COUNT = re.compile(r"[x\u00d7]\s?\d+", re.IGNORECASE)
 #: an age written short ("51y/o", "72 yo", "45 y.o."): the model read "o" of "y/o" as an entity
@@ -450,6 +456,8 @@ def trim_values(text: str, entities: Iterable[Entity], numbers: bool = True) -> 
             continue
         if numbers and _COUNT.fullmatch(text, e.start, e.end):
             continue
+        if numbers and _FLAG.fullmatch(text, max(0, e.start - 1), min(len(text), e.end + 1)):
+            continue  # a result's flag: "(H)" of "Creatinine 1.3 (H)"
         if numbers and any(m.start() <= e.start and e.end <= m.end()
                            for m in _AGE.finditer(text, max(0, e.start - 12), min(len(text), e.end + 6))):
             continue  # a piece of an age ("o" of "51y/o")

@@ -347,3 +347,10 @@ def test_vaccines_written_short_are_vaccines():
     given_ = [ent(text, "MMR", "T038"), ent(text, "PCV13", "T005")]
     out = apply_abbreviations(text, given_, ABBR)
     assert spans(text, out) == [("MMR", "T103"), ("PCV13", "T103"), ("Tdap", "T103"), ("DTaP", "T103")]
+
+
+def test_retyping_drops_an_entity_listed_as_no_concept():
+    text = "HPI: no CP. Pt reports b/l LE swelling. s/p R TKA 2019."
+    given_ = [ent(text, "Pt", "T058"), ent(text, "TKA", "T017")]
+    out = apply_abbreviations(text, given_, ABBR, kinds="retype")
+    assert spans(text, out) == [("TKA", "T058")]  # "Pt" (the patient) is gone, LE swelling was not drawn

@@ -483,6 +483,9 @@ def test_a_dose_or_result_is_not_part_of_the_concept():
     assert partial(_trimmed, "Vitals: BP 146/80, HR 92.", trim=trim_values)("BP 146/80") == ["BP"]
     assert partial(_trimmed, "He received 5040 cGy in 28 fractions.", trim=trim_values)("cGy") == []  # a dose's unit
     assert partial(_trimmed, "Creatinine    1.3 (H)  0.6-1.2", trim=trim_values)("H") == []  # a result's flag
+    tele = "ED course: Duonebs x3. Former smoker 40 pk-yr. pred 40 mg x 5d."
+    assert [partial(_trimmed, tele, trim=trim_values)(x) for x in ("Duonebs x3", "smoker 40 pk-yr", "5d")] == [
+        ["Duonebs"], ["smoker"], []]  # a count, pack-years, a course's length
     assert trimmed("Step 2") == ["Step 2"]
     assert trimmed("Caspase 3") == ["Caspase 3"]  # one digit, nothing after it: part of the name
     assert trimmed("Type 1") == ["Type 1"]
@@ -539,8 +542,9 @@ def test_edge_word_trimming_keeps_exact_offsets_inside_the_entity(words):
     content = [w for w in words if any(c.isalnum() for c in w) and w not in EDGE_WORDS and w != "h/o"
                and not (w[0].isupper() and w[1:].islower() and w.lower() in EDGE_WORDS)]
     # an article alone that opens the sentence ("Seen: A today") is no concept either
-    lone_article = (content in (["A"], ["The"])
-                    and all(not w.strip() for w in words[:words.index(content[0])]))
+    kept = content[:-1] if len(content) > 1 and content[-1] in COURSE_WORDS else content  # "A recurs" -> "A"
+    lone_article = (kept in (["A"], ["The"])
+                    and all(not w.strip() for w in words[:words.index(kept[0])]))
     assert len(out) == (1 if content and not lone_article else 0)  # no content word (or a bullet "-"): no concept
 
 

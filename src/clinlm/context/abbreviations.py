@@ -172,8 +172,8 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
     With the note's ``layout``, entities are first cut at its breaks and spaced dashes, as cleaning cuts
     them later: "P: CHF" across "A/P:" and its text is "P" and "CHF" there, and "CHF" is the
     abbreviation; so is "CAP" of "CAP - cont" in a problem-based plan. ``kinds``: ``"abbreviations"``,
-    ``"terms"``, ``"both"`` or ``"retype"`` (both, but only an entity that is exactly one changes, and
-    only its type). Cleaning applies the abbreviations first, the terms once edge words are off ("past
+    ``"terms"``, ``"both"`` or ``"retype"`` (both, but only an entity that is exactly one changes: its
+    type, or it is dropped when listed as no concept, "Pt" that cleaning cut out of "CP. Pt"). Cleaning applies the abbreviations first, the terms once edge words are off ("past
     pneumonias"), and retypes after ConText has taken its cue words off ("Negative EKG"). ``found``:
     ``abbreviations.find(text)`` when the caller has it (the three passes of a note read it once)."""
     out = split_at_dashes(text, split_at_breaks(text, entities, layout)) if layout is not None else list(entities)
@@ -213,8 +213,8 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
         exact = next((e for e in touching if (e.start, e.end) == (start, end)), None)
         if term and exact is None and name not in abbreviations.adds:
             continue  # a term the model did not draw as one entity, and not one to add
-        if retype_only and (exact is None or kind is None):
-            continue
+        if retype_only and exact is None:
+            continue  # retyping changes only an entity that is exactly one (and drops one listed as no concept)
         listed.add((start, end))
         del out[lo:hi], starts[lo:hi]
         if kind is None:

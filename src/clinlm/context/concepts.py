@@ -91,6 +91,7 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         # "cannot walk and easily falls")
                         "very", "really", "just", "somewhat", "quite", "rather", "fairly", "pretty", "easily", "much",
                         "mildly", "moderately", "markedly", "slightly", "severely",  # "mildly distended": how much
+                        "mod", "subj", "incr",  # telegraphic notes: "mod resp distress", "subj fevers", "incr sputum"
                         # verbs that report a result: "Blood cultures grew Streptococcus pneumoniae", "CT showed"
                         "grew", "grows", "showed", "shows", "revealed", "reveals", "demonstrated", "demonstrates",
                         # "locking and pain since then"; a lone "No" of "No changes in bowel habits" (not "NO",
@@ -206,7 +207,8 @@ def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
                 b += 1
         if " ".join(text[a:b].lower().split()) in NORMAL_WORDS:
             continue
-        if text[a:b] in ("A", "An", "The") and _OPENS.search(text, max(0, a - 40), a):
+        if j - i == 1 and text[words[i][0]:words[i][1]] in ("A", "An", "The") and _OPENS.search(
+                text, max(0, words[i][0] - 40), words[i][0]):
             continue  # an article that opens a list item or a sentence ("- A 6 mm polyp"), not vitamin A
         if text[a:b].lower() in _PREFIXES and text[b:b + 1] in ("-", "\u2013"):
             continue  # "re" of "re-consulted"
@@ -420,13 +422,16 @@ def split_at_coordinators(text: str, entities: Iterable[Entity]) -> list[Entity]
 
 #: Units and forms a dose or a measurement ends with ("20 mg", "1 tablet", "18 mcg", "98.6 F").
 _UNITS = (r"(?:mg|mcg|\u00b5g|ug|g|gm|grams?|kg|ml|mL|cc|L|units?|iu|IU|meq|mEq|mmol|mmHg|"
-          r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%|pounds?|lbs?|cm|mm|inch(?:es)?|c?Gy)")
+          r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%|pounds?|lbs?|cm|mm|inch(?:es)?|c?Gy|"
+          r"pk-yrs?|pack-years?|pack years?|d|days?|wks?|weeks?|hrs?|hours?)")
 # a unit may follow its number after a hyphen ("25-mg", "10-mEq" in notes)
 _MEASURE = re.compile(r"\d+(?:[.,]\d+)?(?:\s*|-)" + _UNITS)
 #: whole digits, decimals, unit (a percentage too: "PD-L1 60%." of a diagnosis line; a blood pressure's "146/80")
 _VALUE = re.compile(r"\s+(\d+)([.,]\d*)?(?:/\d+)?((?:\s*|-)" + _UNITS + r"\b[^\n]*|\s*%[^\n]*)?$")
 _NUMBER = re.compile(r"[\d.,/%+\-\s]+")
 _UNIT = re.compile(_UNITS)
+#: a count at an entity's end ("Duonebs x3", "Trop neg x 2")
+_TRAILING_COUNT = re.compile(r"[ \t]+[x\u00d7][ \t]?\d+$", re.IGNORECASE)
 #: a lab result's flag in parentheses: high, low, critical, abnormal
 _FLAG = re.compile(r"\((?:H|L|HH|LL|A|C)\)")
 #: a count after a test or a dose ("Troponin negative x2", "x 3 days"): no concept alone
@@ -461,6 +466,9 @@ def trim_values(text: str, entities: Iterable[Entity], numbers: bool = True) -> 
         if numbers and any(m.start() <= e.start and e.end <= m.end()
                            for m in _AGE.finditer(text, max(0, e.start - 12), min(len(text), e.end + 6))):
             continue  # a piece of an age ("o" of "51y/o")
+        count = _TRAILING_COUNT.search(text, e.start, e.end)
+        if numbers and count and count.start() > e.start:
+            e = _respan(e, text, e.start, count.start())  # "Duonebs x3": how many times, not what
         found = _VALUE.search(text, e.start, e.end)  # "$" is the entity's end
         if found and found.start() > e.start:
             whole, decimals, unit = found.groups()

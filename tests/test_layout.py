@@ -261,6 +261,7 @@ def test_degree_adverbs_and_a_sliding_scale_are_edges():
     assert trimmed("Insulin sliding scale") == ["Insulin"]
     assert trimmed("Markedly elevated lactate") == ["elevated lactate"]
     assert partial(_trimmed, "Plan: repeat CT in 4 weeks.")("repeat CT") == ["CT"]
+    assert partial(_trimmed, "Osteoarthritis of both knees.")("both knees") == ["knees"]
     assert partial(_trimmed, "GI: No nausea/vomiting.")("nausea/") == ["nausea"]  # the slash joins two concepts
     articles = "Findings:\n- A 6 mm polyp. Vitamin A level. A polyp was seen."
     assert [partial(_trimmed, articles[i:])("A") for i in (0, articles.index("Vitamin"), articles.index(". A") + 2)] == [

@@ -82,7 +82,7 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         "he", "she", "him", "his", "her", "hers", "they", "them", "their", "we", "our", "you", "your",
                         "my", "me", "this", "that", "these", "those", "which", "who", "whom", "whose", "as", "but",
                         "if", "than", "then", "so", "over", "into", "about", "during", "within", "through", "after",
-                        "before", "under", "any", "recent", "past", "current", "last", "former",
+                        "before", "under", "any", "recent", "past", "current", "last", "former", "both", "either",
                         # "no other problems", "No one else is ill", "no known drug allergies", "no obvious
                         # deformity", "in no apparent distress", "was found to have" (whole MTS-Dialog notes)
                         "other", "one", "else", "anyone", "someone", "nobody", "known", "obvious", "apparent", "found", "well",

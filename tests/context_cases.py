@@ -229,6 +229,10 @@ CASES = [
     Case("Patient returned with fever.", "fever"),  # a past return is no instruction
     Case("Eczema: fragrance-free moisturizer twice daily.", "Eczema", label="T038"),  # a well-child plan, 2026-12-07
     Case("She is pain-free.", "pain", "negated"),
+    Case("Social History: Tobacco use, averages two cigarettes per day. Alcohol use, denies.", "Alcohol", "negated",
+         "social_history", label="T103"),  # a denial after what it denies (a built note, 2026-12-08)
+    Case("Social History: Tobacco use, averages two cigarettes per day. Alcohol use, denies.", "cigarettes", "",
+         "social_history", label="T103"),
     Case("AKI, prerenal; ATN less likely given bland sediment.", "ATN", "uncertain", label="T038"),  # a consult
     Case("AKI, prerenal; ATN less likely given bland sediment.", "prerenal", label="T038"),
     Case("ROS: Denies fever, chills. + nausea. +diarrhea", "nausea", section="review_of_systems"),  # a plus: present

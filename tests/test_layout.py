@@ -831,3 +831,12 @@ def test_a_name_right_before_a_dose_is_a_drug_where_the_model_drew_none():
     out = add_dosed_drugs(text, [aspirin])
     assert [(e.text, e.label) for e in out] == [("Lokelma", "T103"), ("Aspirin", "T103")]
     assert all(text[e.start:e.end] == e.text for e in out)
+
+
+def test_a_conditional_lead_line_makes_its_list_hypothetical(annotator):
+    text = ("PLAN:\nReturn to the ED if she develops:\n- fever\n- chest pain\nContinue:\n- aspirin\n"
+            "Symptoms today:\n- cough\n")
+    got = {(e.text, e.attributes["assertion"]) for e in annotator(doc_with(text, ["fever", "chest pain", "aspirin",
+                                                                                    "cough"])).entities}
+    assert got == {("fever", "hypothetical"), ("chest pain", "hypothetical"), ("aspirin", "present"),
+                   ("cough", "present")}

@@ -59,7 +59,9 @@ file replace the default rules of its kind instead of adding to them.
 """
 from __future__ import annotations
 
+import re
 import warnings
+from bisect import bisect_right
 from dataclasses import replace as _replace
 from functools import partial
 from pathlib import Path
@@ -278,12 +280,32 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
                 continue
             categories[i].add(m.category)
     out = []
+    starts = [ln.start for ln in layout.lines]
     for e, cats, sec, patient in zip(entities, categories, sections, patients):
         sub = layout.subsection_at(e.start)
         flags = ("family",) if sub is not None and sub.role == "relative" and e.start >= sub.header_end else ()
+        if _under_a_conditional_lead(sdoc.text, layout, starts, e.start):
+            flags += ("hypothetical",)
         out.append(context_attributes(cats, sec.category if sec is not None else None, flags,
                                       section_flag=not patient))
     return out
+
+
+#: a line that leads into a list of what to watch for ("Call 911 or go to the emergency room if you have:")
+_CONDITIONAL_LEAD = re.compile(r"\b(?:if|should|whenever|call|return|seek)\b[^\n]*:[ \t]*$", re.IGNORECASE)
+
+
+def _under_a_conditional_lead(text: str, layout: Layout, starts: Sequence[int], offset: int) -> bool:
+    """Whether ``offset`` lies in a list item whose list a conditional line leads into: "Call 911 ... if you
+    have:" then "- Chest pain or pressure" (the chest pain was present: each item is a sentence of its
+    own, out of reach of the lead's "if")."""
+    k = bisect_right(starts, offset) - 1
+    if k < 0 or layout.lines[k].kind != "item":
+        return False
+    while k >= 0 and layout.lines[k].kind in ("item", "blank"):
+        k -= 1
+    return k >= 0 and layout.lines[k].kind == "text" and bool(
+        _CONDITIONAL_LEAD.search(text, layout.lines[k].start, layout.lines[k].end))
 
 
 _PATIENT = {"patient", "pt"}

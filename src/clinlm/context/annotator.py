@@ -281,10 +281,11 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
             categories[i].add(m.category)
     out = []
     starts = [ln.start for ln in layout.lines]
+    text = sdoc.text  # once: a Doc joins its tokens on every read
     for e, cats, sec, patient in zip(entities, categories, sections, patients):
         sub = layout.subsection_at(e.start)
         flags = ("family",) if sub is not None and sub.role == "relative" and e.start >= sub.header_end else ()
-        if _under_a_conditional_lead(sdoc.text, layout, starts, e.start):
+        if _under_a_conditional_lead(text, layout, starts, e.start):
             flags += ("hypothetical",)
         out.append(context_attributes(cats, sec.category if sec is not None else None, flags,
                                       section_flag=not patient))

@@ -14,7 +14,8 @@ note with sections, :func:`apply_abbreviations`
   ("CHF exacerbation", "LE edema") is left as the model drew it;
 * drops an entity that is exactly one listed as no concept (``"type": null``: "IV", a route).
 
-It leaves alone an abbreviation the note defines in parentheses ("... (CP)"), where the
+Nothing is added or typed inside a header ("COLONOSCOPY REPORT" names the note). It leaves alone an
+abbreviation the note defines in parentheses ("... (CP)"), where the
 document says what it means, one followed by a ``not_before`` word ("CVA tenderness" is the
 costovertebral angle), one marked ``before_number`` without a value after it (a lab: "K 4.1"),
 one right after a drug's name ("Duraphen II DM": dextromethorphan, part of the product), and a

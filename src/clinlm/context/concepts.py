@@ -9,7 +9,7 @@ do) applies, in this order:
    there ("HISTORY\\nHypertension" -> "HISTORY", "Hypertension"); pieces are trimmed of
    spaces and punctuation, and a piece with no letter or digit is dropped; in a note with
    sections :func:`split_at_dashes` also cuts at a dash spaced on both sides ("CAP - cont
-   ceftriaxone");
+   ceftriaxone") and at a table's column gap ("Sodium        136");
 2. pieces inside a header or sub-header are dropped ("PHYSICAL EXAMINATION", "[FAMILY
    HISTORY]", "Lungs:" in "Lungs: clear"); then, word by word: :func:`split_at_causes` cuts
    "died of stroke" into "died" and "stroke"; :func:`drop_section_references` drops an entity that
@@ -33,6 +33,10 @@ do) applies, in this order:
    dropped. Relatives ("mother", "partner") and conditional cues ("on
    exertion") are left: those words are concepts too; so are longer concepts inside a cue
    ("differential diagnosis" in "differential diagnosis includes").
+
+With a model that has T103 (the clinical lists of :mod:`clinlm.context.abbreviations` are in use),
+:func:`add_listed_drugs` and :func:`add_dosed_drugs` add the drugs the model left out of a medication
+list's lone names and before a dose ("6. Eliquis", "Lokelma 10 g TID").
 
 The NER pipeline also reads a prior on labels from the layout's sections before decoding
 (``resources/section_types.json``, :func:`load_section_types`): in a review of systems or an exam,

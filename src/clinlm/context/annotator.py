@@ -281,11 +281,11 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
             categories[i].add(m.category)
     out = []
     starts = [ln.start for ln in layout.lines]
-    text = sdoc.text  # once: a Doc joins its tokens on every read
+    led = _conditionally_led(sdoc.text, layout)
     for e, cats, sec, patient in zip(entities, categories, sections, patients):
         sub = layout.subsection_at(e.start)
         flags = ("family",) if sub is not None and sub.role == "relative" and e.start >= sub.header_end else ()
-        if _under_a_conditional_lead(text, layout, starts, e.start):
+        if led[bisect_right(starts, e.start) - 1]:
             flags += ("hypothetical",)
         out.append(context_attributes(cats, sec.category if sec is not None else None, flags,
                                       section_flag=not patient))
@@ -296,17 +296,18 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
 _CONDITIONAL_LEAD = re.compile(r"\b(?:if|should|whenever|call|return|seek)\b[^\n]*:[ \t]*$", re.IGNORECASE)
 
 
-def _under_a_conditional_lead(text: str, layout: Layout, starts: Sequence[int], offset: int) -> bool:
-    """Whether ``offset`` lies in a list item whose list a conditional line leads into: "Call 911 ... if you
-    have:" then "- Chest pain or pressure" (the chest pain was present: each item is a sentence of its
-    own, out of reach of the lead's "if")."""
-    k = bisect_right(starts, offset) - 1
-    if k < 0 or layout.lines[k].kind != "item":
-        return False
-    while k >= 0 and layout.lines[k].kind in ("item", "blank"):
-        k -= 1
-    return k >= 0 and layout.lines[k].kind == "text" and bool(
-        _CONDITIONAL_LEAD.search(text, layout.lines[k].start, layout.lines[k].end))
+def _conditionally_led(text: str, layout: Layout) -> list[bool]:
+    """Per line of ``layout``, whether it is a list item whose list a conditional line leads into: "Call
+    911 ... if you have:" then "- Chest pain or pressure" (the chest pain was present: each item is a
+    sentence of its own, out of reach of the lead's "if"). One pass over the lines."""
+    out, lead = [], False
+    for ln in layout.lines:
+        if ln.kind == "text":
+            lead = bool(_CONDITIONAL_LEAD.search(text, ln.start, ln.end))
+        elif ln.kind not in ("item", "blank"):
+            lead = False
+        out.append(lead and ln.kind == "item")
+    return out
 
 
 _PATIENT = {"patient", "pt"}

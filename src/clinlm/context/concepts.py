@@ -48,7 +48,7 @@ import re
 from bisect import bisect_left
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from clinlm.context.layout import PROBLEM_TYPES, Layout, Vocabulary, normalize
 from clinlm.document import Entity
@@ -285,20 +285,19 @@ def add_listed_drugs(text: str, entities: Iterable[Entity], layout: Layout) -> l
     """Entities plus a T103 drug for every item of a medication list that is one capitalised name alone
     and that no entity touches: in a numbered list of fifteen brand names, "Eliquis" and "Singulair"
     were the two the model left out (2026-12-07). For notes with sections, a model that has T103."""
-    out = list(entities)
-    for item in layout.items:
-        start = item.marker_end if item.marker_end is not None else item.start
-        section = layout.section_at(start)
-        if section is None or section.category not in MEDICATION_SECTIONS:
-            continue
-        m = _LISTED_NAME.fullmatch(text, start, item.end)
-        if m is None or len(m.group(1)) < 4 or m.group(1).lower() in _NOT_A_DRUG:
-            continue
-        a, b = m.span(1)
-        if layout.in_header(a, b) or any(e.start < item.end and item.start < e.end for e in out):
-            continue  # "4. MEDICATIONS" is the list's header
-        out.append(Entity(a, b, DRUG, text[a:b], None, {"source": "medication list"}))
-    return sorted(out, key=lambda e: (e.start, e.end))
+    def names() -> Iterator[tuple[int, int, int, int]]:
+        for item in layout.items:
+            start = item.marker_end if item.marker_end is not None else item.start
+            section = layout.section_at(start)
+            if section is None or section.category not in MEDICATION_SECTIONS:
+                continue
+            m = _LISTED_NAME.fullmatch(text, start, item.end)
+            if m is None or len(m.group(1)) < 4 or m.group(1).lower() in _NOT_A_DRUG:
+                continue
+            if not layout.in_header(*m.span(1)):  # "4. MEDICATIONS" is the list's header
+                yield item.start, item.end, *m.span(1)
+
+    return _add_drugs(text, entities, names(), "medication list")
 
 
 #: a capitalised name right before a drug's dose ("Lokelma 10 g TID")
@@ -316,18 +315,27 @@ def add_dosed_drugs(text: str, entities: Iterable[Entity]) -> list[Entity]:
     "Lokelma 10 g TID" (a drug newer than the model's data) was untagged (2026-12-07). Verbs and nutrients
     that come before an amount are not drugs ("Take 2 tablets", "Protein 60 g"). For notes with sections,
     a model that has T103."""
+    names = ((*m.span(1), *m.span(1)) for m in _DOSED_NAME.finditer(text)
+             if m.group(1).lower() not in _DOSE_VERBS and m.group(1).lower() not in EDGE_WORDS)
+    return _add_drugs(text, entities, names, "name before a dose")
+
+
+def _add_drugs(text: str, entities: Iterable[Entity], names: Iterable[tuple[int, int, int, int]],
+               source: str) -> list[Entity]:
+    """``entities`` plus a T103 drug at ``[a, b)`` for each ``(lo, hi, a, b)`` of ``names`` whose ``[lo, hi)``
+    no entity touches, sorted; one sweep with a sorted index, not a scan per name."""
     out = sorted(entities, key=lambda e: (e.start, e.end))
     starts = [e.start for e in out]
+    reach, furthest = [], -1  # reach[i]: the furthest end among out[:i + 1] (an entity may hold the next)
+    for e in out:
+        furthest = max(furthest, e.end)
+        reach.append(furthest)
     added = []
-    for m in _DOSED_NAME.finditer(text):
-        a, b = m.span(1)
-        name = m.group(1).lower()
-        if name in _DOSE_VERBS or name in EDGE_WORDS:
+    for lo, hi, a, b in names:
+        i = bisect_left(starts, hi)
+        if (i > 0 and reach[i - 1] > lo) or (i < len(out) and out[i].start < hi):
             continue
-        i = bisect_left(starts, b)
-        if (i > 0 and out[i - 1].end > a) or (i < len(out) and out[i].start < b):
-            continue
-        added.append(Entity(a, b, DRUG, text[a:b], None, {"source": "name before a dose"}))
+        added.append(Entity(a, b, DRUG, text[a:b], None, {"source": source}))
     return sorted(out + added, key=lambda e: (e.start, e.end))
 
 
@@ -434,12 +442,12 @@ _MEASURE = re.compile(r"\d+(?:[.,]\d+)?(?:\s*|-)" + _UNITS)
 _VALUE = re.compile(r"\s+(\d+)([.,]\d*)?(?:/\d+)?((?:\s*|-)" + _UNITS + r"\b[^\n]*|\s*%[^\n]*)?$")
 _NUMBER = re.compile(r"[\d.,/%+\-\s]+")
 _UNIT = re.compile(_UNITS)
-#: a count at an entity's end ("Duonebs x3", "Trop neg x 2")
-_TRAILING_COUNT = re.compile(r"[ \t]+[x\u00d7][ \t]?\d+$", re.IGNORECASE)
 #: a lab result's flag in parentheses: high, low, critical, abnormal
 _FLAG = re.compile(r"\((?:H|L|HH|LL|A|C)\)")
 #: a count after a test or a dose ("Troponin negative x2", "x 3 days"): no concept alone
 _COUNT = re.compile(r"[x\u00d7]\s?\d+", re.IGNORECASE)
+#: the same at an entity's end ("Duonebs x3", "Trop neg x 2")
+_TRAILING_COUNT = re.compile(r"[ \t]+" + _COUNT.pattern + "$", re.IGNORECASE)
 #: an age written short ("51y/o", "72 yo", "45 y.o."): the model read "o" of "y/o" as an entity
 _AGE = re.compile(r"(?<![\w/])(?:\d{1,3}\s*-?\s*(?:y/o|y\.o\.?|yo|yrs?(?:[\s-]*old)?|years?[\s-]*old|y)|[1-9]0'?s)(?![\w/])",
                   re.IGNORECASE)  # and a decade of life ("died in his 60s")

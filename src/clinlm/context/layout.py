@@ -424,14 +424,14 @@ def _read_as_a_report(raws: list[_Raw]) -> None:
     "TRANSTHORACIC ECHOCARDIOGRAM REPORT") its FINDINGS, EXAMINATION, COMPARISON and MEASUREMENTS are the
     imaging's, not a physical exam's or the labs' ("EXAMINATION: CT ABDOMEN AND PELVIS" was an exam), and
     its INDICATION the history that asked for it."""
-    headers = [r for r in raws if r.kind == "header"]
-    if not headers or not (any(normalize(r.name or "") == _REPORT_HEADER for r in headers)
-                           or (_REPORT_TITLE.search(headers[0].name or "") and "report" in normalize(headers[0].name or ""))):
+    headers = [(r, normalize(r.name or "")) for r in raws if r.kind == "header"]
+    if not headers or not (any(name == _REPORT_HEADER for _, name in headers)
+                           or (_REPORT_TITLE.search(headers[0][1]) and "report" in headers[0][1])):
         return
-    for r in raws:
-        if r.kind == "header" and normalize(r.name or "") in _REPORT_SECTIONS:
+    for r, name in headers:
+        if name in _REPORT_SECTIONS:
             r.category = "imaging"
-        elif r.kind == "header" and normalize(r.name or "") in ("indication", "indications"):
+        elif name in ("indication", "indications"):
             r.category = "history_of_present_illness"  # why the test was done: as "CLINICAL INDICATION" is
 
 

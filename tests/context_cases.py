@@ -256,6 +256,14 @@ CASES = [
     Case("CT head showed no hemorrhage and CT angiography showed an occlusion.", "occlusion"),
     Case("Unable to urinate since this morning.", "urinate"),
     Case("ROS negative with regard to chest pain.", "chest pain", "negated"),
+    # a psychiatry consult and an operative note, 2026-12-08 (the held-out hand_17 and hand_18)
+    Case("Substance use: Tobacco: never. Cannabis: daily.", "Tobacco", "negated", "social_history", label="T103"),
+    Case("Substance use: Tobacco: never. Cannabis: daily.", "Cannabis", "", "social_history", label="T103"),
+    Case("Risks including bleeding, infection and bile leak were discussed.", "bile leak", "hypothetical", label="T038"),
+    Case("A cholangiogram through the cystic duct showed free flow of contrast.", "cystic duct", label="T017"),
+    Case("He was not able to tolerate metformin due to diarrhea.", "diarrhea"),
+    Case("Lives with her husband, who has dementia.", "dementia", "family", label="T038"),
+    Case("The patient, who has diabetes, presents with cough.", "diabetes", label="T038"),
 ]
 
 # Written after the rules above were frozen, and never used to tune them: an honest

@@ -804,6 +804,17 @@ def test_a_drugs_salt_or_release_form_joins_its_name():
     assert [e.text for e in join_salts(text, ents)] == ["Metoprolol succinate", "Toprol XL", "Sodium", "Aspirin"]
 
 
+def test_a_drugs_overdose_or_level_is_one_concept_of_its_own_type():
+    from clinlm.context.concepts import join_salts
+
+    text = "After an acetaminophen overdose. Lithium level 1.2. Aspirin toxicity. Heparin drip."
+    ents = [Entity(9, 22, "T103", "acetaminophen"), Entity(23, 31, "T038", "overdose"), Entity(33, 40, "T103", "Lithium"),
+            Entity(52, 59, "T103", "Aspirin"), Entity(70, 77, "T103", "Heparin")]
+    got = [(e.text, e.label) for e in join_salts(text, ents)]
+    assert got == [("acetaminophen overdose", "T037"), ("Lithium level", "T058"), ("Aspirin toxicity", "T037"),
+                   ("Heparin", "T103")]
+
+
 def test_a_problem_is_cut_at_and_or_and_its_last_piece_joins_the_next_entity():
     from clinlm.context.concepts import split_at_coordinators
 
@@ -840,3 +851,47 @@ def test_a_conditional_lead_line_makes_its_list_hypothetical(annotator):
                                                                                     "cough"])).entities}
     assert got == {("fever", "hypothetical"), ("chest pain", "hypothetical"), ("aspirin", "present"),
                    ("cough", "present")}
+
+
+def test_two_adjectives_sharing_a_noun_are_one_entity():
+    from clinlm.context.concepts import join_coordinated_modifiers
+
+    text = "No cervical or supraclavicular lymphadenopathy. Denies auditory or visual hallucinations. Fever or chills."
+    ents = [Entity(15, 46, "T033", "supraclavicular lymphadenopathy"), Entity(55, 63, "T038", "auditory"),
+            Entity(67, 88, "T038", "visual hallucinations"), Entity(90, 95, "T033", "Fever"), Entity(99, 105, "T033", "chills")]
+    got = [(e.text, e.label) for e in join_coordinated_modifiers(text, ents)]
+    assert got == [("cervical or supraclavicular lymphadenopathy", "T033"), ("auditory or visual hallucinations", "T038"),
+                   ("Fever", "T033"), ("chills", "T033")]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(["auditory", "or", "and", "visual", "hallucinations", "pain", "renal", "\n", "cervical",
+                                 "nodes", "-"]), min_size=1, max_size=14), st.data())
+def test_joined_modifiers_keep_offsets_and_never_overlap(words, data):
+    from clinlm.context.concepts import join_coordinated_modifiers
+
+    text = " ".join(words)
+    starts = [i for i in range(len(text)) if (i == 0 or text[i - 1] == " ") and text[i] != " "]
+    spans, last = [], -1
+    for a in sorted(data.draw(st.sets(st.sampled_from(starts), max_size=5)) if starts else []):
+        if a <= last:
+            continue
+        b = text.find(" ", a)
+        b = len(text) if b < 0 else b
+        if data.draw(st.booleans()):  # two words
+            c = text.find(" ", b + 1)
+            b = len(text) if c < 0 and b < len(text) else (c if c > 0 else b)
+        spans.append((a, b))
+        last = b
+    ents = [Entity(a, b, "T033", text[a:b]) for a, b in spans]
+    out = join_coordinated_modifiers(text, ents)
+    assert all(e.text == text[e.start:e.end] for e in out)
+    assert all(x.end <= y.start for x, y in zip(out, out[1:]))
+    assert len(out) <= len(ents) and {e.end for e in out} <= {e.end for e in ents}
+
+
+def test_a_size_before_a_device_or_a_finding_is_cut_off_in_notes_only():
+    text = "A 12-mm trocar and a 2 cm nodule. Type 2 diabetes."
+    ents = [Entity(2, 14, "T074", "12-mm trocar"), Entity(21, 32, "T033", "2 cm nodule"), Entity(34, 49, "T038", "Type 2 diabetes")]
+    assert [e.text for e in trim_values(text, ents)] == ["trocar", "nodule", "Type 2 diabetes"]
+    assert [e.text for e in trim_values(text, ents, numbers=False)] == ["12-mm trocar", "2 cm nodule", "Type 2 diabetes"]

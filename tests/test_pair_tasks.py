@@ -215,6 +215,23 @@ def test_pubmedqa_keeps_the_question_and_truncates_the_abstract(tiny_bert):
     assert tok.decode(ids[1]).endswith("[SEP] fever [SEP]")  # a question too long for half the window is trimmed too
 
 
+def test_pubmedqa_can_cut_the_abstract_at_its_start_and_keeps_that_in_its_checkpoint(tiny_bert, tmp_path):
+    from clinlm.errors import ConfigError
+
+    task = get_task("pubmedqa", max_length=16, truncation_side="left")
+    model, tok = task.build(str(tiny_bert), [])
+    ex = [PairExample("1", "chest pain", " ".join(["fever"] * 40) + " cough", "yes")]
+    text = tok.decode(task._encode(tok, ex)["input_ids"][0])
+    assert text.startswith("[CLS] chest pain [SEP] fever") and text.endswith("fever cough [SEP]")  # the abstract's end
+    assert tok.truncation_side == "right"  # the tokenizer is left as it was
+    task.save(model, tok, tmp_path / "m", {})
+    again = get_task("pubmedqa")
+    again.load(tmp_path / "m")
+    assert again.truncation_side == "left"
+    with pytest.raises(ConfigError, match="truncation side"):
+        get_task("pubmedqa", truncation_side="middle")
+
+
 @pytest.mark.slow
 def test_cross_validation_pools_out_of_fold_predictions(tiny_bert):
     from clinlm.tasks.pair.crossval import cross_validate

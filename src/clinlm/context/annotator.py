@@ -181,8 +181,8 @@ class ContextAnnotator:
                          concepts.add_dosed_drugs)
             if clean and (entities or abbreviate):
                 # abstracts space their hyphens, and their sentences are the model's own
-                dashes = ((concepts.split_at_dashes, concepts.split_at_sentence_ends, concepts.split_at_coordinators)
-                          if layout.sections else ())
+                dashes = ((concepts.split_at_dashes, concepts.split_at_sentence_ends, concepts.split_at_coordinators,
+                           concepts.join_coordinated_modifiers) if layout.sections else ())
                 salts = (concepts.join_salts,) if layout.sections else ()
                 for step in (*abbreviate, partial(concepts.split_at_breaks, layout=layout), *dashes,
                              concepts.split_at_causes,
@@ -269,6 +269,8 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
         section = sections[i].category if sections[i] is not None else None
         if section == "family_history":
             patients[i] = _patient_sentence(span, sections[i], vocabulary)
+        if _relative_clause_before(span, vocabulary):
+            categories[i].add("FAMILY")
         for m in span._.modifiers:
             if (m.category.upper() == "FAMILY" and (section != "family_history" or patients[i])
                     and not _relative_has(span, m, vocabulary)):
@@ -403,6 +405,21 @@ def _patient_sentence(target, section, vocabulary: Vocabulary) -> bool:
     return not any(t.lower_ in vocabulary.relative_words or t.lower_ in _FAMILY_WORDS for t in before)
 
 
+#: "her husband, who has " right before a concept (a few words between at most)
+_RELATIVE_CLAUSE = re.compile(r"(\w+)\s*,\s*(?:who|that)\s+(?:has|had|have|suffers\s+from|suffered\s+from)\s+"
+                              r"(?:[\w'-]+\s+){0,3}$", re.IGNORECASE)
+
+
+def _relative_clause_before(target, vocabulary: Vocabulary) -> bool:
+    """Whether ``target`` is what a relative's clause says the relative has: "Lives with her husband, who
+    has dementia" (the dementia was the patient's: "Lives with her husband" is no family cue, and "who
+    has" ends one). Not "The patient, who has diabetes, presents": the word before the comma must be a
+    relative's."""
+    sent = target.sent
+    m = _RELATIVE_CLAUSE.search(target.doc.text, sent.start_char, target.start_char)
+    return m is not None and m.group(1).lower() in vocabulary.relative_words
+
+
 def _relative_has(target, modifier, vocabulary: Vocabulary) -> bool:
     """Whether a FAMILY cue says its relative has ``target`` (see the module doc). A cue that is
     not a relative's word ("family history", "FHx") always does."""
@@ -422,6 +439,8 @@ def _relative_has(target, modifier, vocabulary: Vocabulary) -> bool:
                         for j in range(len(words))]
         between = [w for j, w in enumerate(words) if w not in skip and w not in _ADVERBS
                    and not (w == "of" and patient_next[j])]  # "the mother of the patient has ..."
+        while between[:1] and between[0] in (",", "who", "that"):
+            between = between[1:]  # "Lives with her husband, who has dementia": the husband's
         if not between:
             return True  # "mother's diabetes"
         if between[0] not in vocabulary.possession:

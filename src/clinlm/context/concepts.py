@@ -98,6 +98,7 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
                         "mod", "subj", "incr",  # telegraphic notes: "mod resp distress", "subj fevers", "incr sputum"
                         # verbs that report a result: "Blood cultures grew Streptococcus pneumoniae", "CT showed"
                         "grew", "grows", "showed", "shows", "revealed", "reveals", "demonstrated", "demonstrates",
+                        "labeled", "labelled",  # a pathology report's "Received in formalin labeled with ..."
                         # "locking and pain since then"; a lone "No" of "No changes in bowel habits" (not "NO",
                         # nitric oxide: only the lower-case and capitalized forms are edge words)
                         "since", "until", "no", "not",
@@ -339,20 +340,32 @@ def _add_drugs(text: str, entities: Iterable[Entity], names: Iterable[tuple[int,
     return sorted(out + added, key=lambda e: (e.start, e.end))
 
 
+#: a word after a drug's name that makes the two one concept of another type: a poisoning by the drug
+#: (ST21pv T037 Injury or Poisoning: "acetaminophen overdose", "lithium toxicity"; MM train types "X
+#: toxicity" T037 3 of 3) or the laboratory test of its level (T058: "Acetaminophen level 182",
+#: "digoxin level")
+DRUG_HEADS = {**{w: "T037" for w in ("overdose", "overdoses", "toxicity", "poisoning", "intoxication")},
+              **{w: "T058" for w in ("level", "levels")}}
+
+
 def join_salts(text: str, entities: Iterable[Entity]) -> list[Entity]:
     """A drug's name with its salt or release form after it as one entity: "metoprolol tartrate" came out
     as two T103 entities, "Toprol XL" as "Toprol" alone. The drug must be T103 and the next word a form of
-    :data:`SALTS`; an entity that was that word alone goes into the drug's. For notes with sections."""
+    :data:`SALTS`, or a word of :data:`DRUG_HEADS`, which gives the whole its type ("acetaminophen
+    overdose" came out as a drug and a T038 "overdose"); an entity that was that word alone goes into the
+    drug's. For notes with sections."""
     ordered = sorted(entities, key=lambda e: (e.start, e.end))
     out: list[Entity] = []
     k = 0
     while k < len(ordered):
         e = ordered[k]
         m = _SALT_AFTER.match(text, e.end) if e.label == DRUG else None
-        if m and m.group(1).lower() in SALTS:
+        word = m.group(1).lower() if m else ""
+        if word in SALTS or word in DRUG_HEADS:
             nxt = ordered[k + 1] if k + 1 < len(ordered) else None
             if nxt is None or nxt.start >= m.end() or (nxt.start, nxt.end) == m.span(1):
-                out.append(_respan(e, text, e.start, m.end()))
+                joined = _respan(e, text, e.start, m.end())
+                out.append(replace(joined, label=DRUG_HEADS[word]) if word in DRUG_HEADS else joined)
                 k += 2 if nxt is not None and (nxt.start, nxt.end) == m.span(1) else 1
                 continue
         out.append(e)
@@ -432,6 +445,38 @@ def split_at_coordinators(text: str, entities: Iterable[Entity]) -> list[Entity]
     return out
 
 
+#: an adjective's ending ("auditory", "visual", "cervical", "suicidal", "hepatic", "obstructive") or a common
+#: adjective of another shape ("Acute and chronic cholecystitis", "upper and lower extremity weakness")
+_ADJECTIVE = r"(?:[A-Za-z]+(?:al|ic|ive|ous|ary|ory|ar)|(?i:acute|severe|mild|moderate|diffuse|benign|malignant|upper|lower))"
+#: "auditory or " / "cervical and " right before an entity whose first word is an adjective too
+_MODIFIER_BEFORE = re.compile(r"(?<![\w-])(" + _ADJECTIVE + r")\s+(?:and/or|and|or)\s+$")
+_FIRST_ADJECTIVE = re.compile(_ADJECTIVE + r"\s+\S")
+
+
+def join_coordinated_modifiers(text: str, entities: Iterable[Entity]) -> list[Entity]:
+    """Two adjectives sharing one noun as one entity: "auditory or visual hallucinations" came out as
+    "auditory" (T038) and "visual hallucinations", "No cervical or supraclavicular lymphadenopathy" as
+    "supraclavicular lymphadenopathy" alone, so the first adjective was a concept of its own or lost.
+    An entity whose first word is an adjective takes in an adjective and "and"/"or" right before it (the
+    adjective an entity of one word or no entity), keeping its own type. For notes with sections."""
+    ordered = sorted(entities, key=lambda e: (e.start, e.end))
+    out: list[Entity] = []
+    for e in ordered:
+        line_start = text.rfind("\n", 0, e.start) + 1
+        m = _MODIFIER_BEFORE.search(text, max(line_start, e.start - 40), e.start)
+        if m is None or m.group(1).lower() in NORMAL_WORDS or not _FIRST_ADJECTIVE.match(text, e.start, e.end):
+            out.append(e)
+            continue
+        prev = out[-1] if out else None
+        if prev is not None and prev.end > m.start(1):
+            if (prev.start, prev.end) != m.span(1):  # the adjective is part of a longer entity: leave both
+                out.append(e)
+                continue
+            out.pop()
+        out.append(_respan(e, text, m.start(1), e.end))
+    return out
+
+
 #: Units and forms a dose or a measurement ends with ("20 mg", "1 tablet", "18 mcg", "98.6 F").
 _UNITS = (r"(?:mg|mcg|\u00b5g|ug|g|gm|grams?|kg|ml|mL|cc|L|units?|iu|IU|meq|mEq|mmol|mmHg|"
           r"tablets?|tabs?|capsules?|caps?|puffs?|drops?|sprays?|patch(?:es)?|%|pounds?|lbs?|cm|mm|inch(?:es)?|c?Gy|"
@@ -444,6 +489,8 @@ _NUMBER = re.compile(r"[\d.,/%+\-\s]+")
 _UNIT = re.compile(_UNITS)
 #: a lab result's flag in parentheses: high, low, critical, abnormal
 _FLAG = re.compile(r"\((?:H|L|HH|LL|A|C)\)")
+#: a size before what it measures ("12-mm trocar", "2 cm nodule", "18-gauge catheter")
+_LEADING_SIZE = re.compile(r"\d+(?:[.,]\d+)?(?:\s*|-)(?:mm|cm|inch(?:es)?|Fr|French|gauge)\s+(?=[A-Za-z])")
 #: a count after a test or a dose ("Troponin negative x2", "x 3 days"): no concept alone
 _COUNT = re.compile(r"[x\u00d7]\s?\d+", re.IGNORECASE)
 #: the same at an entity's end ("Duonebs x3", "Trop neg x 2")
@@ -463,8 +510,8 @@ def trim_values(text: str, entities: Iterable[Entity], numbers: bool = True) -> 
     is only a measurement ("6 pounds", "20 mg") is dropped, and so is a unit alone right after its number
     ("mcg" of "Levothyroxine 75 mcg", tagged T103 by a model that left the number out); with
     ``numbers`` (a note with sections: "heart rate was reduced to the 70") one that is only a number
-    or a piece of an age written short ("o" of "51y/o");
-    an abstract's number may name a compound ("led to the discovery of 35": MedMentions types it T103)."""
+    or a piece of an age written short ("o" of "51y/o"), and a size before what it measures is cut off
+    ("12-mm trocar"); an abstract's number may name a compound ("led to the discovery of 35": MedMentions types it T103)."""
     out: list[Entity] = []
     for e in entities:
         if _MEASURE.fullmatch(text, e.start, e.end) or (numbers and _NUMBER.fullmatch(text, e.start, e.end)):
@@ -478,6 +525,9 @@ def trim_values(text: str, entities: Iterable[Entity], numbers: bool = True) -> 
         if numbers and any(m.start() <= e.start and e.end <= m.end()
                            for m in _AGE.finditer(text, max(0, e.start - 12), min(len(text), e.end + 6))):
             continue  # a piece of an age ("o" of "51y/o")
+        size = _LEADING_SIZE.match(text, e.start, e.end) if numbers else None
+        if size and size.end() < e.end:
+            e = _respan(e, text, size.end(), e.end)  # "12-mm trocar": how big, not what
         count = _TRAILING_COUNT.search(text, e.start, e.end)
         if numbers and count and count.start() > e.start:
             e = _respan(e, text, e.start, count.start())  # "Duonebs x3": how many times, not what

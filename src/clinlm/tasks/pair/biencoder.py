@@ -12,10 +12,13 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from types import SimpleNamespace
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: CoSENT's scale (Su, 2022): cosine gaps are multiplied by it before the log-sum-exp
 COSENT_SCALE = 20.0

@@ -128,6 +128,9 @@ def _register_pair(kind: str) -> None:
         max_length: int = typer.Option(DEFAULT_MAX_LENGTH[kind], help="Subwords per pair (longer pairs are truncated)."),
         architecture: str = typer.Option("cross-encoder", help=ARCH_HELP[kind]),
         balance: Optional[bool] = typer.Option(None, "--balance/--no-balance", help="Class-weighted loss (default: on for pubmedqa)."),
+        truncation_side: str = typer.Option("right", "--truncation-side", help="Which end of a pair too long for "
+                                            "--max-length is cut: right (the end) or left (the start; for pubmedqa the "
+                                            "abstract's start, keeping the RESULTS it ends with). Kept in the checkpoint."),
         long_answers: bool = typer.Option(False, "--long-answers", help="pubmedqa: also train on each training question "
                                           "with its long answer (the abstract's conclusion) in place of the abstract; "
                                           "dev and test keep the abstract."),
@@ -144,7 +147,8 @@ def _register_pair(kind: str) -> None:
         quiet_transformers()
         auto = architecture == "auto"
         candidates = _candidates(kind, max_length, balance) if auto else None
-        task = get_task(kind, max_length=max_length, balance=balance, architecture="cross-encoder" if auto else architecture)
+        task = get_task(kind, max_length=max_length, balance=balance, architecture="cross-encoder" if auto else architecture,
+                        truncation_side=truncation_side)
         train_ex = _select_ids(task.read(train), ids, exclude_ids)
         dev_ex = task.read(dev) if dev else None
         args = train_args(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,

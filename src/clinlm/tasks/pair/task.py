@@ -2,8 +2,9 @@
 NLI and PubMedQA (classification, accuracy/macro-F1).
 
 The two texts go through the tokenizer as a pair (``[CLS] a [SEP] b [SEP]``). PubMedQA keeps
-the whole question and truncates the abstract (``only_second``); STS and NLI trim the longer
-text first. STS may instead run as a bi-encoder (``architecture="bi-encoder"``, ``biencoder.py``):
+the whole question and truncates the abstract (``only_second``), at its end by default or, with
+``truncation_side="left"``, at its start, keeping the RESULTS that an abstract ends with; STS and
+NLI trim the longer text first. STS may instead run as a bi-encoder (``architecture="bi-encoder"``, ``biencoder.py``):
 each text alone, mean-pooled, cosine, trained with CoSENT.
 """
 from __future__ import annotations
@@ -31,11 +32,13 @@ class PairTask(Task):
     """One class for the three pair tasks; ``kind`` picks head, loss, metrics and truncation."""
 
     def __init__(self, kind: str = "nli", max_length: int = 128, balance: bool | None = None, batch_size: int = 64,
-                 architecture: str = "cross-encoder"):
+                 architecture: str = "cross-encoder", truncation_side: str = "right"):
         if kind not in KINDS:
             raise ConfigError(f"unknown pair task {kind!r}; use one of {', '.join(KINDS)}")
         if architecture not in ARCHITECTURES:
             raise ConfigError(f"unknown architecture {architecture!r}; use one of {', '.join(ARCHITECTURES)}")
+        if truncation_side not in ("right", "left"):
+            raise ConfigError(f"unknown truncation side {truncation_side!r}; use right or left")
         if architecture == "bi-encoder" and kind != "sts":
             raise ConfigError("--architecture bi-encoder is for similarity (sts); nli and pubmedqa need a cross-encoder")
         self.architecture = architecture
@@ -43,6 +46,7 @@ class PairTask(Task):
         self.selection_metric = SELECTION[kind]
         self.max_length = max_length
         self.truncation = "only_second" if kind == "pubmedqa" else "longest_first"
+        self.truncation_side = truncation_side  # which end of a text too long is cut (transformers' name)
         # class-weighted loss: PubMedQA is 55% "yes", and an unweighted head learns to say only that
         self.balance = (kind == "pubmedqa") if balance is None else balance
         self.batch_size = batch_size
@@ -110,6 +114,7 @@ class PairTask(Task):
             raise ModelError(f"{model_dir} is a {man.get('task') or 'non-clinlm'} checkpoint, not {self.kind}")
         self.max_length = man.get("max_length", self.max_length)
         self.architecture = man.get("architecture", "cross-encoder")
+        self.truncation_side = man.get("truncation_side", "right")
         tokenizer = load_tokenizer(str(model_dir))
         if self.bi_encoder:
             return self._bi_encoder(model_dir, tokenizer), tokenizer
@@ -128,14 +133,18 @@ class PairTask(Task):
             lengths = tokenizer(a, add_special_tokens=False)["input_ids"] if a else []
             strategy = ["longest_first" if len(ids) > self.max_length // 2 else "only_second" for ids in lengths]
         out: dict[str, list] = {"input_ids": [None] * len(examples)}
-        for how in set(strategy):
-            idx = [i for i, s in enumerate(strategy) if s == how]
-            enc = tokenizer([a[i] for i in idx], [b[i] for i in idx], truncation=how, max_length=self.max_length)
-            for key in ("input_ids", "token_type_ids"):
-                if key in enc:
-                    column = out.setdefault(key, [None] * len(examples))
-                    for j, i in enumerate(idx):
-                        column[i] = enc[key][j]
+        side, tokenizer.truncation_side = tokenizer.truncation_side, self.truncation_side
+        try:
+            for how in set(strategy):
+                idx = [i for i, s in enumerate(strategy) if s == how]
+                enc = tokenizer([a[i] for i in idx], [b[i] for i in idx], truncation=how, max_length=self.max_length)
+                for key in ("input_ids", "token_type_ids"):
+                    if key in enc:
+                        column = out.setdefault(key, [None] * len(examples))
+                        for j, i in enumerate(idx):
+                            column[i] = enc[key][j]
+        finally:
+            tokenizer.truncation_side = side
         return out
 
     def features(self, examples: Sequence[PairExample], model, tokenizer) -> list[dict[str, Any]]:
@@ -227,7 +236,8 @@ class PairTask(Task):
         model.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
         labels = ["score"] if self.regression else [model.config.id2label[i] for i in range(model.config.num_labels)]
-        man = dict(manifest, task=self.kind, max_length=self.max_length, truncation=self.truncation, labels=labels,
+        man = dict(manifest, task=self.kind, max_length=self.max_length, truncation=self.truncation,
+                   truncation_side=self.truncation_side, labels=labels,
                    architecture=self.architecture, **({"pooling": "mean", "score": "cosine"} if self.bi_encoder else {}))
         manifest_io.write(output_dir, man)
 

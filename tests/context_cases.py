@@ -262,8 +262,15 @@ CASES = [
     Case("Risks including bleeding, infection and bile leak were discussed.", "bile leak", "hypothetical", label="T038"),
     Case("A cholangiogram through the cystic duct showed free flow of contrast.", "cystic duct", label="T017"),
     Case("He was not able to tolerate metformin due to diarrhea.", "diarrhea"),
+    Case("Back pain, not due to a fracture.", "fracture", "negated", label="T037"),
+    Case("Symptoms are not caused by infection.", "infection", "negated", label="T038"),
     Case("Lives with her husband, who has dementia.", "dementia", "family", label="T038"),
     Case("The patient, who has diabetes, presents with cough.", "diabetes", label="T038"),
+    # a dermatology note, 2026-12-08
+    Case("Psoriasis flare. Less likely nummular eczema or tinea corporis.", "tinea corporis", "uncertain", label="T038"),
+    Case("Psoriasis flare. Less likely nummular eczema or tinea corporis.", "Psoriasis flare", label="T038"),
+    Case("Switch to fragrance-free detergent.", "fragrance-free detergent", label="T103"),
+    Case("Pt feeling better today. Less SOB overnight.", "SOB"),  # less of it: still there
 ]
 
 # Written after the rules above were frozen, and never used to tune them: an honest

@@ -198,6 +198,14 @@ def test_only_terms_marked_add_become_entities_the_model_did_not_draw():
     # "Congestive heart\nfailure" crosses a line: two items of a list, not the term
 
 
+def test_a_term_replaces_a_piece_of_it_that_runs_on_only_into_a_result():
+    text = "EXAM:\nHomans sign negative. Urine drug screen positive for cannabinoids. Stroke scale done."
+    given_ = [ent(text, "Homans", "T033"), ent(text, "sign negative", "T033"), ent(text, "Urine", "T031"),
+              ent(text, "drug screen positive", "T033"), ent(text, "Stroke scale", "T170")]
+    out = apply_abbreviations(text, given_, ABBR)
+    assert spans(text, out) == [("Homans sign", "T033"), ("Urine drug screen", "T058"), ("Stroke scale", "T170")]
+
+
 def test_a_longer_span_and_a_not_before_word_leave_a_term_alone():
     text = "Heat stroke last summer. Stroke volume was low. Stroke in 2019."
     given_ = [ent(text, "Heat stroke", "T037"), ent(text, "Stroke volume", "T201"), ent(text, "Stroke", "T033", at=1)]

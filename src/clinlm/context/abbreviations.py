@@ -166,6 +166,16 @@ def _shaped(text: str, e: Entity, shapes: Sequence[tuple[re.Pattern, str, re.Pat
     return e if kind == e.label else Entity(e.start, e.end, kind, e.text, e.score, dict(e.attributes))
 
 
+#: a test's result, written after it ("Homans sign negative", "drug screen positive for ...")
+_RESULTS = frozenset({"negative", "positive", "neg", "pos", "normal", "abnormal"})
+
+
+def _result_after(text: str, e: Entity, start: int, end: int) -> bool:
+    """Whether ``e`` runs past a term only by a result word: "sign negative" of "Homans sign negative" is a
+    piece of the term "Homans sign" and its result, so the term replaces it."""
+    return e.start >= start and text[end:e.end].strip().lower() in _RESULTS
+
+
 def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Abbreviations,
                         layout: Layout | None = None, kinds: str = "both",
                         found: Sequence[tuple[int, int, str, bool, bool]] | None = None) -> list[Entity]:
@@ -209,7 +219,7 @@ def apply_abbreviations(text: str, entities: Sequence[Entity], abbreviations: Ab
         if not term and kind is not None and lo > 0 and _product(text, out[lo - 1], start, abbreviations):
             continue  # "Duraphen II DM", "Robitussin DM": a product's name, not diabetes ("heparin SQ" is a route)
         touching = out[lo:hi]
-        if any(e.start < start or e.end > end for e in touching):
+        if any((e.start < start or e.end > end) and not (term and _result_after(text, e, start, end)) for e in touching):
             continue  # an entity holds the letters and more: the model's span stands
         exact = next((e for e in touching if (e.start, e.end) == (start, end)), None)
         if term and exact is None and name not in abbreviations.adds:

@@ -142,7 +142,12 @@ NORMAL_WORDS = frozenset({"normal", "nonsignificant", "non-significant", "unrema
 
 def _edge_word(w: str) -> bool:
     """``of``, ``The``; not ``A`` (vitamin A, hepatitis A) nor ``OR`` (the operating room)."""
-    return w in EDGE_WORDS or (len(w) > 1 and w[0].isupper() and w[1:].islower() and w.lower() in EDGE_WORDS)
+    return (w in EDGE_WORDS or (len(w) > 1 and w[0].isupper() and w[1:].islower() and w.lower() in EDGE_WORDS)
+            or w in _CAPITAL_EDGE_WORDS)
+
+
+#: edge words notes write in capitals ("OTC hydrocortisone": over the counter)
+_CAPITAL_EDGE_WORDS = frozenset({"OTC"})
 
 
 #: Slashed abbreviations of cues that an entity never starts or ends with ("No h/o tobacco", "s/p
@@ -499,7 +504,7 @@ _TRAILING_COUNT = re.compile(r"[ \t]+" + _COUNT.pattern + "$", re.IGNORECASE)
 _AGE = re.compile(r"(?<![\w/])(?:\d{1,3}\s*-?\s*(?:y/o|y\.o\.?|yo|yrs?(?:[\s-]*old)?|years?[\s-]*old|y)|[1-9]0'?s)(?![\w/])",
                   re.IGNORECASE)  # and a decade of life ("died in his 60s")
 _AFTER_NUMBER = re.compile(r"\d(?:\s*|-)$")  # what comes right before a unit that belongs to a number
-_VALUE_GOES_ON = re.compile(r"(?:[.,]\d|\s*/\s*\d|(?:\s*|-)" + _UNITS + r"\b)")
+_VALUE_GOES_ON = re.compile(r"(?:[.,]\d|\s*/\s*\d|(?:\s*|-)" + _UNITS + r"\b|\s?%)")  # "hydrocortisone 1" of "1% cream"
 
 
 def trim_values(text: str, entities: Iterable[Entity], numbers: bool = True) -> list[Entity]:

@@ -271,6 +271,12 @@ CASES = [
     Case("Psoriasis flare. Less likely nummular eczema or tinea corporis.", "Psoriasis flare", label="T038"),
     Case("Switch to fragrance-free detergent.", "fragrance-free detergent", label="T103"),
     Case("Pt feeling better today. Less SOB overnight.", "SOB"),  # less of it: still there
+    # an endocrinology follow-up, 2026-12-08 (the held-out hand_19)
+    Case("No retinopathy on last dilated eye exam.", "dilated eye exam", label="T058"),
+    Case("No retinopathy on last dilated eye exam.", "retinopathy", "negated", label="T038"),
+    Case("Two episodes of hypoglycemia after exercise, both treated with glucose tablets.", "glucose tablets", label="T103"),
+    Case("Chest pain on exertion.", "Chest pain", "conditional"),
+    Case("With exertion he gets chest pain.", "chest pain", "conditional"),
 ]
 
 # Written after the rules above were frozen, and never used to tune them: an honest

@@ -276,7 +276,8 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
                     and not _relative_has(span, m, vocabulary)):
                 continue
             if m.category.upper() == "NEGATED_EXISTENCE" and (
-                    i in located or (entities[i].label in vocabulary.test_types and _is_result(sdoc, m, vocabulary))):
+                    i in located or (entities[i].label in vocabulary.test_types
+                                     and (_is_result(sdoc, m, vocabulary) or _test_found_it(span, m)))):
                 continue
             if m.category.upper() == "CONDITIONAL" and _listed_before(span, m):
                 continue
@@ -341,6 +342,20 @@ def _listed_before(target, modifier) -> bool:
     conditional, not the items listed before it ("dyspnea on exertion" has no comma between)."""
     start, _ = modifier.modifier_span
     return target.end <= start and any(t.text in (",", ";") for t in target.doc[target.end:start])
+
+
+#: a test named as where a finding was looked for ("No retinopathy on last dilated eye exam", "no fracture on CT")
+_INSTRUMENT_BEFORE = re.compile(r"\b(?:on|per|by)\s+(?:(?:the|a|an|his|her|their|last|latest|recent|prior|previous|"
+                                r"repeat|today's|most|initial|follow-up)\s+){0,3}$", re.IGNORECASE)
+
+
+def _test_found_it(target, modifier) -> bool:
+    """Whether a test comes after the finding a negation denies, as where it was looked for: "No
+    retinopathy on last dilated eye exam" denies the retinopathy, not the exam (it was done)."""
+    doc = target.doc
+    if modifier.modifier_span[1] > target.start:
+        return False
+    return _INSTRUMENT_BEFORE.search(doc.text, doc[modifier.modifier_span[1]].idx, target.start_char) is not None
 
 
 def _is_result(sdoc, modifier, vocabulary: Vocabulary) -> bool:

@@ -277,6 +277,11 @@ CASES = [
     Case("Two episodes of hypoglycemia after exercise, both treated with glucose tablets.", "glucose tablets", label="T103"),
     Case("Chest pain on exertion.", "Chest pain", "conditional"),
     Case("With exertion he gets chest pain.", "chest pain", "conditional"),
+    # a pediatric urgent care note, 2026-12-08 (the held-out hand_20)
+    Case("Cough; pneumonia is unlikely.", "pneumonia", "uncertain", label="T038"),
+    Case("Heart: no murmur. Capillary refill less than 2 seconds.", "Capillary refill"),
+    Case("Plan: Follow up with pediatrician in 2 to 3 weeks.", "pediatrician", "hypothetical",
+         "observation_and_plan", label="T097"),
 ]
 
 # Written after the rules above were frozen, and never used to tune them: an honest

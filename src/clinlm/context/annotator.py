@@ -264,12 +264,13 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
     patients = [False] * len(entities)
     spans = sorted(sdoc.spans[GROUP] if GROUP in sdoc.spans else [], key=lambda s: (s.start, s.end))
     located = _negated_locations(spans, entities, vocabulary)
+    text = sdoc.text  # once: a spaCy Doc builds its text anew on every read
     for span in spans:
         i = int(span.id_)
         section = sections[i].category if sections[i] is not None else None
         if section == "family_history":
             patients[i] = _patient_sentence(span, sections[i], vocabulary)
-        if _relative_clause_before(span, vocabulary):
+        if _relative_clause_before(text, span, vocabulary):
             categories[i].add("FAMILY")
         for m in span._.modifiers:
             if (m.category.upper() == "FAMILY" and (section != "family_history" or patients[i])
@@ -277,14 +278,14 @@ def _read(sdoc, layout: Layout, vocabulary: Vocabulary) -> list[dict[str, Any]]:
                 continue
             if m.category.upper() == "NEGATED_EXISTENCE" and (
                     i in located or (entities[i].label in vocabulary.test_types
-                                     and (_is_result(sdoc, m, vocabulary) or _test_found_it(span, m)))):
+                                     and (_is_result(sdoc, m, vocabulary) or _test_found_it(text, span, m)))):
                 continue
             if m.category.upper() == "CONDITIONAL" and _listed_before(span, m):
                 continue
             categories[i].add(m.category)
     out = []
     starts = [ln.start for ln in layout.lines]
-    led = _conditionally_led(sdoc.text, layout)
+    led = _conditionally_led(text, layout)
     for e, cats, sec, patient in zip(entities, categories, sections, patients):
         sub = layout.subsection_at(e.start)
         flags = ("family",) if sub is not None and sub.role == "relative" and e.start >= sub.header_end else ()
@@ -349,13 +350,13 @@ _INSTRUMENT_BEFORE = re.compile(r"\b(?:on|per|by)\s+(?:(?:the|a|an|his|her|their
                                 r"repeat|today's|most|initial|follow-up)\s+){0,3}$", re.IGNORECASE)
 
 
-def _test_found_it(target, modifier) -> bool:
+def _test_found_it(text: str, target, modifier) -> bool:
     """Whether a test comes after the finding a negation denies, as where it was looked for: "No
     retinopathy on last dilated eye exam" denies the retinopathy, not the exam (it was done)."""
     doc = target.doc
     if modifier.modifier_span[1] > target.start:
         return False
-    return _INSTRUMENT_BEFORE.search(doc.text, doc[modifier.modifier_span[1]].idx, target.start_char) is not None
+    return _INSTRUMENT_BEFORE.search(text, doc[modifier.modifier_span[1]].idx, target.start_char) is not None
 
 
 def _is_result(sdoc, modifier, vocabulary: Vocabulary) -> bool:
@@ -425,13 +426,13 @@ _RELATIVE_CLAUSE = re.compile(r"(\w+)\s*,\s*(?:who|that)\s+(?:has|had|have|suffe
                               r"(?:[\w'-]+\s+){0,3}$", re.IGNORECASE)
 
 
-def _relative_clause_before(target, vocabulary: Vocabulary) -> bool:
+def _relative_clause_before(text: str, target, vocabulary: Vocabulary) -> bool:
     """Whether ``target`` is what a relative's clause says the relative has: "Lives with her husband, who
     has dementia" (the dementia was the patient's: "Lives with her husband" is no family cue, and "who
     has" ends one). Not "The patient, who has diabetes, presents": the word before the comma must be a
     relative's."""
     sent = target.sent
-    m = _RELATIVE_CLAUSE.search(target.doc.text, sent.start_char, target.start_char)
+    m = _RELATIVE_CLAUSE.search(text, max(sent.start_char, target.start_char - 80), target.start_char)
     return m is not None and m.group(1).lower() in vocabulary.relative_words
 
 

@@ -117,7 +117,9 @@ EDGE_WORDS = frozenset({"of", "for", "to", "with", "in", "on", "at", "by", "from
 #: Verbs of a course, cut from the end of a longer entity ("Return if the fever or shortness of breath
 #: recurs") but kept alone: "Return if chest pain worsens" has "worsens" as a finding of its own.
 COURSE_WORDS = frozenset({"recurs", "recur", "recurred", "persists", "persist", "persisted", "worsens", "worsened",
-                          "occurs", "occur", "occurred"})
+                          "occurs", "occur", "occurred",
+                          # an exam's verdict after what was examined ("Left TM clear", "Elbows clear")
+                          "clear", "intact"})
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 
 
@@ -176,7 +178,7 @@ _PREFIXES = frozenset({"re", "pre", "post", "non", "anti", "co", "un", "sub", "s
 def trim_edge_words(text: str, entities: Iterable[Entity]) -> list[Entity]:
     """Entities without the function words (:data:`EDGE_WORDS`), prescription words ("PRN", "p.o."),
     slashed cue abbreviations ("h/o") and punctuation at their edges, nor a verb of a course
-    (:data:`COURSE_WORDS`) at the end of a longer entity, nor a list number inside a line at the
+    or an exam's verdict (:data:`COURSE_WORDS`) at the end of a longer entity, nor a list number inside a line at the
     start; an entity of nothing else (or with no letter or digit at all), only a word of normality
     (:data:`NORMAL_WORDS`), a hyphenated prefix ("re" of "re-consulted") or one letter of a pair
     ("H&H"), is dropped. "Tylenol #" takes the number after it."""
@@ -467,8 +469,8 @@ def join_coordinated_modifiers(text: str, entities: Iterable[Entity]) -> list[En
     ordered = sorted(entities, key=lambda e: (e.start, e.end))
     out: list[Entity] = []
     for e in ordered:
-        line_start = text.rfind("\n", 0, e.start) + 1
-        m = _MODIFIER_BEFORE.search(text, max(line_start, e.start - 40), e.start)
+        reach = max(0, e.start - 40)
+        m = _MODIFIER_BEFORE.search(text, max(text.rfind("\n", reach, e.start) + 1, reach), e.start)
         if m is None or m.group(1).lower() in NORMAL_WORDS or not _FIRST_ADJECTIVE.match(text, e.start, e.end):
             out.append(e)
             continue

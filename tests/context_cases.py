@@ -279,6 +279,10 @@ CASES = [
     Case("With exertion he gets chest pain.", "chest pain", "conditional"),
     # a pediatric urgent care note, 2026-12-08 (the held-out hand_20)
     Case("Cough; pneumonia is unlikely.", "pneumonia", "uncertain", label="T038"),
+    # a gastroenterology note, 2026-12-08 (the held-out hand_21): "C." ends no sentence before "difficile"
+    Case("Stool studies were negative for C. difficile and enteric pathogens.", "enteric pathogens", "negated",
+         label="T007"),
+    Case("Crohn's disease, not controlled on mesalamine.", "mesalamine", label="T103"),
     Case("Heart: no murmur. Capillary refill less than 2 seconds.", "Capillary refill"),
     Case("Plan: Follow up with pediatrician in 2 to 3 weeks.", "pediatrician", "hypothetical",
          "observation_and_plan", label="T097"),

@@ -505,7 +505,7 @@ _TRAILING_COUNT = re.compile(r"[ \t]+" + _COUNT.pattern + "$", re.IGNORECASE)
 #: an age written short ("51y/o", "72 yo", "45 y.o."): the model read "o" of "y/o" as an entity
 _AGE = re.compile(r"(?<![\w/])(?:\d{1,3}\s*-?\s*(?:y/o|y\.o\.?|yo|yrs?(?:[\s-]*old)?|years?[\s-]*old|y)|[1-9]0'?s)(?![\w/])",
                   re.IGNORECASE)  # and a decade of life ("died in his 60s")
-_AFTER_NUMBER = re.compile(r"\d(?:\s*|-)$")  # what comes right before a unit that belongs to a number
+_AFTER_NUMBER = re.compile(r"\d(?:\s*|-)(?:[A-Za-z\u00b5]+/)?$")  # before a unit of a number ("75 mcg", "820 mcg/g")
 _VALUE_GOES_ON = re.compile(r"(?:[.,]\d|\s*/\s*\d|(?:\s*|-)" + _UNITS + r"\b|\s?%)")  # "hydrocortisone 1" of "1% cream"
 
 
@@ -523,7 +523,8 @@ def trim_values(text: str, entities: Iterable[Entity], numbers: bool = True) -> 
     for e in entities:
         if _MEASURE.fullmatch(text, e.start, e.end) or (numbers and _NUMBER.fullmatch(text, e.start, e.end)):
             continue
-        if _UNIT.fullmatch(text, e.start, e.end) and _AFTER_NUMBER.search(text, max(0, e.start - 12), e.start):
+        if (_UNIT.fullmatch(text, e.start, e.end - (text[e.end - 1:e.end] == "."))
+                and _AFTER_NUMBER.search(text, max(0, e.start - 12), e.start)):
             continue
         if numbers and _COUNT.fullmatch(text, e.start, e.end):
             continue

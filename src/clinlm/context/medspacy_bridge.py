@@ -124,8 +124,20 @@ class PyRuSHSentences:
             if where != prev:
                 starts.append(tok.i)
                 prev = where
-        _set_sent_starts(doc, starts)
+        _set_sent_starts(doc, [i for i in starts if not _after_initial(doc, i)])
         return doc
+
+
+def _after_initial(doc, i: int) -> bool:
+    """Whether token ``i`` goes on a name after its initial ("C. difficile", "E. coli", "S. aureus"):
+    a lower-case word right after one capital letter and its stop, where RuSH ends a sentence."""
+    if i < 1 or not doc[i].text[:1].islower():
+        return False
+    prev = doc[i - 1]
+    if prev.text == "." and i >= 2:
+        letter = doc[i - 2]
+        return len(letter.text) == 1 and letter.text.isupper() and letter.idx + 1 == prev.idx
+    return len(prev.text) == 2 and prev.text[0].isupper() and prev.text[1] == "."
 
 
 @Language.factory("clinlm_layout")

@@ -895,3 +895,13 @@ def test_a_size_before_a_device_or_a_finding_is_cut_off_in_notes_only():
     ents = [Entity(2, 14, "T074", "12-mm trocar"), Entity(21, 32, "T033", "2 cm nodule"), Entity(34, 49, "T038", "Type 2 diabetes")]
     assert [e.text for e in trim_values(text, ents)] == ["trocar", "nodule", "Type 2 diabetes"]
     assert [e.text for e in trim_values(text, ents, numbers=False)] == ["12-mm trocar", "2 cm nodule", "Type 2 diabetes"]
+
+
+def test_an_organ_joins_a_disease_after_it_but_not_another_part_of_the_body():
+    from clinlm.context.concepts import join_coordinated_modifiers
+
+    text = "No breast or ovarian cancer. Skin and subcutaneous tissues intact."
+    ents = [Entity(3, 9, "T017", "breast"), Entity(13, 27, "T038", "ovarian cancer"), Entity(29, 33, "T022", "Skin"),
+            Entity(38, 58, "T017", "subcutaneous tissues")]
+    got = [(e.text, e.label) for e in join_coordinated_modifiers(text, ents)]
+    assert got == [("breast or ovarian cancer", "T038"), ("Skin", "T022"), ("subcutaneous tissues", "T017")]

@@ -453,8 +453,11 @@ def split_at_coordinators(text: str, entities: Iterable[Entity]) -> list[Entity]
 
 
 #: an adjective's ending ("auditory", "visual", "cervical", "suicidal", "hepatic", "obstructive") or a common
-#: adjective of another shape ("Acute and chronic cholecystitis", "upper and lower extremity weakness")
-_ADJECTIVE = r"(?:[A-Za-z]+(?:al|ic|ive|ous|ary|ory|ar)|(?i:acute|severe|mild|moderate|diffuse|benign|malignant|upper|lower))"
+#: adjective of another shape ("Acute and chronic cholecystitis", "upper and lower extremity weakness"), or an organ
+#: naming a kind of disease ("breast or ovarian cancer", "head and neck cancer")
+_ORGANS = frozenset({"breast", "colon", "lung", "skin", "bone", "liver", "kidney", "bladder", "head", "neck"})
+_ADJECTIVE = (r"(?:[A-Za-z]+(?:al|ic|ive|ous|ary|ory|ar|ian)|(?i:acute|severe|mild|moderate|diffuse|benign|malignant|upper|lower|"
+              + "|".join(sorted(_ORGANS)) + "))")
 #: "auditory or " / "cervical and " right before an entity whose first word is an adjective too
 _MODIFIER_BEFORE = re.compile(r"(?<![\w-])(" + _ADJECTIVE + r")\s+(?:and/or|and|or)\s+$")
 _FIRST_ADJECTIVE = re.compile(_ADJECTIVE + r"\s+\S")
@@ -471,7 +474,8 @@ def join_coordinated_modifiers(text: str, entities: Iterable[Entity]) -> list[En
     for e in ordered:
         reach = max(0, e.start - 40)
         m = _MODIFIER_BEFORE.search(text, max(text.rfind("\n", reach, e.start) + 1, reach), e.start)
-        if m is None or m.group(1).lower() in NORMAL_WORDS or not _FIRST_ADJECTIVE.match(text, e.start, e.end):
+        if (m is None or m.group(1).lower() in NORMAL_WORDS or not _FIRST_ADJECTIVE.match(text, e.start, e.end)
+                or (m.group(1).lower() in _ORGANS and e.label not in PROBLEM_TYPES)):  # not "skin and subcutaneous tissues"
             out.append(e)
             continue
         prev = out[-1] if out else None

@@ -9,7 +9,9 @@ do) applies, in this order:
    there ("HISTORY\\nHypertension" -> "HISTORY", "Hypertension"); pieces are trimmed of
    spaces and punctuation, and a piece with no letter or digit is dropped; in a note with
    sections :func:`split_at_dashes` also cuts at a dash spaced on both sides ("CAP - cont
-   ceftriaxone") and at a table's column gap ("Sodium        136");
+   ceftriaxone") and at a table's column gap ("Sodium        136"), and
+   :func:`join_coordinated_modifiers` makes two adjectives (or an organ before a disease) that share
+   a noun one entity ("auditory or visual hallucinations", "breast or ovarian cancer");
 2. pieces inside a header or sub-header are dropped ("PHYSICAL EXAMINATION", "[FAMILY
    HISTORY]", "Lungs:" in "Lungs: clear"); then, word by word: :func:`split_at_causes` cuts
    "died of stroke" into "died" and "stroke"; :func:`drop_section_references` drops an entity that
@@ -18,7 +20,10 @@ do) applies, in this order:
    relative ("mother died" -> "died");
    :func:`trim_edge_words` takes function and prescription words off an entity's edges ("died of
    a" -> "died", "inhaler PRN" -> "inhaler"); :func:`trim_values` takes a dose or result off its
-   end ("Flagyl 500" -> "Flagyl") and drops a bare measurement ("6 pounds");
+   end ("Flagyl 500" -> "Flagyl") or a size off its start ("12-mm trocar" -> "trocar") and drops a bare
+   measurement ("6 pounds"); in a note with sections :func:`join_salts` joins a drug with its salt
+   or with a word that makes another concept of it (:data:`DRUG_HEADS`: "acetaminophen overdose"
+   T037, "Lithium level" T058);
 3. :func:`name_spans`: names of people are dropped: a capitalised word or two after a title
    ("Mrs. Torres", "Dr. X", "Doctor Kumar") or on a form line of a person ("Patient: Donna
    Torres", "Attending: John Smith, MD"), and every later capitalised use of those words

@@ -25,7 +25,8 @@ model whose labels lack a listed type (it is another label set).
 sentence ("strokes" T038 in a review of systems, where the section leans the model to T033; "sputum"
 T031). They match in any case and are never tested for a definition or a product's name; an entity
 that is exactly one takes its type, and only a term marked ``add`` becomes an entity where the
-model drew none (or replaces the pieces it drew: "congestive" + "heart failure"); one marked
+model drew none (or replaces the pieces it drew: "congestive" + "heart failure", and a piece that runs
+on only into a result: "Homans" + "sign negative" -> "Homans sign"); one marked
 ``"plural": false`` matches only as written. Its ``shapes`` type an entity by the form of its whole
 text: one that ends in a procedure's suffix ("L5 kyphoplasty", "-ectomy") T058, one that starts with
 an imaging test ("MRI brain") T058, one that ends in a device ("back brace") T074, one right before a

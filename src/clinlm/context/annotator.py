@@ -455,8 +455,6 @@ def _relative_has(target, modifier, vocabulary: Vocabulary) -> bool:
                         for j in range(len(words))]
         between = [w for j, w in enumerate(words) if w not in skip and w not in _ADVERBS
                    and not (w == "of" and patient_next[j])]  # "the mother of the patient has ..."
-        while between[:1] and between[0] in (",", "who", "that"):
-            between = between[1:]  # "Lives with her husband, who has dementia": the husband's
         if not between:
             return True  # "mother's diabetes"
         if between[0] not in vocabulary.possession:
